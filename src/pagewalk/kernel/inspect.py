@@ -1,0 +1,85 @@
+"""Read-only views of the model's state, for checks, reports and tests.
+Nothing here takes locks or changes a bit: it looks the way a debugger
+(drgn, crash) looks at a live kernel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from .constants import PAGE_SIZE
+from .pgtable import _PAGE_PSE, PTE_MASK
+from .vma import vma_has_nopage
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+    from .mm import mm_struct, task_struct
+
+
+def walk_tables(k: Kernel, mm: mm_struct) -> Iterator[tuple[int, int, int]]:
+    """Yield (level, address, table pfn) for every table below the pgd
+    (level 3 = pud page, 2 = pmd page, 1 = pte page)."""
+    mem_map = k.alloc.mem_map
+    pgd = mm.pgd.data
+    for i, e in enumerate(pgd):
+        if not e:
+            continue
+        pud_pfn = (e & PTE_MASK) >> 12
+        yield 3, i << 39, pud_pfn
+        for j, e2 in enumerate(mem_map[pud_pfn].data):
+            if not e2:
+                continue
+            pmd_pfn = (e2 & PTE_MASK) >> 12
+            yield 2, (i << 39) | (j << 30), pmd_pfn
+            for m, e3 in enumerate(mem_map[pmd_pfn].data):
+                if not e3 or e3 & _PAGE_PSE:
+                    continue
+                yield 1, (i << 39) | (j << 30) | (m << 21), (e3 & PTE_MASK) >> 12
+
+
+def walk_ptes(k: Kernel, mm: mm_struct) -> Iterator[tuple[int, int]]:
+    """Yield (address, pte) for every non-empty pte of an mm."""
+    mem_map = k.alloc.mem_map
+    for level, base, pfn in walk_tables(k, mm):
+        if level != 1:
+            continue
+        for n, pte in enumerate(mem_map[pfn].data):
+            if pte:
+                yield base | (n << 12), pte
+
+
+def count_page_tables(k: Kernel, mm: mm_struct) -> int:
+    return sum(1 for _ in walk_tables(k, mm))
+
+
+def peek(k: Kernel, tsk: task_struct, addr: int, length: int) -> bytes | None:
+    """Bytes a load would return, computed without faulting: the mapped page
+    if present, else what a fault would bring (zeroes for anonymous memory,
+    the file's current bytes for a file mapping)."""
+    from .mmap import find_vma
+
+    mm = tsk.mm
+    out = bytearray()
+    while length > 0:
+        vma = find_vma(mm, addr)
+        if vma is None or vma.vm_start > addr:
+            return None
+        off = addr & (PAGE_SIZE - 1)
+        n = min(PAGE_SIZE - off, length)
+        page = k.page(tsk, addr)
+        if page is not None:
+            data = page.data
+        elif vma_has_nopage(vma):
+            pgoff = ((addr - vma.vm_start) >> 12) + vma.vm_pgoff
+            cached = vma.vm_file.mapping.page_tree.get(pgoff)
+            if cached is not None:
+                data = cached.data
+            else:
+                start = pgoff * PAGE_SIZE
+                data = bytes(vma.vm_file.backing[start:start + PAGE_SIZE]).ljust(PAGE_SIZE, b"\0")
+        else:
+            data = None
+        out += bytes(n) if data is None else data[off:off + n]
+        addr += n
+        length -= n
+    return bytes(out)

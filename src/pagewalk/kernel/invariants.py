@@ -1,0 +1,113 @@
+"""Invariants that must hold between operations (and, for the counting ones,
+whenever no lock is held):
+
+1. every page's count equals its pte mappings + its page-cache reference +
+   pins held by users (gup) + 1 for boot-reserved pages;
+2. every page's mapcount equals the ptes mapping it;
+3. each mm's file_rss/anon_rss equal the present ptes mapping file/anon pages;
+4. no lock is held;
+5. every page-table page is reachable from exactly one live mm, and a freed
+   mm reaches none (no leaked or dangling tables); nr_ptes counts its pte pages.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from ..errors import ModelFailure
+from .inspect import walk_ptes, walk_tables
+from .locks import is_locked
+from .page import PG_anon, PG_pgtable, PG_reserved
+from .pgtable import PTE_MASK
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+
+def live_mms(k: Kernel) -> list:
+    return [t.mm for t in k.tasks.values() if t.mm is not None]
+
+
+def check_invariants(k: Kernel, pins: Counter | None = None) -> None:
+    """Raise ModelFailure naming the first broken invariant."""
+    pins = pins if pins is not None else getattr(k, "pins", Counter())
+    mem_map = k.alloc.mem_map
+    maps: Counter = Counter()
+    tables: Counter = Counter()
+    for mm in live_mms(k):
+        _check_locks_of(mm)
+        file_rss = anon_rss = pte_pages = 0
+        for level, _, pfn in walk_tables(k, mm):
+            tables[pfn] += 1
+            pte_pages += level == 1
+        for _addr, pte in walk_ptes(k, mm):
+            if not pte & 0x81:
+                continue
+            page = mem_map[(pte & PTE_MASK) >> 12]
+            maps[page.pfn] += 1
+            if page.flags & PG_anon:
+                anon_rss += 1
+            else:
+                file_rss += 1
+        if (mm._file_rss, mm._anon_rss) != (file_rss, anon_rss):
+            raise ModelFailure("invariant: rss counters",
+                               f"{mm}: file_rss={mm._file_rss} anon_rss={mm._anon_rss}, "
+                               f"ptes show file={file_rss} anon={anon_rss}")
+        if mm.nr_ptes != pte_pages:
+            raise ModelFailure("invariant: nr_ptes", f"{mm}: nr_ptes={mm.nr_ptes}, "
+                               f"{pte_pages} pte pages reachable")
+        tables[mm.pgd.pfn] += 1
+    cached = Counter()
+    for f in _all_files(k):
+        for page in f.mapping.page_tree.values():
+            cached[page.pfn] += 1
+    for page in mem_map:
+        _check_page(page, maps[page.pfn], cached[page.pfn], pins[page.pfn], tables[page.pfn])
+
+
+def _all_files(k: Kernel) -> list:
+    files = dict.fromkeys(k.files.values())
+    for mm in live_mms(k):
+        for vma in mm.vmas():
+            if vma.vm_file is not None:
+                files[vma.vm_file] = None
+    files.update(dict.fromkeys(getattr(k, "orphan_files", ())))
+    return list(files)
+
+
+def _check_page(page: object, mapped: int, cached: int, pinned: int, tabled: int) -> None:
+    count = page._count + 1
+    if page.flags & PG_pgtable:
+        if count and tabled != 1:
+            raise ModelFailure("invariant: page tables",
+                               f"{page!r} is reachable from {tabled} live mms (want 1)")
+        return
+    if tabled:
+        raise ModelFailure("invariant: page tables", f"{page!r} is a table of a live mm "
+                           "but is not a page-table page")
+    if page._mapcount + 1 != mapped:
+        raise ModelFailure("invariant: mapcount",
+                           f"{page!r}: mapcount {page._mapcount + 1}, mapped by {mapped} ptes")
+    if count == 0 and not mapped and not cached and not pinned:
+        return
+    want = mapped + cached + pinned + (1 if page.flags & PG_reserved else 0)
+    if count != want:
+        raise ModelFailure("invariant: page count",
+                           f"{page!r}: count {count}, want {want} = {mapped} ptes + "
+                           f"{cached} page cache + {pinned} pins"
+                           + (" + 1 reserved" if page.flags & PG_reserved else ""))
+
+
+def _check_locks_of(mm: object) -> None:
+    for lock in (mm.mmap_sem, mm.page_table_lock):
+        if is_locked(lock):
+            raise ModelFailure("invariant: locks", f"{lock.name} is held between operations")
+    k = mm.k
+    if k.split_ptlock:
+        for level, _, pfn in walk_tables(k, mm):
+            if level == 1:
+                ptl = k.alloc.mem_map[pfn].private
+                if ptl is None or is_locked(ptl):
+                    raise ModelFailure("invariant: locks",
+                                       f"pte lock of table pfn {pfn} is missing or held")

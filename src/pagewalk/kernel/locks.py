@@ -1,0 +1,121 @@
+"""spinlock_t, rw_semaphore and cond_resched (include/linux/spinlock.h,
+include/linux/rwsem.h, kernel/sched.c) -- the points where another CPU may act.
+
+Every lock knows its kernel so that it can find the running task
+(``k.current``) and the scheduler hook (``k.sched``).  In a plain ``run`` the
+hook is ``None`` and a lock is a field assignment; a lock found held there is
+a deadlock of the sequential execution and is reported as a model failure.
+When an explorer installs a scheduler, acquisition goes through it so that a
+task blocked on a held lock stops being runnable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ModelFailure
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+
+class spinlock_t:
+    __slots__ = ("k", "name", "owner")
+
+    def __init__(self, k: Kernel, name: str) -> None:
+        self.k = k
+        self.name = name
+        self.owner: Any = None
+
+    def __repr__(self) -> str:
+        return f"<spinlock {self.name}>"
+
+
+class rw_semaphore:
+    __slots__ = ("k", "name", "readers", "writer")
+
+    def __init__(self, k: Kernel, name: str) -> None:
+        self.k = k
+        self.name = name
+        self.readers: list[Any] = []
+        self.writer: Any = None
+
+    def __repr__(self) -> str:
+        return f"<rwsem {self.name}>"
+
+
+def _deadlock(what: str, lock: Any, holder: Any) -> ModelFailure:
+    return ModelFailure(f"{what}({lock.name})", f"already held by {holder} in a sequential run")
+
+
+def spin_lock(lock: spinlock_t) -> None:
+    k = lock.k
+    if k.sched is not None:
+        k.sched.spin_lock(lock)
+        return
+    if lock.owner is not None:
+        raise _deadlock("spin_lock", lock, lock.owner)
+    lock.owner = k.current
+
+
+def spin_unlock(lock: spinlock_t) -> None:
+    k = lock.k
+    if lock.owner is None:
+        raise ModelFailure(f"spin_unlock({lock.name})", "lock not held")
+    if k.sched is not None:
+        k.sched.spin_unlock(lock)
+        return
+    lock.owner = None
+
+
+def down_read(sem: rw_semaphore) -> None:
+    k = sem.k
+    if k.sched is not None:
+        k.sched.down_read(sem)
+        return
+    if sem.writer is not None:
+        raise _deadlock("down_read", sem, sem.writer)
+    sem.readers.append(k.current)
+
+
+def up_read(sem: rw_semaphore) -> None:
+    k = sem.k
+    if k.sched is not None:
+        k.sched.up_read(sem)
+        return
+    try:
+        sem.readers.remove(k.current)
+    except ValueError:
+        raise ModelFailure(f"up_read({sem.name})", "not held for read") from None
+
+
+def down_write(sem: rw_semaphore) -> None:
+    k = sem.k
+    if k.sched is not None:
+        k.sched.down_write(sem)
+        return
+    if sem.writer is not None or sem.readers:
+        raise _deadlock("down_write", sem, sem.writer or sem.readers[0])
+    sem.writer = k.current
+
+
+def up_write(sem: rw_semaphore) -> None:
+    k = sem.k
+    if k.sched is not None:
+        k.sched.up_write(sem)
+        return
+    if sem.writer is None:
+        raise ModelFailure(f"up_write({sem.name})", "not held for write")
+    sem.writer = None
+
+
+def cond_resched(k: Kernel) -> None:
+    """kernel/sched.c cond_resched(): a voluntary preemption point."""
+    if k.sched is not None:
+        k.sched.cond_resched()
+
+
+def is_locked(lock: spinlock_t | rw_semaphore) -> bool:
+    if isinstance(lock, spinlock_t):
+        return lock.owner is not None
+    return lock.writer is not None or bool(lock.readers)

@@ -1,0 +1,805 @@
+"""mm/memory.c at commit deceb6cd17e6 ("[PATCH] mm: follow_page with inner
+ptlock", Linux 2.6.15-rc1), with the split pte lock of 4c21e2f2441d.
+
+Each function keeps the kernel's name, argument order and control flow; gotos
+become early returns or small helpers.  A ``pte_t *`` is the pte table plus
+``pte_index(address)`` (see ``pgtable.py``).  Functions return what the C
+returns: VM_FAULT_* codes, page objects or None, negative errno values.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import TYPE_CHECKING
+
+from ..errors import ModelFailure
+from .constants import (
+    FOLL_ANON,
+    FOLL_GET,
+    FOLL_TOUCH,
+    FOLL_WRITE,
+    PAGE_MASK_LOW,
+    PAGE_SIZE,
+    ULONG_MAX,
+    VM_FAULT_MAJOR,
+    VM_FAULT_MINOR,
+    VM_FAULT_OOM,
+    VM_FAULT_SIGBUS,
+    VM_FAULT_WRITE,
+    VM_IO,
+    VM_LOCKED,
+    VM_MAYREAD,
+    VM_MAYWRITE,
+    VM_READ,
+    VM_RESERVED,
+    VM_SHARED,
+    VM_WRITE,
+)
+from .filemap import NOPAGE_OOM
+from .locks import cond_resched, spin_lock, spin_unlock
+from .mm import update_hiwater_rss
+from .page import (
+    Page,
+    PageDirty,
+    PG_anon,
+    SetPageReferenced,
+    TestSetPageLocked,
+    clear_user_highpage,
+    copy_user_highpage,
+    get_page,
+    lru_cache_add_active,
+    mark_page_accessed,
+    put_page,
+    set_page_dirty,
+    unlock_page,
+)
+from .pgalloc import (
+    next_table,
+    pmd_alloc,
+    pte_alloc_map,
+    pte_alloc_map_lock,
+    pte_lockptr,
+    pte_offset_map_lock,
+    pte_unmap_unlock,
+    pud_alloc,
+)
+from .pgtable import (
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_RW,
+    PTE_MASK,
+    pgd_addr_end,
+    pgd_bad,
+    pgd_index,
+    pgd_none,
+    pmd_addr_end,
+    pmd_bad,
+    pmd_huge,
+    pmd_index,
+    pmd_none,
+    pte_index,
+    pud_addr_end,
+    pud_bad,
+    pud_index,
+    pud_none,
+)
+from .rmap import (
+    anon_vma_prepare,
+    page_add_anon_rmap,
+    page_add_file_rmap,
+    page_dup_rmap,
+    page_remove_rmap,
+)
+from .tlb import mmu_gather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_page
+from .vma import is_vm_hugetlb_page, vm_area_struct, vma_has_nopage
+
+if TYPE_CHECKING:
+    from .mm import mm_struct, task_struct
+
+
+def BUG_ON(cond: object, where: str) -> None:
+    if cond:
+        raise ModelFailure(where)
+
+
+def print_bad_pte(vma: vm_area_struct, pte: int, vaddr: int) -> None:
+    vma.vm_mm.k.log(f"Bad pte = {pte:016x}, vm_flags = {vma.vm_flags:x}, vaddr = {vaddr:x}")
+
+
+def maybe_mkwrite(pte: int, vma: vm_area_struct) -> int:
+    """Writable only if the vma says VM_WRITE: forced (ptrace) write faults
+    into read-only vmas leave the pte read-only."""
+    if vma.vm_flags & VM_WRITE:
+        pte |= _PAGE_RW
+    return pte
+
+
+def _mk_pte(page: Page, prot: int) -> int:
+    return (page.pfn << 12) | prot
+
+
+# =============================================================================
+# fork: copy_page_range
+# =============================================================================
+def copy_one_pte(dst_mm: mm_struct, src_mm: mm_struct, dst_pte: array, src_pte: array,
+                 vma: vm_area_struct, addr: int, rss: list[int]) -> None:
+    i = pte_index(addr)
+    pte = src_pte[i]
+    k = src_mm.k
+    if not pte & 0x81:  # !pte_present: swap/file entries are copied as they are
+        dst_pte[i] = pte
+        return
+    vm_flags = vma.vm_flags
+    if vm_flags & VM_RESERVED:
+        dst_pte[i] = pte
+        return
+    pfn = (pte & PTE_MASK) >> 12
+    if not k.alloc.pfn_valid(pfn):
+        print_bad_pte(vma, pte, addr)
+        dst_pte[i] = pte
+        return
+    page = k.alloc.mem_map[pfn]
+    # If it's a COW mapping, write protect it both in the parent and the child.
+    if (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE:
+        src_pte[i] = pte = pte & ~_PAGE_RW  # ptep_set_wrprotect
+    if vm_flags & VM_SHARED:
+        pte &= ~_PAGE_DIRTY  # pte_mkclean
+    pte &= ~_PAGE_ACCESSED  # pte_mkold
+    get_page(page)
+    page_dup_rmap(page)
+    rss[1 if page.flags & PG_anon else 0] += 1
+    dst_pte[i] = pte
+
+
+def copy_pte_range(dst_mm: mm_struct, src_mm: mm_struct, dst_pmd: array, src_pmd: array,
+                   vma: vm_area_struct, addr: int, end: int) -> int:
+    """One pte page under both pte locks.  The kernel breaks the locks every 32
+    units of progress only when need_resched(); a model CPU never needs to,
+    so the whole page is copied under the locks."""
+    rss = [0, 0]
+    dst_pte, dst_ptl = pte_alloc_map_lock(dst_mm, dst_pmd, addr)
+    if dst_pte is None:
+        return -12
+    src_ptl = pte_lockptr(src_mm, src_pmd[pmd_index(addr)])
+    src_pte = next_table(src_mm, src_pmd[pmd_index(addr)])
+    spin_lock(src_ptl)
+    while True:
+        if src_pte[pte_index(addr)]:
+            copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, addr, rss)
+        addr += PAGE_SIZE
+        if addr == end:
+            break
+    spin_unlock(src_ptl)
+    dst_mm._file_rss += rss[0]  # add_mm_rss
+    dst_mm._anon_rss += rss[1]
+    pte_unmap_unlock(dst_pte, dst_ptl)
+    cond_resched(src_mm.k)
+    return 0
+
+
+def copy_pmd_range(dst_mm: mm_struct, src_mm: mm_struct, dst_pud: array, src_pud: array,
+                   vma: vm_area_struct, addr: int, end: int) -> int:
+    dst_pmd = pmd_alloc(dst_mm, dst_pud, addr)
+    if dst_pmd is None:
+        return -12
+    src_pmd = next_table(src_mm, src_pud[pud_index(addr)])
+    while True:
+        nxt = pmd_addr_end(addr, end)
+        e = src_pmd[pmd_index(addr)]
+        if not pmd_none(e) and not pmd_bad(e) and copy_pte_range(
+                dst_mm, src_mm, dst_pmd, src_pmd, vma, addr, nxt):
+            return -12
+        addr = nxt
+        if addr == end:
+            return 0
+
+
+def copy_pud_range(dst_mm: mm_struct, src_mm: mm_struct, dst_pgd: array, src_pgd: array,
+                   vma: vm_area_struct, addr: int, end: int) -> int:
+    dst_pud = pud_alloc(dst_mm, dst_pgd, addr)
+    if dst_pud is None:
+        return -12
+    src_pud = next_table(src_mm, src_pgd[pgd_index(addr)])
+    while True:
+        nxt = pud_addr_end(addr, end)
+        e = src_pud[pud_index(addr)]
+        if not pud_none(e) and not pud_bad(e) and copy_pmd_range(
+                dst_mm, src_mm, dst_pud, src_pud, vma, addr, nxt):
+            return -12
+        addr = nxt
+        if addr == end:
+            return 0
+
+
+def copy_page_range(dst_mm: mm_struct, src_mm: mm_struct, vma: vm_area_struct) -> int:
+    """Copy a vma's ptes at fork.  Skipped (the child will fault) unless the
+    vma has an anon_vma or is special: a mapping only ever read -- even one
+    showing the zero page -- is not copied at all."""
+    from .constants import VM_HUGETLB, VM_NONLINEAR
+
+    addr = vma.vm_start
+    end = vma.vm_end
+    if not vma.vm_flags & (VM_HUGETLB | VM_NONLINEAR | VM_RESERVED) and vma.anon_vma is None:
+        return 0
+    if is_vm_hugetlb_page(vma):
+        from .hugetlb import copy_hugetlb_page_range
+        return copy_hugetlb_page_range(dst_mm, src_mm, vma)
+    dst_pgd = dst_mm.pgd.data
+    src_pgd = src_mm.pgd.data
+    while True:
+        nxt = pgd_addr_end(addr, end)
+        e = src_pgd[pgd_index(addr)]
+        if not pgd_none(e) and not pgd_bad(e) and copy_pud_range(
+                dst_mm, src_mm, dst_pgd, src_pgd, vma, addr, nxt):
+            return -12
+        addr = nxt
+        if addr == end:
+            return 0
+
+
+# =============================================================================
+# munmap, madvise(DONTNEED), exit: zap_page_range and unmap_vmas
+# =============================================================================
+def zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, pmd: array, addr: int,
+                  end: int) -> None:
+    """Clear the ptes of [addr, end) in one pte page under its lock.  (The
+    ``details`` argument, used only by truncation, is not modelled.)"""
+    mm = tlb.mm
+    alloc = mm.k.alloc
+    mem_map = alloc.mem_map
+    file_rss = anon_rss = 0
+    pte, ptl = pte_offset_map_lock(mm, pmd, addr)
+    first = pte_index(addr)
+    for i in range(first, first + ((end - addr) >> 12)):
+        ptent = pte[i]
+        if not ptent:
+            continue
+        if ptent & 0x81:  # pte_present
+            page = None
+            if not vma.vm_flags & VM_RESERVED:
+                pfn = (ptent & PTE_MASK) >> 12
+                if not alloc.pfn_valid(pfn):
+                    print_bad_pte(vma, ptent, addr + ((i - first) << 12))
+                else:
+                    page = mem_map[pfn]
+            pte[i] = 0  # ptep_get_and_clear_full
+            if page is None:
+                continue
+            if page.flags & PG_anon:
+                anon_rss -= 1
+            else:
+                if ptent & _PAGE_DIRTY:
+                    set_page_dirty(page)
+                if ptent & _PAGE_ACCESSED:
+                    mark_page_accessed(page)
+                file_rss -= 1
+            page_remove_rmap(page)
+            tlb_remove_page(tlb, page)
+            continue
+        # Not present: swap and nonlinear file entries are not modelled.
+        pte[i] = 0
+    mm._file_rss += file_rss
+    mm._anon_rss += anon_rss
+    pte_unmap_unlock(pte, ptl)
+
+
+def zap_pmd_range(tlb: mmu_gather, vma: vm_area_struct, pud: array, addr: int,
+                  end: int) -> None:
+    pmd = next_table(tlb.mm, pud[pud_index(addr)])
+    while True:
+        nxt = pmd_addr_end(addr, end)
+        e = pmd[pmd_index(addr)]
+        if not pmd_none(e):
+            if pmd_bad(e):
+                pmd[pmd_index(addr)] = 0  # pmd_clear_bad
+            else:
+                zap_pte_range(tlb, vma, pmd, addr, nxt)
+        addr = nxt
+        if addr == end:
+            return
+
+
+def zap_pud_range(tlb: mmu_gather, vma: vm_area_struct, pgd: array, addr: int,
+                  end: int) -> None:
+    pud = next_table(tlb.mm, pgd[pgd_index(addr)])
+    while True:
+        nxt = pud_addr_end(addr, end)
+        e = pud[pud_index(addr)]
+        if not pud_none(e) and not pud_bad(e):
+            zap_pmd_range(tlb, vma, pud, addr, nxt)
+        addr = nxt
+        if addr == end:
+            return
+
+
+def unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: int, end: int) -> None:
+    BUG_ON(addr >= end, "mm/memory.c:unmap_page_range: BUG_ON(addr >= end)")
+    pgd = vma.vm_mm.pgd.data
+    while True:
+        nxt = pgd_addr_end(addr, end)
+        e = pgd[pgd_index(addr)]
+        if not pgd_none(e) and not pgd_bad(e):
+            zap_pud_range(tlb, vma, pgd, addr, nxt)
+        addr = nxt
+        if addr == end:
+            return
+
+
+#: Without CONFIG_PREEMPT the kernel zaps 1024 pages between reschedule points.
+ZAP_BLOCK_SIZE = 1024 * PAGE_SIZE
+
+
+def unmap_vmas(tlb: mmu_gather, vma: vm_area_struct | None, start_addr: int,
+               end_addr: int) -> tuple[mmu_gather, int]:
+    """Unmap [start_addr, end_addr) of a vma chain in ZAP_BLOCK_SIZE blocks,
+    finishing the TLB gather and offering to reschedule between blocks.
+    Returns the (possibly renewed) gather and the end address."""
+    zap_bytes = ZAP_BLOCK_SIZE
+    tlb_start = 0
+    tlb_start_valid = False
+    start = start_addr
+    fullmm = tlb.fullmm
+    while vma is not None and vma.vm_start < end_addr:
+        start = max(vma.vm_start, start_addr)
+        end = min(vma.vm_end, end_addr)
+        if start >= vma.vm_end or end <= vma.vm_start:
+            vma = vma.vm_next
+            continue
+        while start != end:
+            if not tlb_start_valid:
+                tlb_start = start
+                tlb_start_valid = True
+            if is_vm_hugetlb_page(vma):
+                from .hugetlb import unmap_hugepage_range
+                block = end - start
+                unmap_hugepage_range(vma, start, end)
+            else:
+                block = min(zap_bytes, end - start)
+                unmap_page_range(tlb, vma, start, start + block)
+            start += block
+            zap_bytes -= block
+            if zap_bytes > 0:
+                continue
+            tlb_finish_mmu(tlb, tlb_start, start)
+            cond_resched(vma.vm_mm.k)
+            tlb = tlb_gather_mmu(vma.vm_mm, fullmm)
+            tlb_start_valid = False
+            zap_bytes = ZAP_BLOCK_SIZE
+        vma = vma.vm_next
+    return tlb, start
+
+
+def zap_page_range(vma: vm_area_struct, address: int, size: int) -> int:
+    """Remove the user pages of a range (MADV_DONTNEED); returns the end."""
+    mm = vma.vm_mm
+    end = address + size
+    tlb = tlb_gather_mmu(mm, 0)
+    update_hiwater_rss(mm)
+    # zap only this vma: unmap_vmas stops at end, which lies inside it
+    tlb, end = unmap_vmas(tlb, vma, address, end)
+    tlb_finish_mmu(tlb, address, end)
+    return end
+
+
+# =============================================================================
+# follow_page and get_user_pages: the seed patch
+# =============================================================================
+def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
+    """Look up the page mapped at ``address`` without faulting.
+
+    Models follow_page() as deceb6cd leaves it: the pte is read under
+    pte_offset_map_lock (the caller holds only mmap_sem); FOLL_GET takes a
+    reference under that lock; FOLL_TOUCH marks the page accessed (and dirty
+    for FOLL_WRITE); FOLL_WRITE needs a writable pte; FOLL_ANON turns a missing
+    pgd/pud/pmd into the ZERO_PAGE without allocating tables.
+    x86-64's follow_huge_addr() always answers ERR_PTR(-EINVAL), so that first
+    step is omitted; note that x86-64 pmd_bad() is true for a huge pmd, so the
+    pmd_huge() branch is reached only by tables that pass pmd_bad.
+    """
+    k = mm.k
+    page = None
+    e = mm.pgd.data[pgd_index(address)]
+    if pgd_none(e) or pgd_bad(e):
+        return _follow_no_page_table(k, address, flags)
+    pud = next_table(mm, e)
+    e = pud[pud_index(address)]
+    if pud_none(e) or pud_bad(e):
+        return _follow_no_page_table(k, address, flags)
+    pmd = next_table(mm, e)
+    e = pmd[pmd_index(address)]
+    if pmd_none(e) or pmd_bad(e):
+        return _follow_no_page_table(k, address, flags)
+    if pmd_huge(e):
+        BUG_ON(flags & FOLL_GET, "mm/memory.c:follow_page: BUG_ON(flags & FOLL_GET) [huge pmd]")
+        from .hugetlb import follow_huge_pmd
+        return follow_huge_pmd(mm, address, pmd, flags & FOLL_WRITE)
+
+    ptep, ptl = pte_offset_map_lock(mm, pmd, address)
+    page = _follow_pte(k, ptep[pte_index(address)], flags)
+    pte_unmap_unlock(ptep, ptl)  # unlock:
+    return page
+
+
+def _follow_pte(k: object, pte: int, flags: int) -> Page | None:
+    """follow_page's body under the pte lock; each ``return None`` is a
+    ``goto unlock``."""
+    if not pte & 0x81:  # !pte_present
+        return None
+    if flags & FOLL_WRITE and not pte & _PAGE_RW:
+        return None
+    pfn = (pte & PTE_MASK) >> 12
+    if not k.alloc.pfn_valid(pfn):
+        return None
+    page = k.alloc.mem_map[pfn]
+    if flags & FOLL_GET:
+        get_page(page)
+    if flags & FOLL_TOUCH:
+        if flags & FOLL_WRITE and not pte & _PAGE_DIRTY and not PageDirty(page):
+            set_page_dirty(page)
+        mark_page_accessed(page)
+    return page
+
+
+def _follow_no_page_table(k: object, address: int, flags: int) -> Page | None:
+    """follow_page's no_page_table label: "When core dumping an enormous
+    anonymous area that nobody has touched so far, we don't want to allocate
+    page tables." """
+    if not flags & FOLL_ANON:
+        return None
+    page = k.zero_page  # ZERO_PAGE(address): one global page on x86-64
+    if flags & FOLL_GET:
+        get_page(page)
+    BUG_ON(flags & FOLL_WRITE, "mm/memory.c:follow_page: BUG_ON(flags & FOLL_WRITE) [FOLL_ANON]")
+    return page
+
+
+def get_user_pages(tsk: task_struct, mm: mm_struct, start: int, len: int, write: int,
+                   force: int, pages: list[Page] | None,
+                   vmas: list[vm_area_struct] | None) -> int:
+    """Fault in and pin ``len`` pages from ``start``; the caller holds mmap_sem.
+
+    Models get_user_pages() after deceb6cd: no page_table_lock, FOLL_GET when
+    ``pages`` is wanted, FOLL_ANON for reads of anonymous non-VM_LOCKED vmas,
+    FOLL_WRITE re-armed for every page and dropped once __handle_mm_fault
+    reports VM_FAULT_WRITE.  ``pages``/``vmas`` are lists that are appended to.
+    Returns the number of pages handled, or -errno if none was.
+    """
+    from .mmap import find_extend_vma
+
+    k = mm.k
+    BUG_ON(len <= 0, "mm/memory.c:get_user_pages: len <= 0 (the kernel's loop never ends)")
+    vm_flags = (VM_WRITE | VM_MAYWRITE) if write else (VM_READ | VM_MAYREAD)
+    vm_flags &= (VM_MAYREAD | VM_MAYWRITE) if force else (VM_READ | VM_WRITE)
+    i = 0
+    while True:
+        vma = find_extend_vma(mm, start)
+        if vma is None and k.in_gate_area(tsk, start):
+            ret = _get_gate_page(k, tsk, start, write, pages, vmas)
+            if ret < 0:
+                return i or ret
+            i += 1
+            start += PAGE_SIZE
+            len -= 1
+            if not len:
+                return i
+            continue
+
+        if vma is None or vma.vm_flags & (VM_IO | VM_RESERVED) or not vm_flags & vma.vm_flags:
+            return i or -14  # EFAULT
+
+        if is_vm_hugetlb_page(vma):
+            from .hugetlb import follow_hugetlb_page
+            i, start, len = follow_hugetlb_page(mm, vma, pages, vmas, start, len, i)
+            if not len or i < 0:
+                return i
+            continue
+
+        foll_flags = FOLL_TOUCH
+        if pages is not None:
+            foll_flags |= FOLL_GET
+        if not write and not _vm_locked_blocks_foll_anon(k, vma) and not vma_has_nopage(vma):
+            foll_flags |= FOLL_ANON
+
+        while True:
+            if write:
+                foll_flags |= FOLL_WRITE
+            cond_resched(k)
+            while True:
+                page = follow_page(mm, start, foll_flags)
+                if page is not None:
+                    break
+                ret = __handle_mm_fault(mm, vma, start, foll_flags & FOLL_WRITE)
+                # The VM_FAULT_WRITE bit tells us that do_wp_page has broken
+                # COW when necessary, even if maybe_mkwrite decided not to set
+                # pte_write: later lookups of this page can be done as reads.
+                if ret & VM_FAULT_WRITE:
+                    foll_flags &= ~FOLL_WRITE
+                ret &= ~VM_FAULT_WRITE
+                if ret == VM_FAULT_MINOR:
+                    tsk.min_flt += 1
+                elif ret == VM_FAULT_MAJOR:
+                    tsk.maj_flt += 1
+                elif ret == VM_FAULT_SIGBUS:
+                    return i or -14  # EFAULT
+                elif ret == VM_FAULT_OOM:
+                    return i or -12  # ENOMEM
+                else:
+                    raise ModelFailure("mm/memory.c:get_user_pages: BUG()", f"fault result {ret}")
+            if pages is not None:
+                pages.append(page)  # flush_dcache_page() is a no-op on x86
+            if vmas is not None:
+                vmas.append(vma)
+            i += 1
+            start += PAGE_SIZE
+            len -= 1
+            if not (len and start < vma.vm_end):
+                break
+        if not len:
+            return i
+
+
+def _vm_locked_blocks_foll_anon(k: object, vma: vm_area_struct) -> bool:
+    """deceb6cd's fix: no zero-page shortcut for VM_LOCKED vmas, so that
+    make_pages_present() really maps read-only anonymous memory."""
+    return bool(vma.vm_flags & VM_LOCKED) and k.semantics.foll_anon_respects_vm_locked
+
+
+def _get_gate_page(k: object, tsk: task_struct, start: int, write: int,
+                   pages: list[Page] | None, vmas: list[vm_area_struct] | None) -> int:
+    """get_user_pages' gate-area branch: user gate pages are read-only and
+    are looked up in the kernel's own page table, without follow_page."""
+    if write:
+        return -14
+    page = k.gate_page(start)
+    if page is None:
+        return -14
+    if pages is not None:
+        get_page(page)
+        pages.append(page)
+    if vmas is not None:
+        vmas.append(k.get_gate_vma(tsk))
+    return 0
+
+
+def make_pages_present(addr: int, end: int, current: task_struct) -> int:
+    """Fault in [addr, end) of ``current``'s mm (mlock, MAP_LOCKED, stack growth).
+    A writable vma is write-faulted (every private page COW-broken)."""
+    from .mmap import find_vma
+
+    mm = current.mm
+    vma = find_vma(mm, addr)
+    if vma is None:
+        return -1
+    write = 1 if vma.vm_flags & VM_WRITE else 0
+    BUG_ON(addr >= end, "mm/memory.c:make_pages_present: BUG() addr >= end")
+    BUG_ON(end > vma.vm_end, "mm/memory.c:make_pages_present: BUG() end > vma->vm_end")
+    length = (end + PAGE_SIZE - 1) // PAGE_SIZE - addr // PAGE_SIZE
+    ret = get_user_pages(current, mm, addr, length, write, 0, None, None)
+    if ret < 0:
+        return ret
+    return 0 if ret == length else -1
+
+
+# =============================================================================
+# Page faults
+# =============================================================================
+def do_wp_page(mm: mm_struct, vma: vm_area_struct, address: int, page_table: array,
+               pmd: array, ptl: object, orig_pte: int) -> int:
+    """Write to a present, write-protected pte: reuse the page if it is anonymous
+    and mapped once, else copy it.  Entered with the pte locked, returns
+    unlocked.  VM_FAULT_WRITE is or'ed in exactly when the COW was resolved."""
+    k = mm.k
+    alloc = k.alloc
+    pfn = (orig_pte & PTE_MASK) >> 12
+    ret = VM_FAULT_MINOR
+    BUG_ON(vma.vm_flags & VM_RESERVED,
+           "mm/memory.c:do_wp_page: BUG_ON(vma->vm_flags & VM_RESERVED)")
+    if not alloc.pfn_valid(pfn):
+        print_bad_pte(vma, orig_pte, address)
+        pte_unmap_unlock(page_table, ptl)
+        return VM_FAULT_OOM
+    old_page = alloc.mem_map[pfn]
+    i = pte_index(address)
+
+    if old_page.flags & PG_anon and not TestSetPageLocked(old_page):
+        reuse = can_share_swap_page(old_page)
+        unlock_page(old_page)
+        if reuse:
+            entry = maybe_mkwrite(orig_pte | _PAGE_ACCESSED | _PAGE_DIRTY, vma)
+            page_table[i] = entry  # ptep_set_access_flags(..., 1)
+            pte_unmap_unlock(page_table, ptl)
+            return ret | VM_FAULT_WRITE
+
+    # Ok, we need to copy. Oh, well..
+    get_page(old_page)  # page_cache_get
+    pte_unmap_unlock(page_table, ptl)
+    if anon_vma_prepare(vma):
+        put_page(alloc, old_page)
+        return VM_FAULT_OOM
+    new_page = alloc.alloc_page_node(k.current_node())
+    if new_page is None:
+        put_page(alloc, old_page)
+        return VM_FAULT_OOM
+    if old_page is k.zero_page:
+        clear_user_highpage(new_page)  # alloc_zeroed_user_highpage
+    else:
+        copy_user_highpage(new_page, old_page)
+
+    # Re-check the pte - we dropped the lock
+    page_table, ptl = pte_offset_map_lock(mm, pmd, address)
+    if page_table[i] == orig_pte:
+        page_remove_rmap(old_page)
+        if not old_page.flags & PG_anon:
+            mm._anon_rss += 1
+            mm._file_rss -= 1
+        entry = maybe_mkwrite(_mk_pte(new_page, vma.vm_page_prot) | _PAGE_DIRTY, vma)
+        page_table[i] = entry  # ptep_establish
+        lru_cache_add_active(new_page)
+        page_add_anon_rmap(new_page, vma, address)
+        new_page = old_page  # Free the old page..
+        ret |= VM_FAULT_WRITE
+    put_page(alloc, new_page)
+    put_page(alloc, old_page)
+    pte_unmap_unlock(page_table, ptl)
+    return ret
+
+
+def can_share_swap_page(page: Page) -> bool:
+    """mm/swapfile.c: reuse iff mapped once (no swap cache in this model).
+    Note: page_count is not consulted -- a pinned page can be reused."""
+    return page._mapcount + 1 == 1
+
+
+def do_anonymous_page(mm: mm_struct, vma: vm_area_struct, address: int, page_table: array,
+                      pmd: array, write_access: int) -> int:
+    """First touch of anonymous memory: a read maps the shared ZERO_PAGE
+    (refcounted, rmap'd, counted as file_rss); a write maps a new zeroed page."""
+    k = mm.k
+    i = pte_index(address)
+    if write_access:
+        if anon_vma_prepare(vma):
+            return VM_FAULT_OOM
+        page = k.alloc.alloc_page_node(k.current_node())
+        if page is None:
+            return VM_FAULT_OOM
+        entry = maybe_mkwrite(_mk_pte(page, vma.vm_page_prot) | _PAGE_DIRTY, vma)
+        page_table, ptl = pte_offset_map_lock(mm, pmd, address)
+        if page_table[i]:
+            put_page(k.alloc, page)  # release:
+            pte_unmap_unlock(page_table, ptl)
+            return VM_FAULT_MINOR
+        mm._anon_rss += 1
+        lru_cache_add_active(page)
+        SetPageReferenced(page)
+        page_add_anon_rmap(page, vma, address)
+    else:
+        # Map the ZERO_PAGE - vm_page_prot is readonly
+        page = k.zero_page
+        get_page(page)
+        entry = _mk_pte(page, vma.vm_page_prot)
+        ptl = pte_lockptr(mm, pmd[pmd_index(address)])
+        spin_lock(ptl)
+        if page_table[i]:
+            put_page(k.alloc, page)
+            pte_unmap_unlock(page_table, ptl)
+            return VM_FAULT_MINOR
+        mm._file_rss += 1
+        page_add_file_rmap(page)
+    page_table[i] = entry  # set_pte_at
+    pte_unmap_unlock(page_table, ptl)
+    return VM_FAULT_MINOR
+
+
+def do_no_page(mm: mm_struct, vma: vm_area_struct, address: int, page_table: array,
+               pmd: array, write_access: int) -> int:
+    """First touch of a file (or shmem) mapping: ask ->nopage for the page; a
+    write fault on a private mapping copies it at once (early COW)."""
+    k = mm.k
+    mapping = None
+    sequence = 0
+    anon = False
+    if vma.vm_file is not None:
+        mapping = vma.vm_file.mapping
+        sequence = mapping.truncate_count
+    while True:  # retry:
+        new_page, ret = vma.vm_ops.nopage(vma, address & ~PAGE_MASK_LOW)
+        if new_page is None:
+            return VM_FAULT_SIGBUS
+        if new_page is NOPAGE_OOM:
+            return VM_FAULT_OOM
+        # Should we do an early C-O-W break?
+        if write_access and not vma.vm_flags & VM_SHARED:
+            if anon_vma_prepare(vma):
+                put_page(k.alloc, new_page)
+                return VM_FAULT_OOM
+            page = k.alloc.alloc_page_node(k.current_node())
+            if page is None:
+                put_page(k.alloc, new_page)
+                return VM_FAULT_OOM
+            copy_user_highpage(page, new_page)
+            put_page(k.alloc, new_page)
+            new_page = page
+            anon = True
+        page_table, ptl = pte_offset_map_lock(mm, pmd, address)
+        if mapping is not None and sequence != mapping.truncate_count:
+            pte_unmap_unlock(page_table, ptl)
+            put_page(k.alloc, new_page)
+            cond_resched(k)
+            sequence = mapping.truncate_count
+            continue
+        break
+    i = pte_index(address)
+    if not page_table[i]:
+        entry = _mk_pte(new_page, vma.vm_page_prot)
+        if write_access:
+            entry = maybe_mkwrite(entry | _PAGE_DIRTY, vma)
+        page_table[i] = entry
+        if anon:
+            mm._anon_rss += 1
+            lru_cache_add_active(new_page)
+            page_add_anon_rmap(new_page, vma, address)
+        elif not vma.vm_flags & VM_RESERVED:
+            mm._file_rss += 1
+            page_add_file_rmap(new_page)
+    else:
+        # One of our sibling threads was faster, back out.
+        put_page(k.alloc, new_page)
+    pte_unmap_unlock(page_table, ptl)
+    return ret
+
+
+def handle_pte_fault(mm: mm_struct, vma: vm_area_struct, address: int, pte: array,
+                     pmd: array, write_access: int) -> int:
+    """Dispatch on the pte read without the lock; present ptes are rechecked
+    under it (pte_same) before do_wp_page or an accessed/dirty update."""
+    i = pte_index(address)
+    entry = pte[i]
+    if not entry & 0x81:  # !pte_present
+        if not entry:
+            if not vma_has_nopage(vma):
+                return do_anonymous_page(mm, vma, address, pte, pmd, write_access)
+            return do_no_page(mm, vma, address, pte, pmd, write_access)
+        raise ModelFailure("mm/memory.c:handle_pte_fault",
+                           f"swap/nonlinear pte {entry:#x} (not modelled)")
+    ptl = pte_lockptr(mm, pmd[pmd_index(address)])
+    spin_lock(ptl)
+    if pte[i] == entry:
+        if write_access:
+            if not entry & _PAGE_RW:
+                return do_wp_page(mm, vma, address, pte, pmd, ptl, entry)
+            entry |= _PAGE_DIRTY
+        entry |= _PAGE_ACCESSED
+        if write_access:  # x86 ptep_set_access_flags stores only when dirty
+            pte[i] = entry
+    pte_unmap_unlock(pte, ptl)
+    return VM_FAULT_MINOR
+
+
+def __handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int,
+                      write_access: int) -> int:
+    """Allocate the page tables down to the pte and handle the fault.  Returns
+    VM_FAULT_* with the VM_FAULT_WRITE bit, which only get_user_pages sees."""
+    mm.k.pgfault += 1
+    if is_vm_hugetlb_page(vma):
+        from .hugetlb import hugetlb_fault
+        return hugetlb_fault(mm, vma, address, write_access)
+    pud = pud_alloc(mm, mm.pgd.data, address)
+    if pud is None:
+        return VM_FAULT_OOM
+    pmd = pmd_alloc(mm, pud, address)
+    if pmd is None:
+        return VM_FAULT_OOM
+    pte = pte_alloc_map(mm, pmd, address)
+    if pte is None:
+        return VM_FAULT_OOM
+    return handle_pte_fault(mm, vma, address, pte, pmd, write_access)
+
+
+def handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int,
+                    write_access: int) -> int:
+    """The arch fault handlers' entry: the VM_FAULT_WRITE bit masked off."""
+    return __handle_mm_fault(mm, vma, address, write_access) & ~VM_FAULT_WRITE
+
+
+__all__ = ["ULONG_MAX", "follow_page", "get_user_pages", "handle_mm_fault",
+           "make_pages_present", "zap_page_range"]

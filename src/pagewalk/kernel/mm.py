@@ -1,0 +1,158 @@
+"""mm_struct and task_struct (include/linux/sched.h, kernel/fork.c; Linux 2.6.15).
+
+``mm.mmap``/``vm_next`` is the sorted vma list and ``mm.mm_rb`` the search
+structure (see ``vma.py``).  The rss counters are plain ints: the model runs
+one task at a time, so the atomic counters of split-ptlock builds need no
+modelling.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from typing import TYPE_CHECKING, Any
+
+from .constants import TASK_UNMAPPED_BASE, ULONG_MAX
+from .locks import rw_semaphore, spinlock_t
+from .page import Page, PG_pgtable
+from .pgtable import new_table
+from .vma import vm_area_struct
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+
+def _vm_end(vma: vm_area_struct) -> int:
+    return vma.vm_end
+
+
+class mm_struct:
+    __slots__ = (
+        "_anon_rss",
+        "_file_rss",
+        "cached_hole_size",
+        "dead",
+        "def_flags",
+        "free_area_cache",
+        "hiwater_rss",
+        "k",
+        "locked_vm",
+        "map_count",
+        "mm_rb",
+        "mm_users",
+        "mmap",
+        "mmap_base",
+        "mmap_cache",
+        "mmap_sem",
+        "name",
+        "nr_ptes",
+        "page_table_lock",
+        "pgd",
+        "total_vm",
+    )
+
+    def __init__(self, k: Kernel, name: str) -> None:
+        self.k = k
+        self.name = name
+        self.mmap: vm_area_struct | None = None
+        self.mm_rb: list[vm_area_struct] = []
+        self.mmap_cache: vm_area_struct | None = None
+        self.mmap_sem = rw_semaphore(k, f"{name}.mmap_sem")
+        self.page_table_lock = spinlock_t(k, f"{name}.page_table_lock")
+        self.pgd: Page = _pgd_alloc(k)
+        self.nr_ptes = 0
+        self._file_rss = 0
+        self._anon_rss = 0
+        self.hiwater_rss = 0
+        self.total_vm = 0
+        self.locked_vm = 0
+        self.map_count = 0
+        self.def_flags = 0
+        self.mmap_base = TASK_UNMAPPED_BASE
+        self.free_area_cache = TASK_UNMAPPED_BASE
+        self.cached_hole_size = ULONG_MAX
+        self.mm_users = 1
+        self.dead = False
+
+    def __repr__(self) -> str:
+        return f"<mm {self.name}>"
+
+    # -- the rbtree stand-in ----------------------------------------------------
+    def rb_find(self, addr: int) -> vm_area_struct | None:
+        """The first vma with ``vm_end > addr`` (the rbtree walk of find_vma)."""
+        rb = self.mm_rb
+        i = bisect_right(rb, addr, key=_vm_end)
+        return rb[i] if i < len(rb) else None
+
+    def rb_insert(self, vma: vm_area_struct) -> None:
+        insort(self.mm_rb, vma, key=_vm_end)
+
+    def rb_erase(self, vma: vm_area_struct) -> None:
+        self.mm_rb.remove(vma)
+
+    def rb_resort(self) -> None:
+        """After vm_end changes in place (vma_adjust), restore the order."""
+        self.mm_rb.sort(key=_vm_end)
+
+    def find_vma_prev_of(self, vma: vm_area_struct) -> vm_area_struct | None:
+        prev = None
+        cur = self.mmap
+        while cur is not None and cur is not vma:
+            prev = cur
+            cur = cur.vm_next
+        return prev
+
+    def vmas(self) -> list[vm_area_struct]:
+        out = []
+        vma = self.mmap
+        while vma is not None:
+            out.append(vma)
+            vma = vma.vm_next
+        return out
+
+
+def _pgd_alloc(k: Kernel) -> Page:
+    """pgd_alloc(): the top-level table (kernel half not modelled)."""
+    page = k.alloc.alloc_page_node(k.current_node())
+    if page is None:
+        raise MemoryError("no memory for a pgd")
+    page.flags |= PG_pgtable
+    page.data = new_table()
+    k.tables_allocated += 1
+    return page
+
+
+def get_mm_counter(mm: mm_struct, member: str) -> int:
+    return getattr(mm, "_" + member)
+
+
+def add_mm_counter(mm: mm_struct, member: str, value: int) -> None:
+    setattr(mm, "_" + member, getattr(mm, "_" + member) + value)
+
+
+def get_mm_rss(mm: mm_struct) -> int:
+    return mm._file_rss + mm._anon_rss
+
+
+def update_hiwater_rss(mm: mm_struct) -> None:
+    rss = get_mm_rss(mm)
+    if mm.hiwater_rss < rss:
+        mm.hiwater_rss = rss
+
+
+class task_struct:
+    """A single-threaded process: ``comm``, its mm, fault counters, NUMA node."""
+
+    __slots__ = ("comm", "held", "maj_flt", "min_flt", "mm", "node", "pid", "signal")
+
+    def __init__(self, pid: int, comm: str, mm: mm_struct | None, node: int) -> None:
+        self.pid = pid
+        self.comm = comm
+        self.mm = mm
+        self.node = node
+        self.min_flt = 0
+        self.maj_flt = 0
+        self.held: list[Any] = []
+        self.signal: str | None = None
+
+    def __repr__(self) -> str:
+        return f"{self.comm}[{self.pid}]"

@@ -1,0 +1,107 @@
+"""The CPU side of a user memory access (x86-64 hardware page walk).
+
+A load or store walks pgd -> pud -> pmd -> pte as the MMU does: every level
+must be present (and, as all table entries carry _PAGE_USER|_PAGE_RW, nothing
+else can refuse); the pte must be present -- a PROT_NONE pte is not -- user,
+and writable for a store.  The MMU then sets the accessed bit (and dirty for
+a store) in the pte, and the access proceeds.  Otherwise the CPU raises a
+page fault with PF_USER, PF_WRITE and PF_PROT (pte was present) and retries
+the access after do_page_fault returns.  The TLB is not modelled: every
+access sees the current page tables.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ModelFailure
+from .constants import PAGE_SIZE
+from .fault import PF_PROT, PF_USER, PF_WRITE, do_page_fault
+from .page import Page, page_bytes
+from .pgtable import (
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_PRESENT,
+    _PAGE_PSE,
+    _PAGE_RW,
+    _PAGE_USER,
+    PTE_MASK,
+)
+
+if TYPE_CHECKING:
+    from .mm import mm_struct, task_struct
+
+#: Retries of one access before the model calls it a livelock.
+MAX_FAULT_RETRIES = 64
+
+
+def hw_translate(mm: mm_struct, address: int, write: bool) -> tuple[Page | None, int]:
+    """Walk like the MMU.  Returns (page, 0) on success, with A/D bits set in
+    the pte, or (None, error_code) for the fault the CPU would raise."""
+    mem_map = mm.k.alloc.mem_map
+    need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
+    table = mm.pgd.data
+    for shift in (39, 30, 21):
+        entry = table[(address >> shift) & 511]
+        if not entry & _PAGE_PRESENT:
+            return None, PF_USER | (PF_WRITE if write else 0)
+        if shift == 21 and entry & _PAGE_PSE:  # a 2MB page
+            if entry & need != need:
+                return None, PF_USER | PF_PROT | (PF_WRITE if write else 0)
+            pfn = ((entry & PTE_MASK) >> 12) + ((address >> 12) & 511)
+            return mem_map[pfn], 0
+        table = mem_map[(entry & PTE_MASK) >> 12].data
+    i = (address >> 12) & 511
+    pte = table[i]
+    if pte & need != need:
+        code = PF_USER | (PF_WRITE if write else 0)
+        if pte & _PAGE_PRESENT:
+            code |= PF_PROT
+        return None, code
+    bits = _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+    if pte & bits != bits:
+        table[i] = pte | bits
+    return mem_map[(pte & PTE_MASK) >> 12], 0
+
+
+def _access(tsk: task_struct, address: int, length: int, write: bool,
+            data: bytes | None) -> tuple[bytearray, int, str | None]:
+    mm = tsk.mm
+    out = bytearray()
+    done = 0
+    retries = 0
+    while done < length:
+        addr = address + done
+        page, error_code = hw_translate(mm, addr, write)
+        if page is None:
+            sig = do_page_fault(tsk, addr, error_code)
+            if sig is not None:
+                return out, done, sig
+            retries += 1
+            if retries > MAX_FAULT_RETRIES:
+                raise ModelFailure("mmu: fault loop",
+                                   f"{tsk} at {addr:#x}: faults never make the access possible")
+            continue
+        retries = 0
+        off = addr & (PAGE_SIZE - 1)
+        n = min(PAGE_SIZE - off, length - done)
+        if write:
+            page_bytes(page)[off:off + n] = data[done:done + n]
+        elif page.data is None:
+            out += bytes(n)
+        else:
+            out += page.data[off:off + n]
+        done += n
+    return out, done, None
+
+
+def user_read(tsk: task_struct, address: int, length: int) -> tuple[bytes, str | None]:
+    """A user-mode load of ``length`` bytes: (bytes read, signal or None)."""
+    out, _, sig = _access(tsk, address, length, False, None)
+    return bytes(out), sig
+
+
+def user_write(tsk: task_struct, address: int, data: bytes) -> tuple[int, str | None]:
+    """A user-mode store: (bytes written before any signal, signal or None)."""
+    _, done, sig = _access(tsk, address, len(data), True, data)
+    return done, sig

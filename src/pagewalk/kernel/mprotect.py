@@ -1,0 +1,166 @@
+"""mm/mprotect.c (Linux 2.6.15): sys_mprotect, mprotect_fixup and
+change_protection.  Present ptes keep their frame, accessed and dirty bits and
+take the new protection; a private mapping made writable still has read-only
+ptes (PAGE_COPY), so later writes COW through do_wp_page."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .constants import (
+    PAGE_MASK_LOW,
+    PAGE_SHIFT,
+    PROT_EXEC,
+    PROT_GROWSDOWN,
+    PROT_GROWSUP,
+    PROT_READ,
+    PROT_SEM,
+    PROT_WRITE,
+    VM_ACCOUNT,
+    VM_EXEC,
+    VM_HUGETLB,
+    VM_READ,
+    VM_RESERVED,
+    VM_SHARED,
+    VM_WRITE,
+)
+from .locks import down_write, up_write
+from .mmap import PAGE_ALIGN, calc_vm_prot_bits, find_vma_prev, split_vma, vma_merge
+from .pgalloc import next_table, pte_offset_map_lock, pte_unmap_unlock
+from .pgtable import (
+    _PAGE_CHG_MASK,
+    pgd_addr_end,
+    pgd_bad,
+    pgd_index,
+    pgd_none,
+    pmd_addr_end,
+    pmd_bad,
+    pmd_index,
+    pmd_none,
+    protection_map,
+    pte_index,
+    pud_addr_end,
+    pud_bad,
+    pud_index,
+    pud_none,
+)
+from .vma import is_vm_hugetlb_page, vm_area_struct
+
+if TYPE_CHECKING:
+    from .mm import task_struct
+
+
+def change_pte_range(mm: object, pmd: object, addr: int, end: int, newprot: int) -> None:
+    pte, ptl = pte_offset_map_lock(mm, pmd, addr)
+    first = pte_index(addr)
+    for i in range(first, first + ((end - addr) >> PAGE_SHIFT)):
+        old = pte[i]
+        if old & 0x81:  # pte_present: clear, then set with the new protection
+            pte[i] = 0
+            pte[i] = (old & _PAGE_CHG_MASK) | newprot
+    pte_unmap_unlock(pte, ptl)
+
+
+def change_protection(vma: vm_area_struct, addr: int, end: int, newprot: int) -> None:
+    mm = vma.vm_mm
+    pgd = mm.pgd.data
+    while addr != end:
+        nxt_pgd = pgd_addr_end(addr, end)
+        e = pgd[pgd_index(addr)]
+        if pgd_none(e) or pgd_bad(e):
+            addr = nxt_pgd
+            continue
+        pud = next_table(mm, e)
+        while addr != nxt_pgd:
+            nxt_pud = pud_addr_end(addr, nxt_pgd)
+            e = pud[pud_index(addr)]
+            if not pud_none(e) and not pud_bad(e):
+                pmd = next_table(mm, e)
+                a = addr
+                while a != nxt_pud:
+                    nxt_pmd = pmd_addr_end(a, nxt_pud)
+                    e = pmd[pmd_index(a)]
+                    if not pmd_none(e) and not pmd_bad(e):
+                        change_pte_range(mm, pmd, a, nxt_pmd, newprot)
+                    a = nxt_pmd
+            addr = nxt_pud
+
+
+def mprotect_fixup(vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int,
+                   newflags: int) -> tuple[int, vm_area_struct | None]:
+    """Returns (error, new prev)."""
+    mm = vma.vm_mm
+    oldflags = vma.vm_flags
+    if newflags == oldflags:
+        return 0, vma
+    if newflags & VM_WRITE:
+        # b5810039: private writable VM_RESERVED mappings are deprecated
+        if oldflags & VM_RESERVED:
+            return -13, prev
+        if not oldflags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_HUGETLB):
+            newflags |= VM_ACCOUNT
+    newprot = protection_map[newflags & 0xF]
+    pgoff = vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT)
+    merged = vma_merge(mm, prev, start, end, newflags, vma.anon_vma, vma.vm_file, pgoff)
+    if merged is not None:
+        vma = merged
+    else:
+        if start != vma.vm_start:
+            err = split_vma(mm, vma, start, 1)
+            if err:
+                return err, vma
+        if end != vma.vm_end:
+            err = split_vma(mm, vma, end, 0)
+            if err:
+                return err, vma
+    vma.vm_flags = newflags
+    vma.vm_page_prot = newprot
+    change_protection(vma, start, end, newprot)
+    return 0, vma
+
+
+def sys_mprotect(current: task_struct, start: int, length: int, prot: int) -> int:
+    if start & PAGE_MASK_LOW:
+        return -22
+    if not length:
+        return 0
+    length = PAGE_ALIGN(length)
+    end = start + length
+    if end <= start:
+        return -12
+    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP):
+        return -22
+    vm_flags = calc_vm_prot_bits(prot)
+    mm = current.mm
+    down_write(mm.mmap_sem)
+    try:
+        return _mprotect_locked(mm, start, end, vm_flags)
+    finally:
+        up_write(mm.mmap_sem)
+
+
+def _mprotect_locked(mm: object, start: int, end: int, vm_flags: int) -> int:
+    vma, prev = find_vma_prev(mm, start)
+    if vma is None or vma.vm_start > start:
+        return -12
+    if start > vma.vm_start:
+        prev = vma
+    nstart = start
+    while True:
+        if is_vm_hugetlb_page(vma):
+            return -13
+        newflags = vm_flags | (vma.vm_flags & ~(VM_READ | VM_WRITE | VM_EXEC))
+        if (newflags & ~(newflags >> 4)) & 0xF:
+            return -13  # a VM_xxx without its VM_MAYxxx
+        tmp = min(vma.vm_end, end)
+        err, prev = mprotect_fixup(vma, prev, nstart, tmp, newflags)
+        if err:
+            return err
+        nstart = tmp
+        if nstart < prev.vm_end:
+            nstart = prev.vm_end
+        if nstart >= end:
+            return 0
+        vma = prev.vm_next
+        if vma is None or vma.vm_start != nstart:
+            return -12

@@ -1,0 +1,243 @@
+"""struct page, mem_map and the page allocator (include/linux/mm.h,
+include/linux/page-flags.h, mm/page_alloc.c, mm/swap.c, mm/page-writeback.c;
+Linux 2.6.15 with Nick Piggin's b5810039 "core remove PageReserved").
+
+Modelling choices, each visible to users:
+
+* ``_count`` and ``_mapcount`` are stored biased by -1 as in the kernel; use
+  :func:`page_count` / :func:`page_mapcount` for the unbiased values.
+* Frames are numbered densely in allocation order; ``page.node`` is the NUMA
+  node the frame belongs to (the kernel derives it from the frame's zone).
+* Contents are allocated lazily: ``data is None`` means all zeroes.
+* Per-CPU LRU pagevecs are modelled as always drained: ``lru_cache_add_active``
+  puts the page on the active list at once and holds no extra reference, so
+  counts are always as after ``lru_add_drain()``.
+* ``PG_anon`` and ``PG_pgtable`` are model-only bits: the kernel keeps "anon"
+  in the low bit of ``page->mapping`` and does not mark page-table pages.
+"""
+
+from __future__ import annotations
+
+from ..errors import ModelFailure
+from .constants import PAGE_SIZE
+
+# --- page flags (include/linux/page-flags.h bit numbers) --------------------
+PG_locked = 1 << 0
+PG_error = 1 << 1
+PG_referenced = 1 << 2
+PG_uptodate = 1 << 3
+PG_dirty = 1 << 4
+PG_lru = 1 << 5
+PG_active = 1 << 6
+PG_reserved = 1 << 10
+PG_private = 1 << 11
+PG_compound = 1 << 14
+PG_swapcache = 1 << 15
+PG_anon = 1 << 20  # model-only: PAGE_MAPPING_ANON in page->mapping
+PG_pgtable = 1 << 21  # model-only: this page holds a page table
+
+FLAG_NAMES = (
+    (PG_locked, "locked"), (PG_referenced, "referenced"), (PG_uptodate, "uptodate"),
+    (PG_dirty, "dirty"), (PG_lru, "lru"), (PG_active, "active"),
+    (PG_reserved, "reserved"), (PG_compound, "compound"), (PG_anon, "anon"),
+    (PG_pgtable, "pgtable"),
+)
+
+
+class Page:
+    """struct page.  ``private`` doubles as ``u.ptl`` for split page-table locks."""
+
+    __slots__ = ("_count", "_mapcount", "data", "flags", "index", "mapping", "node",
+                 "pfn", "private")
+
+    def __init__(self, pfn: int, node: int) -> None:
+        self.pfn = pfn
+        self.node = node
+        self.flags = 0
+        self._count = -1  # free
+        self._mapcount = -1
+        self.mapping = None
+        self.index = 0
+        self.private = None
+        self.data = None
+
+    def __repr__(self) -> str:
+        names = ",".join(n for bit, n in FLAG_NAMES if self.flags & bit)
+        return (f"<page pfn={self.pfn} count={self._count + 1} "
+                f"mapcount={self._mapcount + 1} [{names}]>")
+
+
+# --- accessors named as in the kernel ---------------------------------------
+def page_count(page: Page) -> int:
+    return page._count + 1
+
+
+def page_mapcount(page: Page) -> int:
+    return page._mapcount + 1
+
+
+def page_mapped(page: Page) -> bool:
+    return page._mapcount >= 0
+
+
+def PageAnon(page: Page) -> bool:
+    return bool(page.flags & PG_anon)
+
+
+def PageDirty(page: Page) -> bool:
+    return bool(page.flags & PG_dirty)
+
+
+def PageReferenced(page: Page) -> bool:
+    return bool(page.flags & PG_referenced)
+
+
+def PageActive(page: Page) -> bool:
+    return bool(page.flags & PG_active)
+
+
+def PageLRU(page: Page) -> bool:
+    return bool(page.flags & PG_lru)
+
+
+def PageLocked(page: Page) -> bool:
+    return bool(page.flags & PG_locked)
+
+
+def PageReserved(page: Page) -> bool:
+    return bool(page.flags & PG_reserved)
+
+
+def SetPageReferenced(page: Page) -> None:
+    page.flags |= PG_referenced
+
+
+def TestSetPageLocked(page: Page) -> bool:
+    old = page.flags & PG_locked
+    page.flags |= PG_locked
+    return bool(old)
+
+
+def unlock_page(page: Page) -> None:
+    page.flags &= ~PG_locked
+
+
+def get_page(page: Page) -> None:
+    """include/linux/mm.h get_page(): no PageReserved special case since b5810039."""
+    page._count += 1
+
+
+class PageAllocator:
+    """The buddy allocator reduced to what is observable: which node a page
+    comes from, when memory runs out, and that freeing a page still mapped or
+    reserved is a ``bad_page``.
+
+    Each node holds ``pages_per_node`` frames.  Allocation prefers the given
+    node and falls back to the others in order (the default zonelist).
+    """
+
+    __slots__ = ("allocated_total", "free_lists", "mem_map", "nodes", "pages_per_node",
+                 "used")
+
+    def __init__(self, nodes: int, pages_per_node: int) -> None:
+        self.nodes = nodes
+        self.pages_per_node = pages_per_node
+        self.mem_map: list[Page] = []
+        self.free_lists: list[list[Page]] = [[] for _ in range(nodes)]
+        self.used = [0] * nodes  # frames ever taken from each node
+        self.allocated_total = 0
+
+    def alloc_page_node(self, nid: int) -> Page | None:
+        """alloc_pages_node(nid, GFP_HIGHUSER, 0): a page with count 1, or None."""
+        for i in range(self.nodes):
+            node = (nid + i) % self.nodes
+            free = self.free_lists[node]
+            if free:
+                page = free.pop()
+            elif self.used[node] < self.pages_per_node:
+                self.used[node] += 1
+                page = Page(len(self.mem_map), node)
+                self.mem_map.append(page)
+            else:
+                continue
+            page._count = 0
+            self.allocated_total += 1
+            return page
+        return None
+
+    def free_page(self, page: Page) -> None:
+        """free_hot_cold_page() with its bad_page() checks."""
+        if page.flags & PG_anon:  # anon pages keep mapping until freed
+            page.mapping = None
+            page.flags &= ~PG_anon
+        if page._mapcount != -1 or page.mapping is not None or page.flags & (
+            PG_reserved | PG_locked | PG_lru | PG_active | PG_swapcache
+        ):
+            raise ModelFailure("mm/page_alloc.c:bad_page", repr(page))
+        page.flags = 0
+        page.data = None
+        page.private = None
+        page.index = 0
+        self.free_lists[page.node].append(page)
+
+    def pfn_valid(self, pfn: int) -> bool:
+        return 0 <= pfn < len(self.mem_map)
+
+
+def put_page(alloc: PageAllocator, page: Page) -> None:
+    """put_page() -> __page_cache_release() when the count drops to zero."""
+    if page._count < 0:
+        raise ModelFailure("include/linux/mm.h:put_page_testzero: BUG_ON(page_count(page) == 0)",
+                           repr(page))
+    page._count -= 1
+    if page._count < 0:
+        # __page_cache_release: take it off the LRU, then free it.
+        page.flags &= ~(PG_lru | PG_active)
+        alloc.free_page(page)
+
+
+def mark_page_accessed(page: Page) -> None:
+    """mm/swap.c mark_page_accessed(): inactive,unreferenced -> inactive,referenced
+    -> active,unreferenced -> active,referenced."""
+    flags = page.flags
+    if not flags & PG_active and flags & PG_referenced and flags & PG_lru:
+        page.flags = (flags | PG_active) & ~PG_referenced  # activate_page()
+    elif not flags & PG_referenced:
+        page.flags = flags | PG_referenced
+
+
+def set_page_dirty(page: Page) -> int:
+    """mm/page-writeback.c set_page_dirty(): our address spaces all use
+    __set_page_dirty_nobuffers, and anon pages outside the swap cache just
+    get PG_dirty.  Returns 1 if the page was newly dirtied."""
+    if page.flags & PG_dirty:
+        return 0
+    page.flags |= PG_dirty
+    return 1
+
+
+def lru_cache_add_active(page: Page) -> None:
+    """mm/swap.c lru_cache_add_active() with the pagevec drained at once."""
+    page.flags |= PG_lru | PG_active
+
+
+def lru_cache_add(page: Page) -> None:
+    """mm/swap.c lru_cache_add(): onto the inactive list (page cache pages)."""
+    page.flags |= PG_lru
+
+
+# --- contents ----------------------------------------------------------------
+def page_bytes(page: Page) -> bytearray:
+    """kmap(): the page's contents, materialised on first use."""
+    data = page.data
+    if data is None:
+        data = page.data = bytearray(PAGE_SIZE)
+    return data
+
+
+def copy_user_highpage(to: Page, frm: Page) -> None:
+    to.data = None if frm.data is None else bytearray(frm.data)
+
+
+def clear_user_highpage(page: Page) -> None:
+    page.data = None

@@ -1,0 +1,58 @@
+"""kernel/ptrace.c access_process_vm() (identical from 2.6.11 to 2.6.18):
+ptrace PEEK/POKE, and later /proc/PID/mem.
+
+It holds the target's mmap_sem for read over the whole loop and pins one page
+at a time with ``get_user_pages(tsk, mm, addr, 1, write, force=1, &page,
+&vma)``.  ``force`` means only VM_MAYREAD/VM_MAYWRITE are needed, so a debugger
+can write into a read-only private mapping: the write COWs a private anonymous
+copy (the pte stays read-only, get_user_pages accepting it through
+VM_FAULT_WRITE), and the file is untouched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .constants import PAGE_SIZE
+from .locks import down_read, up_read
+from .memory import get_user_pages
+from .page import page_bytes, put_page, set_page_dirty
+
+if TYPE_CHECKING:
+    from .mm import task_struct
+
+
+def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int,
+                      write: int) -> int:
+    """Copy ``length`` bytes between ``buf`` and ``tsk``'s memory; returns the
+    number of bytes transferred (0 if the first page failed)."""
+    mm = tsk.mm  # get_task_mm()
+    if mm is None:
+        return 0
+    alloc = mm.k.alloc
+    down_read(mm.mmap_sem)
+    done = 0
+    try:
+        while length:
+            pages: list = []
+            vmas: list = []
+            ret = get_user_pages(tsk, mm, addr, 1, write, 1, pages, vmas)
+            if ret <= 0:
+                break
+            page = pages[0]
+            offset = addr & (PAGE_SIZE - 1)
+            nbytes = min(length, PAGE_SIZE - offset)
+            if write:
+                page_bytes(page)[offset:offset + nbytes] = buf[done:done + nbytes]
+                set_page_dirty(page)  # copy_to_user_page + set_page_dirty_lock
+            elif page.data is None:
+                buf[done:done + nbytes] = bytes(nbytes)
+            else:
+                buf[done:done + nbytes] = page.data[offset:offset + nbytes]
+            put_page(alloc, page)  # page_cache_release
+            length -= nbytes
+            done += nbytes
+            addr += nbytes
+    finally:
+        up_read(mm.mmap_sem)
+    return done

@@ -1,0 +1,252 @@
+"""Execute a parsed scenario against the kernel model.
+
+The runner resolves address references, calls the :class:`~pagewalk.kernel.kernel.Kernel`
+API for each operation, records every result the way the spec fixes (value,
+errno, signal), checks the invariants after every operation when asked, and
+evaluates the scenario's checks at the end.  A kernel ``BUG()`` or a broken
+invariant stops the execution and is reported as a failed check of kind
+``bug`` or ``invariant``; bad input raises :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError, ModelFailure
+from ..kernel.constants import errno_name
+from ..kernel.kernel import Kernel
+from .checks import evaluate_checks
+from .model import AddrRef, OpSpec, Scenario
+
+
+@dataclass
+class OpResult:
+    step: str
+    op: str
+    process: str
+    value: int | str | None = None
+    errno: str | None = None
+    signal: str | None = None
+    data: bytes | None = None  # what a read returned
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"step": self.step, "op": self.op, "value": self.value,
+                               "errno": self.errno, "signal": self.signal,
+                               "process": self.process}
+        if self.data is not None:
+            out["data"] = self.data.decode("utf-8", errors="replace")
+        return out
+
+
+@dataclass
+class CheckResult:
+    kind: str
+    ok: bool
+    message: str
+    where: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "ok": self.ok, "message": self.message}
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    semantics: str
+    results: list[OpResult] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    failure: ModelFailure | None = None
+    kernel: Kernel | None = None
+
+    @property
+    def status(self) -> str:
+        return "ok" if all(c.ok for c in self.checks) else "violation"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "semantics": self.semantics, "status": self.status,
+                "results": [r.as_json() for r in self.results],
+                "checks": [c.as_json() for c in self.checks], "stats": self.stats}
+
+
+class Runner:
+    """One execution of a scenario: kernel, name bindings and results."""
+
+    def __init__(self, scenario: Scenario, semantics: str | None = None,
+                 check_invariants: bool = False, output_dir: str = ".") -> None:
+        self.scenario = scenario
+        self.semantics = semantics or scenario.semantics
+        self.check = check_invariants
+        self.output_dir = output_dir
+        self.k = Kernel(self.semantics, nodes=scenario.nodes, split_ptlock=scenario.split_ptlock)
+        self.addrs: dict[str, int | None] = {}  # mmap `as` -> address (None: mmap failed)
+        self.pins: dict[str, list] = {}  # gup `as` -> pinned pages
+        self.result = RunResult(scenario.name, self.semantics, kernel=self.k)
+        self.by_step: dict[str, OpResult] = {}
+        for f in scenario.files:
+            self.k.add_file(f.path, f.content, f.mode, f.hugetlb)
+        for p in scenario.processes:
+            self.k.spawn(p.name, p.node)
+
+    # -- driving ------------------------------------------------------------------
+    def run(self) -> RunResult:
+        """Setup, then the threads one after another in file order, then final."""
+        try:
+            self.run_ops(self.scenario.setup)
+            for thread in self.scenario.threads:
+                for _ in range(thread.repeat):
+                    self.run_ops(thread.ops)
+            self.run_ops(self.scenario.final)
+        except ModelFailure as failure:
+            self.fail(failure)
+            return self.finish(checks=False)
+        return self.finish()
+
+    def run_ops(self, ops: list[OpSpec]) -> None:
+        for op in ops:
+            self.run_op(op)
+
+    def run_op(self, op: OpSpec) -> OpResult:
+        res = OpResult(op.step, op.op, op.process)
+        getattr(self, "op_" + op.op)(op, res)
+        self.result.results.append(res)
+        self.by_step[op.step] = res
+        expect = op.args.get("expect")
+        if expect is not None and res.data is not None and res.data != expect:
+            self.result.checks.append(CheckResult(
+                "expect", False, f"{op.step}: read {res.data!r}, expected {expect!r}", op.where))
+        if self.check:
+            self.k.check_invariants()
+        return res
+
+    def fail(self, failure: ModelFailure) -> None:
+        kind = "invariant" if failure.location.startswith("invariant") else "bug"
+        self.result.failure = failure
+        self.result.checks.append(CheckResult(kind, False, str(failure)))
+
+    def finish(self, checks: bool = True) -> RunResult:
+        self.result.stats = stats(self.k)  # before no_leaks exits the processes
+        if checks:
+            try:
+                self.result.checks.extend(evaluate_checks(self))
+            except ModelFailure as failure:
+                self.fail(failure)
+        return self.result
+
+    # -- operands -------------------------------------------------------------------
+    def addr(self, op: OpSpec, key: str = "addr") -> int:
+        ref: AddrRef = op.args[key]
+        return self.resolve(ref, f"{op.where}.{key}")
+
+    def resolve(self, ref: AddrRef, where: str) -> int:
+        if ref.name is None:
+            return ref.offset
+        if ref.name not in self.addrs:
+            raise InputError(f"mapping {ref.name!r} has not been created yet at this point",
+                             where)
+        base = self.addrs[ref.name]
+        if base is None:
+            raise InputError(f"mapping {ref.name!r} has no address: its mmap failed", where)
+        return base + ref.offset
+
+    @staticmethod
+    def _ret(res: OpResult, ret: int) -> None:
+        if ret < 0:
+            res.errno = errno_name(ret)
+        else:
+            res.value = ret
+
+    # -- operations -------------------------------------------------------------------
+    def op_mmap(self, op: OpSpec, res: OpResult) -> None:
+        a = op.args
+        addr = self.resolve(a["addr"], f"{op.where}.addr") if "addr" in a else 0
+        ret = self.k.mmap(op.process, a["length"], a["prot"], a["flags"], a.get("file"),
+                          a.get("offset", 0), addr)
+        self._ret(res, ret)
+        if op.as_name:
+            self.addrs[op.as_name] = ret if ret >= 0 else None
+
+    def op_munmap(self, op: OpSpec, res: OpResult) -> None:
+        self._ret(res, self.k.munmap(op.process, self.addr(op), op.args["length"]))
+
+    def op_mprotect(self, op: OpSpec, res: OpResult) -> None:
+        self._ret(res, self.k.mprotect(op.process, self.addr(op), op.args["length"],
+                                       op.args["prot"]))
+
+    def op_madvise(self, op: OpSpec, res: OpResult) -> None:
+        self._ret(res, self.k.madvise(op.process, self.addr(op), op.args["length"],
+                                      op.args["advice"]))
+
+    def op_mlock(self, op: OpSpec, res: OpResult) -> None:
+        self._ret(res, self.k.mlock(op.process, self.addr(op), op.args["length"]))
+
+    def op_munlock(self, op: OpSpec, res: OpResult) -> None:
+        self._ret(res, self.k.munlock(op.process, self.addr(op), op.args["length"]))
+
+    def op_fork(self, op: OpSpec, res: OpResult) -> None:
+        ret = self.k.fork(op.process, op.as_name)
+        self._ret(res, min(ret, 0))  # the spec's result for fork is 0
+
+    def op_exit(self, op: OpSpec, res: OpResult) -> None:
+        self._ret(res, self.k.exit(op.process))
+
+    def op_read(self, op: OpSpec, res: OpResult) -> None:
+        acc = self.k.read(op.process, self.addr(op), op.args["length"])
+        res.value, res.signal, res.data = 0, acc.signal, acc.data
+
+    def op_write(self, op: OpSpec, res: OpResult) -> None:
+        acc = self.k.write(op.process, self.addr(op), op.args["data"])
+        res.value, res.signal = 0, acc.signal
+
+    def op_mem_read(self, op: OpSpec, res: OpResult) -> None:
+        n, data = self.k.mem_read(op.process, self.addr(op), op.args["length"], op.args.get("by"))
+        res.value, res.data = n, data
+
+    def op_mem_write(self, op: OpSpec, res: OpResult) -> None:
+        res.value = self.k.mem_write(op.process, self.addr(op), op.args["data"],
+                                     op.args.get("by"))
+
+    def op_gup(self, op: OpSpec, res: OpResult) -> None:
+        a = op.args
+        ret, pages = self.k.gup(op.process, self.addr(op), a["pages"], a["write"], a["force"])
+        self._ret(res, ret)
+        self.pins[op.as_name or op.step] = pages
+
+    def op_put_pages(self, op: OpSpec, res: OpResult) -> None:
+        name = op.args["pins"]
+        pages = self.pins.pop(name, None)
+        if pages is None:
+            raise InputError(f"no pages are pinned under {name!r} at this point",
+                             f"{op.where}.pins")
+        self.k.put_pages(pages)
+        res.value = 0
+
+    def _not_yet(self, op: OpSpec, res: OpResult) -> None:
+        raise InputError(f"operation {op.op!r} is not modelled in this version of pagewalk",
+                         f"{op.where}.op")
+
+    op_futex_key = op_core_dump = op_numa_maps = _not_yet
+
+
+def stats(k: Kernel) -> dict[str, int]:
+    from ..kernel.inspect import count_page_tables
+    from ..kernel.page import PG_pgtable, PG_reserved
+
+    tasks = k.tasks.values()
+    in_use = sum(1 for p in k.alloc.mem_map if p._count >= 0
+                 and not p.flags & (PG_pgtable | PG_reserved))
+    return {
+        "minor_faults": sum(t.min_flt for t in tasks),
+        "major_faults": sum(t.maj_flt for t in tasks),
+        "page_tables": sum(count_page_tables(k, t.mm) for t in tasks if t.mm is not None),
+        "pages_allocated": k.alloc.allocated_total - k.tables_allocated,
+        "pages_in_use": in_use,
+        "processes": sum(1 for t in tasks if t.mm is not None),
+    }
+
+
+def run_scenario(scenario: Scenario, semantics: str | None = None,
+                 check_invariants: bool = False, output_dir: str = ".") -> RunResult:
+    """Run one execution of ``scenario`` and return what happened."""
+    return Runner(scenario, semantics, check_invariants, output_dir).run()
