@@ -3,7 +3,12 @@ every test that uses it."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # test helpers (lockrecorder)
 
 from pagewalk import Kernel
 

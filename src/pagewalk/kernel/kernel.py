@@ -93,7 +93,8 @@ class Kernel:
         if not 1 <= nodes <= 64:
             raise InputError(f"nodes must be 1..64, got {nodes}")
         self.nodes = nodes
-        self.split_ptlock = split_ptlock
+        # Before 4c21e2f2441d every pte was under mm->page_table_lock.
+        self.split_ptlock = split_ptlock and self.semantics.split_ptlock_available
         self.alloc = PageAllocator(nodes, pages_per_node + 2)
         self.sched: Any = None
         self.current: task_struct | None = None
@@ -320,6 +321,15 @@ class Kernel:
             if not self.pins[page.pfn]:
                 del self.pins[page.pfn]
             put_page(self.alloc, page)
+
+    def futex_key(self, proc: str | task_struct, uaddr: int) -> str | int:
+        """get_futex_key(): the key as text, or -errno."""
+        from .futex import sys_futex_key
+
+        tsk = self._live(proc)
+        with self.running(tsk):
+            key = sys_futex_key(tsk, uaddr)
+        return key if isinstance(key, int) else str(key)
 
     # -- inspection (no side effects) ---------------------------------------------------
     def pte(self, proc: str | task_struct, addr: int) -> int | None:

@@ -115,6 +115,17 @@ def cond_resched(k: Kernel) -> None:
         k.sched.cond_resched()
 
 
+def cond_resched_lock(lock: spinlock_t) -> None:
+    """kernel/sched.c cond_resched_lock(): drop and retake a spinlock if
+    another CPU wants it or a reschedule is due.  In a plain run nobody
+    waits; under an explorer this is where other tasks may run."""
+    k = lock.k
+    if k.sched is not None:
+        spin_unlock(lock)
+        k.sched.cond_resched()
+        spin_lock(lock)
+
+
 def is_locked(lock: spinlock_t | rw_semaphore) -> bool:
     if isinstance(lock, spinlock_t):
         return lock.owner is not None

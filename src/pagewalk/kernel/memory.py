@@ -467,6 +467,9 @@ def get_user_pages(tsk: task_struct, mm: mm_struct, start: int, len: int, write:
     from .mmap import find_extend_vma
 
     k = mm.k
+    if not k.semantics.follow_page_inner_ptlock:
+        from . import prepatch  # the tree before deceb6cd
+        return prepatch.get_user_pages(tsk, mm, start, len, write, force, pages, vmas)
     BUG_ON(len <= 0, "mm/memory.c:get_user_pages: len <= 0 (the kernel's loop never ends)")
     vm_flags = (VM_WRITE | VM_MAYWRITE) if write else (VM_READ | VM_MAYREAD)
     vm_flags &= (VM_MAYREAD | VM_MAYWRITE) if force else (VM_READ | VM_WRITE)

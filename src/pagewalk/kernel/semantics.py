@@ -7,6 +7,10 @@ adding a profile here, not editing ``if version`` checks elsewhere.
 
 Profiles
 --------
+``"2.6.14"``
+    The tree just before the seed patch (its parent commit: 2.6.14-rc with
+    Hugh Dickins' page-fault-scalability series up to 20/21, without the split
+    page-table lock).  Named for the release it preceded.
 ``"2.6.15"`` (default)
     The tree right after commit deceb6cd17e6 ("[PATCH] mm: follow_page with
     inner ptlock", Hugh Dickins, v2.6.15-rc1): ``follow_page(mm, address,
@@ -26,18 +30,31 @@ from ..errors import InputError
 
 @dataclass(frozen=True)
 class Semantics:
-    """Behaviour switches.  Each field documents the commit it stands for."""
+    """Behaviour switches.  Each field documents the commit it stands for;
+    ``True`` means the behaviour that commit introduced."""
 
     name: str
     #: Since deceb6cd17e6 "mm: follow_page with inner ptlock" (v2.6.15-rc1):
-    #: follow_page takes FOLL_* flags and the pte lock itself; get_user_pages
-    #: takes no page_table_lock and gets its reference through FOLL_GET.
-    follow_page_flags: bool = True
-    #: Since deceb6cd17e6: the zero-page shortcut is FOLL_ANON, not set for
-    #: VM_LOCKED vmas, so make_pages_present really faults read-only
-    #: anonymous memory in.  Before: untouched_anonymous_page(), which ignored
-    #: VM_LOCKED.
+    #: follow_page(mm, address, flags) takes FOLL_WRITE/TOUCH/GET/ANON and the
+    #: pte lock itself, touching pages only for FOLL_TOUCH and returning the
+    #: ZERO_PAGE for FOLL_ANON; get_user_pages takes no page_table_lock and
+    #: gets its reference through FOLL_GET.  False: the tree just before it
+    #: (``prepatch.py``): follow_page(mm, address, write) under the caller's
+    #: page_table_lock, held by get_user_pages over its inner loop.
+    follow_page_inner_ptlock: bool = True
+    #: Since deceb6cd17e6: no zero-page shortcut (FOLL_ANON) for VM_LOCKED
+    #: vmas, so make_pages_present really maps read-only anonymous memory.
+    #: False: untouched_anonymous_page(), which ignored VM_LOCKED.
     foll_anon_respects_vm_locked: bool = True
+    #: Since deceb6cd17e6: get_futex_key's fast path (nonlinear vmas) calls
+    #: follow_page(FOLL_TOUCH|FOLL_GET) and put_page, with no page_table_lock.
+    futex_fast_path_inner_ptlock: bool = True
+    #: Since deceb6cd17e6: get_numa_maps walks with follow_page(flags 0) -- no
+    #: page_table_lock, no accessed marking -- and cond_resched per page.
+    numa_maps_untouched: bool = True
+    #: Since 4c21e2f2441d "mm: split page table lock" (v2.6.15-rc1): one lock
+    #: per pte page when the scenario asks for it (CONFIG_SPLIT_PTLOCK_CPUS).
+    split_ptlock_available: bool = True
 
     def describe(self) -> dict[str, bool]:
         """The switches as a name -> value mapping (for reports and docs)."""
@@ -45,9 +62,18 @@ class Semantics:
 
 
 PROFILES: dict[str, Semantics] = {
+    # The parent of deceb6cd: 2.6.14-rc with Hugh Dickins' series up to 20/21
+    # ("mm: kill check_user_page_readable"), before the split ptlock.
+    "2.6.14": Semantics(
+        name="2.6.14",
+        follow_page_inner_ptlock=False,
+        foll_anon_respects_vm_locked=False,
+        futex_fast_path_inner_ptlock=False,
+        numa_maps_untouched=False,
+        split_ptlock_available=False,
+    ),
     "2.6.15": Semantics(name="2.6.15"),
 }
-
 DEFAULT_PROFILE = "2.6.15"
 
 

@@ -85,7 +85,10 @@ class Runner:
         self.result = RunResult(scenario.name, self.semantics, kernel=self.k)
         self.by_step: dict[str, OpResult] = {}
         for f in scenario.files:
-            self.k.add_file(f.path, f.content, f.mode, f.hugetlb)
+            try:
+                self.k.add_file(f.path, f.content, f.mode, f.hugetlb)
+            except InputError as err:
+                raise InputError(err.detail, f.where) from None
         for p in scenario.processes:
             self.k.spawn(p.name, p.node)
 
@@ -226,7 +229,14 @@ class Runner:
         raise InputError(f"operation {op.op!r} is not modelled in this version of pagewalk",
                          f"{op.where}.op")
 
-    op_futex_key = op_core_dump = op_numa_maps = _not_yet
+    def op_futex_key(self, op: OpSpec, res: OpResult) -> None:
+        key = self.k.futex_key(op.process, self.addr(op))
+        if isinstance(key, int):
+            self._ret(res, key)
+        else:
+            res.value = key
+
+    op_core_dump = op_numa_maps = _not_yet
 
 
 def stats(k: Kernel) -> dict[str, int]:

@@ -1,0 +1,43 @@
+"""A scheduler hook that runs every lock operation as a plain run would and
+records it, so tests can see which locks a kernel path takes."""
+
+from __future__ import annotations
+
+from pagewalk.kernel.locks import rw_semaphore, spinlock_t
+
+
+class LockRecorder:
+    def __init__(self, k) -> None:
+        self.k = k
+        self.events: list[tuple[str, str]] = []
+
+    def spin_lock(self, lock: spinlock_t) -> None:
+        assert lock.owner is None, f"deadlock on {lock.name}"
+        lock.owner = self.k.current
+        self.events.append(("lock", lock.name))
+
+    def spin_unlock(self, lock: spinlock_t) -> None:
+        lock.owner = None
+        self.events.append(("unlock", lock.name))
+
+    def down_read(self, sem: rw_semaphore) -> None:
+        sem.readers.append(self.k.current)
+        self.events.append(("down_read", sem.name))
+
+    def up_read(self, sem: rw_semaphore) -> None:
+        sem.readers.remove(self.k.current)
+        self.events.append(("up_read", sem.name))
+
+    def down_write(self, sem: rw_semaphore) -> None:
+        sem.writer = self.k.current
+        self.events.append(("down_write", sem.name))
+
+    def up_write(self, sem: rw_semaphore) -> None:
+        sem.writer = None
+        self.events.append(("up_write", sem.name))
+
+    def cond_resched(self) -> None:
+        self.events.append(("cond_resched", ""))
+
+    def locks_taken(self) -> set[str]:
+        return {name for kind, name in self.events if kind == "lock"}
