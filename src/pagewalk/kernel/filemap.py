@@ -75,12 +75,27 @@ class File:
     def content(self) -> bytes:
         """The bytes a read(2) would see now: cached pages over the backing."""
         out = bytearray(self.backing)
+        if self.hugetlb:
+            return self._huge_content()
         for index, page in self.mapping.page_tree.items():
             start = index << PAGE_SHIFT
             if start >= self.i_size:
                 continue
             n = min(PAGE_SIZE, self.i_size - start)
             out[start:start + n] = page.data[:n] if page.data is not None else bytes(n)
+        return bytes(out)
+
+
+    def _huge_content(self) -> bytes:
+        """hugetlbfs: the page cache holds 2 MiB compound pages by huge index."""
+        out = bytearray(self.i_size)
+        mem_map = self.k.alloc.mem_map
+        for index, head in self.mapping.page_tree.items():
+            for j in range(512):
+                start = (index * 512 + j) << PAGE_SHIFT
+                data = mem_map[head.pfn + j].data
+                if data is not None and start < self.i_size:
+                    out[start:start + PAGE_SIZE] = data[:self.i_size - start]
         return bytes(out)
 
 

@@ -48,6 +48,16 @@ def walk_ptes(k: Kernel, mm: mm_struct) -> Iterator[tuple[int, int]]:
                 yield base | (n << 12), pte
 
 
+def walk_huge_pmds(k: Kernel, mm: mm_struct) -> Iterator[int]:
+    """Yield the head frame of every huge page a pmd of this mm maps."""
+    mem_map = k.alloc.mem_map
+    for level, _, pfn in walk_tables(k, mm):
+        if level == 2:
+            for e in mem_map[pfn].data:
+                if e & _PAGE_PSE:
+                    yield (e & PTE_MASK) >> 12
+
+
 def count_page_tables(k: Kernel, mm: mm_struct) -> int:
     return sum(1 for _ in walk_tables(k, mm))
 

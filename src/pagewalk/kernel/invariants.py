@@ -16,9 +16,9 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
-from .inspect import walk_ptes, walk_tables
+from .inspect import walk_huge_pmds, walk_ptes, walk_tables
 from .locks import is_locked
-from .page import PG_anon, PG_pgtable, PG_reserved
+from .page import PG_anon, PG_compound, PG_pgtable, PG_reserved
 from .pgtable import PTE_MASK
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ def check_invariants(k: Kernel, pins: Counter | None = None) -> None:
         for level, _, pfn in walk_tables(k, mm):
             tables[pfn] += 1
             pte_pages += level == 1
+        for head_pfn in walk_huge_pmds(k, mm):
+            maps[head_pfn] += 1
+            file_rss += 512
         for _addr, pte in walk_ptes(k, mm):
             if not pte & 0x81:
                 continue
@@ -62,7 +65,17 @@ def check_invariants(k: Kernel, pins: Counter | None = None) -> None:
     for f in _all_files(k):
         for page in f.mapping.page_tree.values():
             cached[page.pfn] += 1
+    for pfn, n in list(pins.items()):  # pins on 4K subpages count on the head
+        page = mem_map[pfn]
+        if page.flags & PG_compound and page.private is not page:
+            pins = pins.copy() if pins is k.pins else pins
+            pins[page.private.pfn] += n
+            del pins[pfn]
     for page in mem_map:
+        if page.flags & PG_compound:
+            if page.private is page:
+                _check_huge_page(page, maps[page.pfn], cached[page.pfn], pins[page.pfn])
+            continue
         _check_page(page, maps[page.pfn], cached[page.pfn], pins[page.pfn], tables[page.pfn])
 
 
@@ -97,6 +110,17 @@ def _check_page(page: object, mapped: int, cached: int, pinned: int, tabled: int
                            f"{page!r}: count {count}, want {want} = {mapped} ptes + "
                            f"{cached} page cache + {pinned} pins"
                            + (" + 1 reserved" if page.flags & PG_reserved else ""))
+
+
+def _check_huge_page(page: object, mapped: int, cached: int, pinned: int) -> None:
+    """hugetlb pages: no rmap in this era, so only the count is checked."""
+    count = page._count + 1
+    if count == 0 and not (mapped or cached or pinned):
+        return
+    if count != mapped + cached + pinned:
+        raise ModelFailure("invariant: page count",
+                           f"huge {page!r}: count {count}, want {mapped} huge ptes + "
+                           f"{cached} page cache + {pinned} pins")
 
 
 def _check_locks_of(mm: object) -> None:

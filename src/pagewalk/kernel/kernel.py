@@ -45,10 +45,12 @@ from .constants import (
     PROT_NONE,
     PROT_READ,
     PROT_WRITE,
+    VM_HUGETLB,
     VSYSCALL_END,
     VSYSCALL_START,
 )
 from .filemap import File
+from .hugetlb import DEFAULT_MAX_HUGE_PAGES, HugePagePool
 from .locks import down_read, down_write, up_read, up_write
 from .madvise import sys_madvise
 from .memory import get_user_pages
@@ -88,7 +90,8 @@ class Kernel:
 
     def __init__(self, semantics: str | Semantics = "2.6.15", nodes: int = 1,
                  split_ptlock: bool = True,
-                 pages_per_node: int = DEFAULT_PAGES_PER_NODE) -> None:
+                 pages_per_node: int = DEFAULT_PAGES_PER_NODE,
+                 hugepages: int = DEFAULT_MAX_HUGE_PAGES) -> None:
         self.semantics = get_semantics(semantics) if isinstance(semantics, str) else semantics
         if not 1 <= nodes <= 64:
             raise InputError(f"nodes must be 1..64, got {nodes}")
@@ -111,6 +114,7 @@ class Kernel:
         self.zero_page = self._reserved_page()  # empty_zero_page, pfn 0
         self.vsyscall_page = self._reserved_page()
         self.gate_vma = vm_area_struct(None, VSYSCALL_START, VSYSCALL_END, 0, PAGE_READONLY)
+        self.hugetlb_pool = HugePagePool(self, hugepages)
 
     def _reserved_page(self) -> Page:
         """Boot-time pages: PG_reserved with count 1, so they are never freed."""
@@ -160,11 +164,12 @@ class Kernel:
     def add_file(self, path: str, content: bytes = b"", mode: str = "rw",
                  hugetlb: bool = False) -> File:
         """Create a file; ``mode="r"`` means processes can only open it read-only."""
-        if hugetlb:
-            raise InputError(f"{path}: hugetlbfs files are not modelled yet")
         if path in self.files:
             raise InputError(f"file {path} already exists")
-        file = File(self, path, content, writable=(mode == "rw"))
+        if hugetlb and any(content):
+            raise InputError(f"{path}: a hugetlbfs file has no content to give "
+                             "(hugetlbfs supports no write(2)); use size")
+        file = File(self, path, content, writable=(mode == "rw"), hugetlb=hugetlb)
         self.files[path] = file
         return file
 
@@ -351,7 +356,11 @@ class Kernel:
         pte = self.pte(proc, addr)
         if not pte or not pte & 0x81:
             return None
-        return self.alloc.mem_map[(pte & PTE_MASK) >> 12]
+        pfn = (pte & PTE_MASK) >> 12
+        vma = self.vma(proc, addr)
+        if vma is not None and vma.vm_flags & VM_HUGETLB:
+            pfn += (addr >> 12) & 511  # the 4K subpage of a huge page
+        return self.alloc.mem_map[pfn]
 
     def vma(self, proc: str | task_struct, addr: int) -> vm_area_struct | None:
         vma = find_vma(self._live(proc).mm, addr)

@@ -397,7 +397,8 @@ def do_mmap_pgoff(current: task_struct, file: File | None, addr: int, length: in
         vma.vm_file = file
         get_file(file)
         err = _file_mmap(file, vma)
-        if err:
+        if err:  # unmap_and_free_vma: undo whatever ->mmap prefaulted
+            unmap_region(mm, vma, prev, vma.vm_start, vma.vm_end)
             remove_vma(vma)
             return err
     elif vm_flags & VM_SHARED:

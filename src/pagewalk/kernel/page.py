@@ -69,6 +69,9 @@ class Page:
 
 # --- accessors named as in the kernel ---------------------------------------
 def page_count(page: Page) -> int:
+    """Unbiased count; a compound page's is its head's."""
+    if page.flags & PG_compound:
+        page = page.private
     return page._count + 1
 
 
@@ -123,7 +126,10 @@ def unlock_page(page: Page) -> None:
 
 
 def get_page(page: Page) -> None:
-    """include/linux/mm.h get_page(): no PageReserved special case since b5810039."""
+    """include/linux/mm.h get_page(): no PageReserved special case since b5810039;
+    a compound (huge) page is counted on its head, found through ``private``."""
+    if page.flags & PG_compound:
+        page = page.private
     page._count += 1
 
 
@@ -180,12 +186,45 @@ class PageAllocator:
         page.index = 0
         self.free_lists[page.node].append(page)
 
+    def alloc_compound_node(self, nid: int, order: int) -> Page | None:
+        """alloc_pages_node(nid, ... | __GFP_COMP, order): 2^order frames in a
+        row, never used before (the model does not defragment), prepared as a
+        compound page: every page is PG_compound with ``private`` = the head.
+        Returns the head with count 1, or None."""
+        n = 1 << order
+        for i in range(self.nodes):
+            node = (nid + i) % self.nodes
+            if self.used[node] + n > self.pages_per_node:
+                continue
+            self.used[node] += n
+            base = len(self.mem_map)
+            pages = [Page(base + j, node) for j in range(n)]
+            self.mem_map.extend(pages)
+            head = pages[0]
+            for page in pages:
+                page.flags = PG_compound
+                page.private = head
+            head._count = 0
+            self.allocated_total += n
+            return head
+        return None
+
     def pfn_valid(self, pfn: int) -> bool:
         return 0 <= pfn < len(self.mem_map)
 
 
 def put_page(alloc: PageAllocator, page: Page) -> None:
-    """put_page() -> __page_cache_release() when the count drops to zero."""
+    """put_page() -> __page_cache_release() when the count drops to zero; a
+    compound page calls the destructor kept in ``page[1].mapping``."""
+    if page.flags & PG_compound:
+        head = page.private
+        if head._count < 0:
+            raise ModelFailure("include/linux/mm.h:put_page: BUG_ON(page_count(page) == 0)",
+                               repr(head))
+        head._count -= 1
+        if head._count < 0:
+            alloc.mem_map[head.pfn + 1].mapping(head)
+        return
     if page._count < 0:
         raise ModelFailure("include/linux/mm.h:put_page_testzero: BUG_ON(page_count(page) == 0)",
                            repr(page))
