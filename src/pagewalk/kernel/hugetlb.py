@@ -21,16 +21,33 @@ from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
 from .constants import (
-    HPAGE_SHIFT, HPAGE_SIZE, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE, TASK_UNMAPPED_BASE,
-    VM_FAULT_MINOR, VM_FAULT_SIGBUS, VM_HUGETLB, VM_RESERVED, VM_WRITE,
+    HPAGE_SHIFT,
+    HPAGE_SIZE,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    TASK_SIZE,
+    TASK_UNMAPPED_BASE,
+    VM_FAULT_MINOR,
+    VM_FAULT_SIGBUS,
+    VM_HUGETLB,
+    VM_RESERVED,
+    VM_WRITE,
 )
 from .locks import spin_lock, spin_unlock
 from .mm import update_hiwater_rss
 from .page import Page, get_page, put_page
 from .pgalloc import next_table, pmd_alloc, pud_alloc
 from .pgtable import (
-    _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_RW, PTE_MASK, pgd_index, pgd_none,
-    pmd_index, pud_index, pud_none,
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_PSE,
+    _PAGE_RW,
+    PTE_MASK,
+    pgd_index,
+    pgd_none,
+    pmd_index,
+    pud_index,
+    pud_none,
 )
 from .vma import vm_area_struct, vm_operations_struct
 
