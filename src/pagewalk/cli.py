@@ -37,7 +37,48 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where relative output paths (core files) go")
     run.add_argument("--check", action="store_true",
                      help="check the model's invariants after every operation")
+    show = sub.add_parser("show", help="run a scenario, then print a process's /proc views "
+                          "and page tables")
+    show.add_argument("file", help="scenario file (TOML)")
+    show.add_argument("--process", metavar="P", help="the process (default: the first one)")
+    show.add_argument("--view", choices=VIEWS, help="one view only, exactly as the kernel "
+                      "prints it (default: all, with headers)")
+    show.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
+    show.add_argument("--output-dir", metavar="DIR", default=".",
+                      help="where relative output paths (core files) go")
     return parser
+
+
+VIEWS = ("maps", "smaps", "numa_maps", "pagetables")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .kernel.semantics import get_semantics
+    from .scenario.loader import load_scenario
+    from .scenario.runner import run_scenario
+
+    scenario = load_scenario(args.file)
+    if args.semantics is not None:
+        get_semantics(args.semantics)
+    result = run_scenario(scenario, args.semantics, output_dir=args.output_dir)
+    k = result.kernel
+    name = args.process or scenario.processes[0].name
+    if name not in k.tasks:
+        known = ", ".join(k.tasks)
+        raise InputError(f"no process named {name!r} (processes: {known})", "--process")
+    if k.tasks[name].mm is None:
+        raise InputError(f"process {name!r} has exited by the end of the scenario", "--process")
+    if result.failure is not None:
+        print(f"pagewalk: note: the run stopped early: {result.failure}", file=sys.stderr)
+    if args.view:
+        sys.stdout.write(k.proc_view(name, args.view))
+        return 0
+    for view in VIEWS:
+        print(f"==> /proc/{name}/{view} <==" if view != "pagetables" else
+              f"==> page tables of {name} <==")
+        sys.stdout.write(k.proc_view(name, view))
+        print()
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -58,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if result.status == "ok" else 1
 
 
-COMMANDS = {"run": cmd_run}
+COMMANDS = {"run": cmd_run, "show": cmd_show}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .constants import (
     EINVAL,
@@ -58,7 +58,6 @@ from .constants import (
 )
 from .locks import cond_resched, down_read, up_read
 from .memory import _vm_locked_blocks_foll_anon, get_user_pages
-from .mm import mm_struct, task_struct
 from .page import Page, put_page
 from .pgalloc import next_table
 from .pgtable import (
@@ -76,6 +75,9 @@ from .pgtable import (
     pud_none,
 )
 from .vma import is_vm_hugetlb_page, vm_area_struct, vma_has_nopage
+
+if TYPE_CHECKING:
+    from .mm import mm_struct, task_struct
 
 SIGSEGV = 11
 
@@ -145,9 +147,22 @@ def fill_elf_header(segs: int) -> bytes:
     """fill_elf_header(): an ET_CORE header with ``segs`` program headers
     right after it and no section headers."""
     ident = ELFMAG + bytes((ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_NONE))
-    return ELF64_EHDR.pack(ident.ljust(16, b"\0"), ET_CORE, EM_X86_64, EV_CURRENT, 0,
-                           ELF64_EHDR.size, 0, 0, ELF64_EHDR.size, ELF64_PHDR.size, segs,
-                           0, 0, 0)
+    return ELF64_EHDR.pack(
+        ident.ljust(16, b"\0"),  # e_ident, EI_PAD zeroed
+        ET_CORE,  # e_type
+        EM_X86_64,  # e_machine (ELF_ARCH)
+        EV_CURRENT,  # e_version
+        0,  # e_entry
+        ELF64_EHDR.size,  # e_phoff: the program headers follow the header
+        0,  # e_shoff
+        0,  # e_flags (ELF_CORE_EFLAGS)
+        ELF64_EHDR.size,  # e_ehsize
+        ELF64_PHDR.size,  # e_phentsize
+        segs,  # e_phnum
+        0,  # e_shentsize
+        0,  # e_shnum
+        0,  # e_shstrndx
+    )
 
 
 def fill_elf_note_phdr(sz: int, offset: int) -> bytes:
@@ -164,8 +179,7 @@ def vma_phdr(vma: vm_area_struct, offset: int) -> tuple[bytes, int]:
         flags |= PF_W
     if vma.vm_flags & VM_EXEC:
         flags |= PF_X
-    phdr = ELF64_PHDR.pack(PT_LOAD, flags, offset, vma.vm_start, 0, filesz, sz,
-                           ELF_EXEC_PAGESIZE)
+    phdr = ELF64_PHDR.pack(PT_LOAD, flags, offset, vma.vm_start, 0, filesz, sz, ELF_EXEC_PAGESIZE)
     return phdr, filesz
 
 
@@ -183,7 +197,7 @@ class memelfnote:
 
 def notesize(en: memelfnote) -> int:
     """notesize(): header, name with its NUL, and data, each 4-byte aligned."""
-    return (ELF64_NHDR.size + roundup(len(en.name) + 1, 4) + roundup(len(en.data), 4))
+    return ELF64_NHDR.size + roundup(len(en.name) + 1, 4) + roundup(len(en.data), 4)
 
 
 def fill_prstatus(tsk: task_struct, signr: int) -> bytes:
@@ -197,8 +211,7 @@ def fill_psinfo(tsk: task_struct) -> bytes:
     pr_flag (set just before), root ids, ``comm`` copied as strncpy() into
     the 16-byte pr_fname.  pr_psargs is empty: the model has no argv."""
     fname = tsk.comm.encode()[:16]
-    return ELF_PRPSINFO.pack(0, b"R", 0, 0, PF_DUMPCORE, 0, 0, tsk.pid, 0, 0, 0, fname,
-                             b"")
+    return ELF_PRPSINFO.pack(0, b"R", 0, 0, PF_DUMPCORE, 0, 0, tsk.pid, 0, 0, 0, fname, b"")
 
 
 def writenote(men: memelfnote, out: _CoreFile) -> None:
@@ -256,11 +269,13 @@ def _foll_anon(mm: mm_struct, vma: vm_area_struct) -> bool:
     FOLL_ANON (before deceb6cd: try untouched_anonymous_page())?  Also the
     preconditions for reaching follow_page at all: VM_MAYREAD (force), no
     VM_IO|VM_RESERVED (maydump guarantees it), not hugetlb."""
-    return (bool(vma.vm_flags & VM_MAYREAD)
-            and not vma.vm_flags & (VM_IO | VM_RESERVED)
-            and not is_vm_hugetlb_page(vma)
-            and not _vm_locked_blocks_foll_anon(mm.k, vma)
-            and not vma_has_nopage(vma))
+    return (
+        bool(vma.vm_flags & VM_MAYREAD)
+        and not vma.vm_flags & (VM_IO | VM_RESERVED)
+        and not is_vm_hugetlb_page(vma)
+        and not _vm_locked_blocks_foll_anon(mm.k, vma)
+        and not vma_has_nopage(vma)
+    )
 
 
 def _foll_anon_hole_end(mm: mm_struct, addr: int, end: int) -> int:
@@ -272,7 +287,9 @@ def _foll_anon_hole_end(mm: mm_struct, addr: int, end: int) -> int:
     page of the run, get_user_pages(write=0, force=1) with FOLL_ANON calls
     follow_page, which finds the same missing (or bad) pgd/pud/pmd entry --
     the run ends at that entry's span -- and returns ZERO_PAGE with a
-    reference (FOLL_GET), allocating no table and faulting nothing;
+    reference (FOLL_GET), allocating no table and faulting nothing (before
+    deceb6cd: follow_page returned NULL and untouched_anonymous_page() gave
+    ZERO_PAGE, with page_cache_get(): the same outcome);
     elf_core_dump() sees page == ZERO_PAGE, seeks one page (a hole, nothing
     written) and page_cache_release()s it, so the zero page's count ends
     where it started.  The per-page loop would thus leave the same file
@@ -324,6 +341,10 @@ def dump_vma(tsk: task_struct, mm: mm_struct, vma: vm_area_struct, out: _CoreFil
         if anon:
             hole_end = _foll_anon_hole_end(mm, addr, vma.vm_end)
             if hole_end > addr:
+                # Every page up to hole_end would be ZERO_PAGE from
+                # follow_page's no_page_table: a hole, no table allocated, the
+                # reference dropped again (see _foll_anon_hole_end).  One seek
+                # instead of up to 2^27 get_user_pages calls per pgd slot.
                 cond_resched(mm.k)  # get_user_pages' preemption point
                 out.seek(out.pos + (hole_end - addr))
                 addr = hole_end
@@ -349,8 +370,10 @@ def write_headers(tsk: task_struct, mm: mm_struct, out: _CoreFile, signr: int) -
     """elf_core_dump()'s first pass: ELF header, the PT_NOTE and PT_LOAD
     program headers and the notes.  Returns (dataoff, offset): where the
     segment data starts and where it should end."""
-    notes = [memelfnote("CORE", NT_PRSTATUS, fill_prstatus(tsk, signr)),
-             memelfnote("CORE", NT_PRPSINFO, fill_psinfo(tsk))]
+    notes = [
+        memelfnote("CORE", NT_PRSTATUS, fill_prstatus(tsk, signr)),
+        memelfnote("CORE", NT_PRPSINFO, fill_psinfo(tsk)),
+    ]
     segs = mm.map_count
     out.write(fill_elf_header(segs + 1))  # including the notes' phdr
     offset = ELF64_EHDR.size + (segs + 1) * ELF64_PHDR.size

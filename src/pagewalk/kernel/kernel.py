@@ -336,6 +336,15 @@ class Kernel:
             key = sys_futex_key(tsk, uaddr)
         return key if isinstance(key, int) else str(key)
 
+    def proc_view(self, proc: str | task_struct, view: str) -> str:
+        """Read /proc/PID/{maps,smaps,numa_maps}, or the page-table tree."""
+        from . import procfs
+
+        tsk = self._live(proc)
+        show = {"maps": procfs.show_map, "smaps": procfs.show_smap,
+                "numa_maps": procfs.numa_maps, "pagetables": procfs.show_pagetables}[view]
+        return show(tsk)
+
     # -- inspection (no side effects) ---------------------------------------------------
     def pte(self, proc: str | task_struct, addr: int) -> int | None:
         """The pte mapping addr, or None if a table level is missing."""

@@ -44,6 +44,16 @@ class rw_semaphore:
         return f"<rwsem {self.name}>"
 
 
+class _NoTask:
+    """The owner recorded when kernel code runs outside any task (boot, tests)."""
+
+    def __repr__(self) -> str:
+        return "<no task>"
+
+
+NO_TASK = _NoTask()
+
+
 def _deadlock(what: str, lock: Any, holder: Any) -> ModelFailure:
     return ModelFailure(f"{what}({lock.name})", f"already held by {holder} in a sequential run")
 
@@ -55,7 +65,7 @@ def spin_lock(lock: spinlock_t) -> None:
         return
     if lock.owner is not None:
         raise _deadlock("spin_lock", lock, lock.owner)
-    lock.owner = k.current
+    lock.owner = k.current or NO_TASK
 
 
 def spin_unlock(lock: spinlock_t) -> None:
@@ -75,7 +85,7 @@ def down_read(sem: rw_semaphore) -> None:
         return
     if sem.writer is not None:
         raise _deadlock("down_read", sem, sem.writer)
-    sem.readers.append(k.current)
+    sem.readers.append(k.current or NO_TASK)
 
 
 def up_read(sem: rw_semaphore) -> None:
@@ -84,7 +94,7 @@ def up_read(sem: rw_semaphore) -> None:
         k.sched.up_read(sem)
         return
     try:
-        sem.readers.remove(k.current)
+        sem.readers.remove(k.current or NO_TASK)
     except ValueError:
         raise ModelFailure(f"up_read({sem.name})", "not held for read") from None
 
@@ -96,7 +106,7 @@ def down_write(sem: rw_semaphore) -> None:
         return
     if sem.writer is not None or sem.readers:
         raise _deadlock("down_write", sem, sem.writer or sem.readers[0])
-    sem.writer = k.current
+    sem.writer = k.current or NO_TASK
 
 
 def up_write(sem: rw_semaphore) -> None:

@@ -29,9 +29,11 @@ from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..errors import InputError
 from .constants import PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
 from .fork import mmput
 from .locks import cond_resched, down_read, spin_lock, spin_unlock, up_read
+from .memory import follow_page
 from .page import PageAnon, page_count, page_mapcount
 from .pgalloc import next_table, pte_offset_map_lock, pte_unmap_unlock
 from .pgtable import (
@@ -60,6 +62,7 @@ from .pgtable import (
     pud_index,
     pud_none,
 )
+from .prepatch import follow_page as follow_page_prepatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -319,8 +322,8 @@ def show_smap_vma(tsk: task_struct, vma: vm_area_struct) -> str:
 def show_smap(tsk: task_struct) -> str:
     """/proc/PID/smaps: ``proc_pid_smaps_op``, every vma then the gate vma,
     each a maps line followed by ``Size``, ``Rss``, ``Shared_Clean``,
-    ``Shared_Dirty``, ``Private_Clean``, ``Private_Dirty`` as
-    ``"%-14s %8lu kB"``-shaped lines (the kernel's literal labels)."""
+    ``Shared_Dirty``, ``Private_Clean``, ``Private_Dirty``: the kernel's
+    literal labels padded to 15 columns, then ``"%8lu kB"``."""
     return _seq_read(tsk, show_smap_vma)
 
 
@@ -355,7 +358,8 @@ def get_numa_maps(vma: vm_area_struct) -> dict | None:
 
     Returns ``{"pages", "anon", "mapped", "mapcount_max", "node"}`` with
     ``node`` a list indexed by node id.  The caller holds mmap_sem for read
-    and a task must be running (the locks need an owner).  Differs: None
+    and a task must be running (the locks need an owner; without one this
+    raises InputError).  Differs: None
     stands for the kmalloc failure, which the model never has, and is also
     returned for a vma without an mm (the kernel's caller, show_numa_map,
     never passes one).
@@ -364,18 +368,16 @@ def get_numa_maps(vma: vm_area_struct) -> dict | None:
     if mm is None:
         return None
     k = mm.k
+    if k.current is None:
+        raise InputError("get_numa_maps: no running task to own the locks (use k.running)")
     md = _numa_maps(node=[0] * k.nodes)  # for_each_node(i) md->node[i] = 0
     if k.semantics.numa_maps_untouched:
-        from .memory import follow_page
-
         vaddr = vma.vm_start
         while vaddr < vma.vm_end:
             _count_page(md, follow_page(mm, vaddr, 0))
             cond_resched(k)
             vaddr += PAGE_SIZE
     else:
-        from .prepatch import follow_page as follow_page_prepatch
-
         spin_lock(mm.page_table_lock)
         try:
             vaddr = vma.vm_start
@@ -467,11 +469,11 @@ def show_pagetables(tsk: task_struct) -> str:
 
     Format, one line per table or pte, indented by level::
 
-        pgd pfn 3
-          pud pfn 5 covers 000000000000-007fffffffff
-            pmd pfn 6 covers 000000000000-00003fffffff
-              pte pfn 7 covers 2aaaaaa00000-2aaaaabfffff
-                2aaaaaaab000 -> pfn 8 [rw dirty young nx] page: count=1, mapcount=1, anon, node 0
+        pgd pfn 2
+          pud pfn 4 covers 2a8000000000-2affffffffff
+            pmd pfn 5 covers 2aaa80000000-2aaabfffffff
+              pte pfn 6 covers 2aaaaaa00000-2aaaaabfffff
+                2aaaaaaab000 -> pfn 7 [rw dirty young nx] page: count=1, mapcount=1, anon, node 0
                 2aaaaaaac000 -> pfn 0 [ro young nx] ZERO_PAGE shared page: count=3, ...
         summary: pud=1 pmd=1 pte=1 present=2 zero=1 prot_none=0 shared=1
 
@@ -479,7 +481,9 @@ def show_pagetables(tsk: task_struct) -> str:
     ``PROT_NONE``); ``shared`` means the page's mapcount exceeds 1 (more than
     one pte maps it, in this mm or another).  Non-empty ptes that are not
     present (swap or nonlinear-file entries, never built by the model) are
-    shown raw.  A huge pmd is shown as one line.
+    shown raw.  A huge pmd is shown as one line.  (In the example the
+    ZERO_PAGE line is cut short; its mapcount 2 comes from another process's
+    zero-page pte.)
     """
     mm = tsk.mm
     if mm is None:

@@ -26,9 +26,12 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int,
                       write: int) -> int:
     """Copy ``length`` bytes between ``buf`` and ``tsk``'s memory; returns the
     number of bytes transferred (0 if the first page failed)."""
-    mm = tsk.mm  # get_task_mm()
+    from .fork import mmput
+
+    mm = tsk.mm  # get_task_mm(): pin the mm for the duration
     if mm is None:
         return 0
+    mm.mm_users += 1
     alloc = mm.k.alloc
     down_read(mm.mmap_sem)
     done = 0
@@ -55,4 +58,5 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int,
             addr += nbytes
     finally:
         up_read(mm.mmap_sem)
+        mmput(mm)
     return done

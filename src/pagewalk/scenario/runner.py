@@ -10,6 +10,7 @@ invariant stops the execution and is reported as a failed check of kind
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from ..errors import InputError, ModelFailure
 from ..kernel.constants import errno_name
 from ..kernel.kernel import Kernel
 from .checks import evaluate_checks
-from .model import AddrRef, OpSpec, Scenario
+from .model import AddrRef, OpSpec, Scenario, ThreadSpec
 
 
 @dataclass
@@ -105,6 +106,13 @@ class Runner:
             self.fail(failure)
             return self.finish(checks=False)
         return self.finish()
+
+    def thread_body(self, thread: ThreadSpec) -> Callable[[], None]:
+        """What one scenario thread does, as a task for a scheduler."""
+        def body() -> None:
+            for _ in range(thread.repeat):
+                self.run_ops(thread.ops)
+        return body
 
     def run_ops(self, ops: list[OpSpec]) -> None:
         for op in ops:
@@ -236,7 +244,10 @@ class Runner:
         else:
             res.value = key
 
-    op_core_dump = op_numa_maps = _not_yet
+    def op_numa_maps(self, op: OpSpec, res: OpResult) -> None:
+        res.value = self.k.proc_view(op.process, "numa_maps")
+
+    op_core_dump = _not_yet
 
 
 def stats(k: Kernel) -> dict[str, int]:
