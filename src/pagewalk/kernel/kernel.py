@@ -336,6 +336,18 @@ class Kernel:
             key = sys_futex_key(tsk, uaddr)
         return key if isinstance(key, int) else str(key)
 
+    def core_dump(self, proc: str | task_struct, path: str) -> int:
+        """Write an ELF core of the process to ``path`` (elf_core_dump); the
+        core's size, or -errno."""
+        from .coredump import elf_core_dump
+
+        tsk = self._live(proc)
+        try:
+            with open(path, "wb") as f:
+                return elf_core_dump(tsk, f)
+        except OSError as err:
+            raise InputError(f"cannot write the core file {path}: {err.strerror}") from None
+
     def proc_view(self, proc: str | task_struct, view: str) -> str:
         """Read /proc/PID/{maps,smaps,numa_maps}, or the page-table tree."""
         from . import procfs

@@ -10,6 +10,7 @@ invariant stops the execution and is reported as a failed check of kind
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,10 +234,6 @@ class Runner:
         self.k.put_pages(pages)
         res.value = 0
 
-    def _not_yet(self, op: OpSpec, res: OpResult) -> None:
-        raise InputError(f"operation {op.op!r} is not modelled in this version of pagewalk",
-                         f"{op.where}.op")
-
     def op_futex_key(self, op: OpSpec, res: OpResult) -> None:
         key = self.k.futex_key(op.process, self.addr(op))
         if isinstance(key, int):
@@ -247,7 +244,16 @@ class Runner:
     def op_numa_maps(self, op: OpSpec, res: OpResult) -> None:
         res.value = self.k.proc_view(op.process, "numa_maps")
 
-    op_core_dump = _not_yet
+    def op_core_dump(self, op: OpSpec, res: OpResult) -> None:
+        path = os.path.join(self.output_dir, op.args["path"])
+        try:
+            ret = self.k.core_dump(op.process, path)
+        except InputError as err:
+            raise InputError(err.detail, f"{op.where}.path") from None
+        if ret < 0:
+            self._ret(res, ret)
+        else:
+            res.value = op.args["path"]
 
 
 def stats(k: Kernel) -> dict[str, int]:

@@ -1,0 +1,250 @@
+"""The deterministic scheduler.
+
+Every task runs in its own greenlet.  At a schedule point the task records
+the event it is about to perform (kind, object, footprint) and switches to
+the scheduler, which asks its chooser which enabled task performs its event
+next.  Releasing a lock is not a point: only what another task could observe
+*before* this task moves on needs one.
+
+A task blocked on a held lock is not enabled; when no unfinished task is
+enabled the execution is a deadlock.  A task that takes more than
+``max_steps`` steps did not terminate (a livelock such as an endless
+fault/retry loop).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from greenlet import GreenletExit, greenlet
+
+from ..errors import ModelFailure
+
+R, W = 0, 1  # footprint access modes
+
+# event kinds
+START = "start"
+LOCK = "spin_lock"
+DOWN_READ = "down_read"
+DOWN_WRITE = "down_write"
+YIELD = "cond_resched"
+ACCESS = "access"
+
+
+class Event:
+    """A visible operation a task is parked at.  ``footprint`` is a tuple of
+    (object, mode) pairs: two events conflict when they share an object and
+    one of them writes it."""
+
+    __slots__ = ("footprint", "kind", "label", "obj")
+
+    def __init__(self, kind: str, obj: Any, footprint: tuple, label: str = "") -> None:
+        self.kind = kind
+        self.obj = obj
+        self.footprint = footprint
+        self.label = label
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+    def describe(self) -> str:
+        if self.label:
+            return self.label
+        name = getattr(self.obj, "name", None) if self.obj is not None else None
+        return f"{self.kind}({name})" if name else self.kind
+
+
+START_EVENT = Event(START, None, ())
+
+
+def dependent(a: Event, b: Event) -> bool:
+    for obj, mode in a.footprint:
+        for obj2, mode2 in b.footprint:
+            if obj is obj2 and (mode or mode2):
+                return True
+    return False
+
+
+class Task:
+    __slots__ = ("body", "current", "done", "error", "glet", "index", "name", "pending",
+                 "steps", "where")
+
+    def __init__(self, index: int, name: str, body: Callable[[], None], current: Any) -> None:
+        self.index = index
+        self.name = name
+        self.body = body
+        self.current = current  # the kernel's `current` while this task runs
+        self.pending: Event = START_EVENT
+        self.done = False
+        self.error: BaseException | None = None
+        self.glet: greenlet | None = None
+        self.steps = 0
+        self.where = ""  # kernel function at the pending point (tracing only)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Chooser:
+    """Strategy interface: pick the task that moves at each step."""
+
+    def choose(self, sched: Scheduler, enabled: list[Task]) -> Task:  # pragma: no cover
+        raise NotImplementedError
+
+
+class NonPreemptive(Chooser):
+    """Keep running the last task while it is enabled, else the lowest index."""
+
+    def choose(self, sched: Scheduler, enabled: list[Task]) -> Task:
+        last = sched.last
+        if last is not None and last in enabled:
+            return last
+        return enabled[0]
+
+
+class Scheduler:
+    """Installed as ``k.sched`` for the concurrent part of an execution."""
+
+    def __init__(self, k: Any, chooser: Chooser | None = None, max_steps: int = 100_000,
+                 trace: bool = False) -> None:
+        self.k = k
+        self.chooser = chooser or NonPreemptive()
+        self.max_steps = max_steps
+        self.tracing = trace
+        self.tasks: list[Task] = []
+        self.running: Task | None = None
+        self.last: Task | None = None
+        self.main: greenlet | None = None
+        self.choices: list[int] = []  # task index per step: the schedule
+        self.steps: list[tuple[int, Event]] = []
+        self.outcome: str = "ok"  # ok | deadlock | nontermination | bug
+        self.failure: BaseException | None = None
+        self.on_step: Callable[[Scheduler, Task, Event], None] | None = None
+
+    def add_task(self, name: str, body: Callable[[], None], current: Any) -> Task:
+        task = Task(len(self.tasks), name, body, current)
+        self.tasks.append(task)
+        return task
+
+    # -- the scheduler side ----------------------------------------------------
+    def run(self) -> str:
+        self.main = greenlet.getcurrent()
+        k = self.k
+        saved_current = k.current
+        for task in self.tasks:
+            task.glet = greenlet(self._wrap(task), parent=self.main)
+        try:
+            while True:
+                enabled = [t for t in self.tasks if not t.done and self.is_enabled(t)]
+                if not enabled:
+                    if any(not t.done for t in self.tasks):
+                        self.outcome = "deadlock"
+                    return self.outcome
+                task = self.chooser.choose(self, enabled)
+                event = task.pending
+                self.choices.append(task.index)
+                self.steps.append((task.index, event))
+                if self.on_step is not None:
+                    self.on_step(self, task, event)
+                task.steps += 1
+                if task.steps > self.max_steps:
+                    self.outcome = "nontermination"
+                    self.failure = ModelFailure(
+                        "scheduler: step bound", f"task {task.name} took more than "
+                        f"{self.max_steps} steps (a livelock?)")
+                    return self.outcome
+                self.running = task
+                self.last = task
+                k.current = task.current
+                task.glet.switch()
+                if task.error is not None:
+                    self.outcome = "bug"
+                    self.failure = task.error
+                    return self.outcome
+        finally:
+            self.running = None
+            k.current = saved_current
+            for task in self.tasks:  # never leave greenlets suspended
+                if task.glet is not None and not task.glet.dead:
+                    task.glet.throw(GreenletExit)
+
+    def _wrap(self, task: Task) -> Callable[[], None]:
+        def body() -> None:
+            try:
+                task.body()
+            except GreenletExit:
+                raise
+            except BaseException as err:  # reported by run()
+                task.error = err
+            task.done = True
+        return body
+
+    def is_enabled(self, task: Task) -> bool:
+        ev = task.pending
+        kind = ev.kind
+        if kind is LOCK:
+            return ev.obj.owner is None
+        if kind is DOWN_READ:
+            return ev.obj.writer is None
+        if kind is DOWN_WRITE:
+            return ev.obj.writer is None and not ev.obj.readers
+        return True
+
+    # -- the task side -----------------------------------------------------------
+    def point(self, event: Event) -> None:
+        """Park the running task at ``event`` until the scheduler picks it."""
+        task = self.running
+        task.pending = event
+        task.current = self.k.current
+        if self.tracing:
+            task.where = kernel_location()
+        self.main.switch()
+
+    def _owner(self) -> Any:
+        """Who holds a lock: the kernel task running, or the scheduler task."""
+        return self.k.current or self.running
+
+    def spin_lock(self, lock: Any) -> None:
+        self.point(Event(LOCK, lock, ((lock, W),)))
+        lock.owner = self._owner()
+
+    def spin_unlock(self, lock: Any) -> None:
+        lock.owner = None
+
+    def down_read(self, sem: Any) -> None:
+        self.point(Event(DOWN_READ, sem, ((sem, R),)))
+        sem.readers.append(self._owner())
+
+    def up_read(self, sem: Any) -> None:
+        sem.readers.remove(self._owner())
+
+    def down_write(self, sem: Any) -> None:
+        self.point(Event(DOWN_WRITE, sem, ((sem, W),)))
+        sem.writer = self._owner()
+
+    def up_write(self, sem: Any) -> None:
+        sem.writer = None
+
+    def cond_resched(self) -> None:
+        self.point(Event(YIELD, None, ()))
+
+    def access(self, label: str, footprint: tuple) -> None:
+        """A declared unlocked access to shared state (pte reads, page contents)."""
+        self.point(Event(ACCESS, None, footprint, label))
+
+
+def kernel_location() -> str:
+    """The innermost kernel functions on the running task's stack, for traces:
+    ``access_process_vm > get_user_pages > follow_page``."""
+    frame = sys._getframe(2)
+    names: list[str] = []
+    while frame is not None and len(names) < 4:
+        mod = frame.f_globals.get("__name__", "")
+        if mod.startswith("pagewalk.kernel") and not mod.endswith((".locks", ".kernel")):
+            names.append(frame.f_code.co_name)
+        elif names and not mod.startswith("pagewalk.kernel"):
+            break
+        frame = frame.f_back
+    return " > ".join(reversed(names))
