@@ -62,6 +62,11 @@ FOLL_WRITE = 0x01
 FOLL_TOUCH = 0x02
 FOLL_GET = 0x04
 FOLL_ANON = 0x08
+#: Later kernels' flags, used by the "4.8.3" profile (19be0eaffa3a, the Dirty
+#: COW fix): get_user_pages passes force down, and a completed COW is
+#: remembered as FOLL_COW instead of dropping FOLL_WRITE.
+FOLL_FORCE = 0x10
+FOLL_COW = 0x4000
 
 # --- fault results -----------------------------------------------------------
 VM_FAULT_OOM = 0x00

@@ -164,6 +164,14 @@ def page_cache_read(file: File, offset: int, nid: int) -> int:
     return 0
 
 
+def force_page_cache_readahead(file: File, offset: int, nr_to_read: int, nid: int) -> int:
+    """mm/readahead.c: -EINVAL for an address space without ->readpage
+    (shmem in this era; hugetlbfs's refuses every read), else read the range."""
+    if file.i_nlink == 0 or file.hugetlb:
+        return -22
+    return do_page_cache_readahead(file, offset, nr_to_read, nid)
+
+
 def do_page_cache_readahead(file: File, offset: int, nr_to_read: int, nid: int) -> int:
     """mm/readahead.c do_page_cache_readahead(): read the missing pages of a
     window, stopping at EOF.  Returns the number of pages read."""
@@ -188,17 +196,21 @@ def filemap_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int
 
     file = area.vm_file
     mapping = file.mapping
+    k = area.vm_mm.k
     pgoff = ((address - area.vm_start) >> PAGE_SHIFT) + area.vm_pgoff
     size = (file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
-    if pgoff >= size:
+    outside = pgoff >= size
+    if outside and k.current is not None and k.current.mm is area.vm_mm:
         return None, 0  # outside_data_content: NOPAGE_SIGBUS
+    # "An external ptracer can access pages that normally aren't accessible":
+    # it falls through to no_cached_page and reads a zero-filled page.
     majmin = VM_FAULT_MINOR
     page = find_get_page(mapping, pgoff)
     if page is None:
         majmin = VM_FAULT_MAJOR
-        nid = area.vm_mm.k.current_node()
+        nid = k.current_node()
         ra_pages = file.ra_pages
-        if not area.vm_flags & VM_RAND_READ and ra_pages:
+        if not outside and not area.vm_flags & VM_RAND_READ and ra_pages:
             start = pgoff - ra_pages // 2 if pgoff > ra_pages // 2 else 0
             do_page_cache_readahead(file, start, ra_pages, nid)
         if page_cache_read(file, pgoff, nid) < 0:

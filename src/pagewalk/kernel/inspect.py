@@ -58,6 +58,28 @@ def walk_huge_pmds(k: Kernel, mm: mm_struct) -> Iterator[int]:
                     yield (e & PTE_MASK) >> 12
 
 
+def lookup_pte(mm: mm_struct, address: int) -> tuple[object, object]:
+    """(the lock protecting address's pte, the page it maps or None), read
+    without locking: for schedule-point footprints."""
+    from .pgalloc import pte_lockptr
+
+    k = mm.k
+    mem_map = k.alloc.mem_map
+    table = mm.pgd.data
+    entry = 0
+    for shift in (39, 30, 21):
+        entry = table[(address >> shift) & 511]
+        if not entry or (shift == 21 and entry & _PAGE_PSE):
+            return mm.page_table_lock, None
+        if shift == 21:
+            break
+        table = mem_map[(entry & PTE_MASK) >> 12].data
+    ptl = pte_lockptr(mm, entry)
+    pte = mem_map[(entry & PTE_MASK) >> 12].data[(address >> 12) & 511]
+    page = mem_map[(pte & PTE_MASK) >> 12] if pte & 0x81 else None
+    return ptl, page
+
+
 def count_page_tables(k: Kernel, mm: mm_struct) -> int:
     return sum(1 for _ in walk_tables(k, mm))
 

@@ -25,8 +25,8 @@ from .constants import (
     VM_RESERVED,
     VM_SEQ_READ,
 )
-from .filemap import do_page_cache_readahead
-from .locks import down_write, up_write
+from .filemap import force_page_cache_readahead
+from .locks import down_read, down_write, up_read, up_write
 from .memory import zap_page_range
 from .mmap import PAGE_ALIGN, find_vma, find_vma_prev, split_vma, vma_merge
 from .vma import vm_area_struct
@@ -69,7 +69,7 @@ def madvise_willneed(vma: vm_area_struct, prev: vm_area_struct | None, start: in
     first = ((start - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
     end = min(end, vma.vm_end)
     last = ((end - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
-    do_page_cache_readahead(file, first, last - first, vma.vm_mm.k.current_node())
+    force_page_cache_readahead(file, first, last - first, vma.vm_mm.k.current_node())
     return 0, vma
 
 
@@ -92,13 +92,22 @@ def madvise_vma(vma: vm_area_struct, prev: vm_area_struct | None, start: int, en
     return -22, prev
 
 
+def madvise_need_mmap_write(k: object, behavior: int) -> bool:
+    """Which lock mode: always write in 2.6.15; read for DONTNEED and
+    WILLNEED once the profile has "mm: madvise avoid exclusive mmap_sem"."""
+    if k.semantics.madvise_dontneed_mmap_sem_read:
+        return behavior not in (MADV_DONTNEED, MADV_WILLNEED)
+    return True
+
+
 def sys_madvise(current: task_struct, start: int, len_in: int, behavior: int) -> int:
     mm = current.mm
-    down_write(mm.mmap_sem)
+    write = madvise_need_mmap_write(mm.k, behavior)
+    (down_write if write else down_read)(mm.mmap_sem)
     try:
         return _madvise_locked(mm, start, len_in, behavior)
     finally:
-        up_write(mm.mmap_sem)
+        (up_write if write else up_read)(mm.mmap_sem)
 
 
 def _madvise_locked(mm: object, start: int, len_in: int, behavior: int) -> int:

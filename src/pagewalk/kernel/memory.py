@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from ..errors import ModelFailure
 from .constants import (
     FOLL_ANON,
+    FOLL_COW,
+    FOLL_FORCE,
     FOLL_GET,
     FOLL_TOUCH,
     FOLL_WRITE,
@@ -425,7 +427,7 @@ def _follow_pte(k: object, pte: int, flags: int) -> Page | None:
     ``goto unlock``."""
     if not pte & 0x81:  # !pte_present
         return None
-    if flags & FOLL_WRITE and not pte & _PAGE_RW:
+    if flags & FOLL_WRITE and not can_follow_write_pte(pte, flags):
         return None
     pfn = (pte & PTE_MASK) >> 12
     if not k.alloc.pfn_valid(pfn):
@@ -438,6 +440,14 @@ def _follow_pte(k: object, pte: int, flags: int) -> Page | None:
             set_page_dirty(page)
         mark_page_accessed(page)
     return page
+
+
+def can_follow_write_pte(pte: int, flags: int) -> bool:
+    """A write lookup needs a writable pte -- or, since 19be0eaffa3a (the
+    Dirty COW fix), a dirty one after a COW this call completed (FOLL_COW,
+    only ever set by the "4.8.3" profile)."""
+    return bool(pte & _PAGE_RW) or bool(
+        flags & FOLL_FORCE and flags & FOLL_COW and pte & _PAGE_DIRTY)
 
 
 def _follow_no_page_table(k: object, address: int, flags: int) -> Page | None:
@@ -500,6 +510,8 @@ def get_user_pages(tsk: task_struct, mm: mm_struct, start: int, len: int, write:
         foll_flags = FOLL_TOUCH
         if pages is not None:
             foll_flags |= FOLL_GET
+        if force and k.semantics.gup_foll_cow:
+            foll_flags |= FOLL_FORCE
         if not write and not _vm_locked_blocks_foll_anon(k, vma) and not vma_has_nopage(vma):
             foll_flags |= FOLL_ANON
 
@@ -516,7 +528,7 @@ def get_user_pages(tsk: task_struct, mm: mm_struct, start: int, len: int, write:
                 # COW when necessary, even if maybe_mkwrite decided not to set
                 # pte_write: later lookups of this page can be done as reads.
                 if ret & VM_FAULT_WRITE:
-                    foll_flags &= ~FOLL_WRITE
+                    foll_flags = _cow_done(k, vma, foll_flags)
                 ret &= ~VM_FAULT_WRITE
                 if ret == VM_FAULT_MINOR:
                     tsk.min_flt += 1
@@ -539,6 +551,18 @@ def get_user_pages(tsk: task_struct, mm: mm_struct, start: int, len: int, write:
                 break
         if not len:
             return i
+
+
+def _cow_done(k: object, vma: vm_area_struct, foll_flags: int) -> int:
+    """What get_user_pages remembers after VM_FAULT_WRITE.  The seed drops
+    FOLL_WRITE -- the line behind Dirty COW: if the pte is zapped before the
+    next lookup, the retry is a read fault that maps the page-cache page.
+    The fix (19be0eaffa3a) keeps FOLL_WRITE and sets FOLL_COW instead."""
+    if k.semantics.gup_foll_cow:
+        if not vma.vm_flags & VM_WRITE:
+            foll_flags |= FOLL_COW
+        return foll_flags
+    return foll_flags & ~FOLL_WRITE
 
 
 def _vm_locked_blocks_foll_anon(k: object, vma: vm_area_struct) -> bool:
@@ -626,6 +650,8 @@ def do_wp_page(mm: mm_struct, vma: vm_area_struct, address: int, page_table: arr
     if old_page is k.zero_page:
         clear_user_highpage(new_page)  # alloc_zeroed_user_highpage
     else:
+        if k.sched is not None:  # the copy reads the old page unlocked
+            k.sched.access("copy page", ((old_page, 0),))
         copy_user_highpage(new_page, old_page)
 
     # Re-check the pte - we dropped the lock
@@ -756,6 +782,9 @@ def handle_pte_fault(mm: mm_struct, vma: vm_area_struct, address: int, pte: arra
     """Dispatch on the pte read without the lock; present ptes are rechecked
     under it (pte_same) before do_wp_page or an accessed/dirty update."""
     i = pte_index(address)
+    k = mm.k
+    if k.sched is not None:  # the pte is read without its lock
+        k.sched.access("read pte", ((pte_lockptr(mm, pmd[pmd_index(address)]), 0),))
     entry = pte[i]
     if not entry & 0x81:  # !pte_present
         if not entry:

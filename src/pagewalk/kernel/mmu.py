@@ -64,6 +64,16 @@ def hw_translate(mm: mm_struct, address: int, write: bool) -> tuple[Page | None,
     return mem_map[(pte & PTE_MASK) >> 12], 0
 
 
+def _mmu_point(mm: mm_struct, address: int, write: bool) -> None:
+    """A schedule point before a user access: the MMU reads (and may set A/D
+    bits in) the pte without its lock, then touches the page's bytes."""
+    from .inspect import lookup_pte
+
+    ptl, page = lookup_pte(mm, address)
+    footprint = ((ptl, 0),) if page is None else ((ptl, 0), (page, int(write)))
+    mm.k.sched.access("user store" if write else "user load", footprint)
+
+
 def _access(tsk: task_struct, address: int, length: int, write: bool,
             data: bytes | None) -> tuple[bytearray, int, str | None]:
     mm = tsk.mm
@@ -72,6 +82,8 @@ def _access(tsk: task_struct, address: int, length: int, write: bool,
     retries = 0
     while done < length:
         addr = address + done
+        if mm.k.sched is not None:
+            _mmu_point(mm, addr, write)
         page, error_code = hw_translate(mm, addr, write)
         if page is None:
             sig = do_page_fault(tsk, addr, error_code)

@@ -18,6 +18,8 @@ from .constants import (
     PROT_WRITE,
     VM_ACCOUNT,
     VM_EXEC,
+    VM_GROWSDOWN,
+    VM_GROWSUP,
     VM_HUGETLB,
     VM_READ,
     VM_RESERVED,
@@ -120,6 +122,10 @@ def mprotect_fixup(vma: vm_area_struct, prev: vm_area_struct | None, start: int,
 
 
 def sys_mprotect(current: task_struct, start: int, length: int, prot: int) -> int:
+    grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
+    prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP)
+    if grows == PROT_GROWSDOWN | PROT_GROWSUP:  # can't be both
+        return -22
     if start & PAGE_MASK_LOW:
         return -22
     if not length:
@@ -128,21 +134,34 @@ def sys_mprotect(current: task_struct, start: int, length: int, prot: int) -> in
     end = start + length
     if end <= start:
         return -12
-    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP):
+    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
         return -22
     vm_flags = calc_vm_prot_bits(prot)
     mm = current.mm
     down_write(mm.mmap_sem)
     try:
-        return _mprotect_locked(mm, start, end, vm_flags)
+        return _mprotect_locked(mm, start, end, vm_flags, grows)
     finally:
         up_write(mm.mmap_sem)
 
 
-def _mprotect_locked(mm: object, start: int, end: int, vm_flags: int) -> int:
+def _mprotect_locked(mm: object, start: int, end: int, vm_flags: int, grows: int) -> int:
     vma, prev = find_vma_prev(mm, start)
-    if vma is None or vma.vm_start > start:
+    if vma is None:
         return -12
+    if grows & PROT_GROWSDOWN:  # extend down to the start of the stack vma
+        if vma.vm_start >= end:
+            return -12
+        start = vma.vm_start
+        if not vma.vm_flags & VM_GROWSDOWN:
+            return -22
+    else:
+        if vma.vm_start > start:
+            return -12
+        if grows & PROT_GROWSUP:
+            end = vma.vm_end
+            if not vma.vm_flags & VM_GROWSUP:
+                return -22
     if start > vma.vm_start:
         prev = vma
     nstart = start

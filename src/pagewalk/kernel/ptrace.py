@@ -43,6 +43,9 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int,
             if ret <= 0:
                 break
             page = pages[0]
+            if mm.k.sched is not None:  # copy_{to,from}_user_page, no pte lock
+                mm.k.sched.access("copy to page" if write else "copy from page",
+                                  ((page, write),))
             offset = addr & (PAGE_SIZE - 1)
             nbytes = min(length, PAGE_SIZE - offset)
             if write:

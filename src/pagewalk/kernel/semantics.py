@@ -11,6 +11,10 @@ Profiles
     The tree just before the seed patch (its parent commit: 2.6.14-rc with
     Hugh Dickins' page-fault-scalability series up to 20/21, without the split
     page-table lock).  Named for the release it preceded.
+``"2.6.22"``
+    2.6.15 plus MADV_DONTNEED/WILLNEED under mmap_sem held for read.
+``"4.8.3"``
+    2.6.22 plus the Dirty COW fix (FOLL_COW, can_follow_write_pte).
 ``"2.6.15"`` (default)
     The tree right after commit deceb6cd17e6 ("[PATCH] mm: follow_page with
     inner ptlock", Hugh Dickins, v2.6.15-rc1): ``follow_page(mm, address,
@@ -55,6 +59,16 @@ class Semantics:
     #: Since 4c21e2f2441d "mm: split page table lock" (v2.6.15-rc1): one lock
     #: per pte page when the scenario asks for it (CONFIG_SPLIT_PTLOCK_CPUS).
     split_ptlock_available: bool = True
+    #: Since Nick Piggin's "mm: madvise avoid exclusive mmap_sem" (2007, first in
+    #: v2.6.22): MADV_DONTNEED and MADV_WILLNEED take mmap_sem for read, so
+    #: they can run while get_user_pages holds it -- the window Dirty COW needs.
+    madvise_dontneed_mmap_sem_read: bool = False
+    #: Since 19be0eaffa3a "mm: remove gup_flags FOLL_WRITE games from
+    #: __get_user_pages()" (v4.9-rc2, stable v4.8.3; CVE-2016-5195): after
+    #: VM_FAULT_WRITE on a vma without VM_WRITE, get_user_pages sets FOLL_COW
+    #: and keeps FOLL_WRITE; follow_page accepts a read-only pte for a write
+    #: only if FOLL_FORCE|FOLL_COW and the pte is dirty (can_follow_write_pte).
+    gup_foll_cow: bool = False
 
     def describe(self) -> dict[str, bool]:
         """The switches as a name -> value mapping (for reports and docs)."""
@@ -73,6 +87,11 @@ PROFILES: dict[str, Semantics] = {
         split_ptlock_available=False,
     ),
     "2.6.15": Semantics(name="2.6.15"),
+    # 2.6.15 plus DONTNEED under mmap_sem read: the first kernel where the
+    # Dirty COW race is reachable through madvise.
+    "2.6.22": Semantics(name="2.6.22", madvise_dontneed_mmap_sem_read=True),
+    # 2.6.22 plus the Dirty COW fix (and nothing else of the ten years between).
+    "4.8.3": Semantics(name="4.8.3", madvise_dontneed_mmap_sem_read=True, gup_foll_cow=True),
 }
 DEFAULT_PROFILE = "2.6.15"
 
