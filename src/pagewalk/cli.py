@@ -37,6 +37,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where relative output paths (core files) go")
     run.add_argument("--check", action="store_true",
                      help="check the model's invariants after every operation")
+    ex = sub.add_parser("explore", help="explore the interleavings of a scenario's threads")
+    ex.add_argument("file", help="scenario file (TOML)")
+    ex.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
+    ex.add_argument("--strategy", choices=("dpor", "dfs", "random"), default="dpor",
+                    help="dpor: partial-order reduction with sleep sets (default); dfs: every "
+                    "interleaving; random: seeded PCT sampling")
+    ex.add_argument("--max-executions", type=_positive, metavar="N")
+    ex.add_argument("--timeout", type=_seconds, metavar="SEC")
+    ex.add_argument("--preemption-bound", type=_natural, metavar="K",
+                    help="skip interleavings with more than K preemptions")
+    ex.add_argument("--seed", type=int, default=0, help="random strategy seed")
+    ex.add_argument("--all", action="store_true", help="do not stop at the first violation")
+    ex.add_argument("--json", action="store_true", help="machine-readable output")
+    ex.add_argument("--trace-html", metavar="FILE", help="write the failing interleaving as "
+                    "an HTML swimlane diagram")
+    ex.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                    help="collect the final states reachable under profiles A and B and "
+                    "report those reachable under one only")
+    ex.add_argument("--no-progress", action="store_true", help="no live progress line")
+    rp = sub.add_parser("replay", help="re-run one interleaving and print its trace")
+    rp.add_argument("file", help="scenario file (TOML)")
+    rp.add_argument("schedule", help="a schedule string from explore")
+    rp.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
+    rp.add_argument("--json", action="store_true", help="machine-readable output")
+    rp.add_argument("--trace-html", metavar="FILE", help="also write an HTML swimlane diagram")
     show = sub.add_parser("show", help="run a scenario, then print a process's /proc views "
                           "and page tables")
     show.add_argument("file", help="scenario file (TOML)")
@@ -50,6 +75,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 VIEWS = ("maps", "smaps", "numa_maps", "pagetables")
+
+
+def _positive(text: str) -> int:
+    value = _natural(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _natural(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _load(args: argparse.Namespace):
+    from .kernel.semantics import get_semantics
+    from .scenario.loader import load_scenario
+
+    scenario = load_scenario(args.file)
+    for name in [getattr(args, "semantics", None)] + list(getattr(args, "compare", None) or []):
+        if name is not None:
+            get_semantics(name)
+    if not scenario.threads and args.command in ("explore", "replay"):
+        raise InputError("the scenario has no [[thread]]: nothing to interleave", args.file)
+    return scenario
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -91,15 +156,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.semantics is not None:
         get_semantics(args.semantics)
     if args.schedule is not None:
-        raise InputError("--schedule needs the interleaving explorer, which this version of "
-                         "pagewalk does not have yet")
-    result = run_scenario(scenario, args.semantics, check_invariants=args.check,
-                          output_dir=args.output_dir)
+        from .explore.api import replay
+
+        result = replay(scenario, args.schedule, args.semantics).result
+    else:
+        result = run_scenario(scenario, args.semantics, check_invariants=args.check,
+                              output_dir=args.output_dir)
     print(render_json(result) if args.json else render_text(scenario, result))
     return 0 if result.status == "ok" else 1
 
 
-COMMANDS = {"run": cmd_run, "show": cmd_show}
+def cmd_explore(args: argparse.Namespace) -> int:
+    from .explore.cli import explore_command
+
+    return explore_command(args, _load(args))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .explore.cli import replay_command
+
+    return replay_command(args, _load(args))
+
+
+COMMANDS = {"run": cmd_run, "show": cmd_show, "explore": cmd_explore, "replay": cmd_replay}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

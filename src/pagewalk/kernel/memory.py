@@ -558,6 +558,9 @@ def _cow_done(k: object, vma: vm_area_struct, foll_flags: int) -> int:
     FOLL_WRITE -- the line behind Dirty COW: if the pte is zapped before the
     next lookup, the retry is a read fault that maps the page-cache page.
     The fix (19be0eaffa3a) keeps FOLL_WRITE and sets FOLL_COW instead."""
+    if k.sched is not None:
+        k.sched.note("VM_FAULT_WRITE: COW resolved, "
+                     + ("FOLL_COW set" if k.semantics.gup_foll_cow else "FOLL_WRITE dropped"))
     if k.semantics.gup_foll_cow:
         if not vma.vm_flags & VM_WRITE:
             foll_flags |= FOLL_COW
@@ -651,7 +654,7 @@ def do_wp_page(mm: mm_struct, vma: vm_area_struct, address: int, page_table: arr
         clear_user_highpage(new_page)  # alloc_zeroed_user_highpage
     else:
         if k.sched is not None:  # the copy reads the old page unlocked
-            k.sched.access("copy page", ((old_page, 0),))
+            k.sched.access("copy page", ((old_page.pfn, 0),))
         copy_user_highpage(new_page, old_page)
 
     # Re-check the pte - we dropped the lock
@@ -784,7 +787,7 @@ def handle_pte_fault(mm: mm_struct, vma: vm_area_struct, address: int, pte: arra
     i = pte_index(address)
     k = mm.k
     if k.sched is not None:  # the pte is read without its lock
-        k.sched.access("read pte", ((pte_lockptr(mm, pmd[pmd_index(address)]), 0),))
+        k.sched.access("read pte", ((pte_lockptr(mm, pmd[pmd_index(address)]).name, 0),))
     entry = pte[i]
     if not entry & 0x81:  # !pte_present
         if not entry:

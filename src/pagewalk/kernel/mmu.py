@@ -70,7 +70,7 @@ def _mmu_point(mm: mm_struct, address: int, write: bool) -> None:
     from .inspect import lookup_pte
 
     ptl, page = lookup_pte(mm, address)
-    footprint = ((ptl, 0),) if page is None else ((ptl, 0), (page, int(write)))
+    footprint = ((ptl.name, 0),) if page is None else ((ptl.name, 0), (page.pfn, int(write)))
     mm.k.sched.access("user store" if write else "user load", footprint)
 
 

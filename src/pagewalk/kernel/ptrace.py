@@ -45,7 +45,7 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int,
             page = pages[0]
             if mm.k.sched is not None:  # copy_{to,from}_user_page, no pte lock
                 mm.k.sched.access("copy to page" if write else "copy from page",
-                                  ((page, write),))
+                                  ((page.pfn, write),))
             offset = addr & (PAGE_SIZE - 1)
             nbytes = min(length, PAGE_SIZE - offset)
             if write:

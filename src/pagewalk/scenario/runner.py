@@ -86,6 +86,8 @@ class Runner:
         self.pins: dict[str, list] = {}  # gup `as` -> pinned pages
         self.result = RunResult(scenario.name, self.semantics, kernel=self.k)
         self.by_step: dict[str, OpResult] = {}
+        #: (process, page address) of every address an operation used, in order
+        self.touched: dict[tuple[str, int], None] = {}
         for f in scenario.files:
             try:
                 self.k.add_file(f.path, f.content, f.mode, f.hugetlb)
@@ -149,7 +151,9 @@ class Runner:
     # -- operands -------------------------------------------------------------------
     def addr(self, op: OpSpec, key: str = "addr") -> int:
         ref: AddrRef = op.args[key]
-        return self.resolve(ref, f"{op.where}.{key}")
+        addr = self.resolve(ref, f"{op.where}.{key}")
+        self.touched[(op.process, addr & ~4095)] = None
+        return addr
 
     def resolve(self, ref: AddrRef, where: str) -> int:
         if ref.name is None:

@@ -35,8 +35,9 @@ ACCESS = "access"
 
 class Event:
     """A visible operation a task is parked at.  ``footprint`` is a tuple of
-    (object, mode) pairs: two events conflict when they share an object and
-    one of them writes it."""
+    (key, mode) pairs: two events conflict when they share a key and one of
+    them writes it.  Keys are stable across re-executions (a lock's name, a
+    page's frame number), so events of different runs compare and pickle."""
 
     __slots__ = ("footprint", "kind", "label", "obj")
 
@@ -62,7 +63,7 @@ START_EVENT = Event(START, None, ())
 def dependent(a: Event, b: Event) -> bool:
     for obj, mode in a.footprint:
         for obj2, mode2 in b.footprint:
-            if obj is obj2 and (mode or mode2):
+            if obj == obj2 and (mode or mode2):
                 return True
     return False
 
@@ -122,6 +123,7 @@ class Scheduler:
         self.outcome: str = "ok"  # ok | deadlock | nontermination | bug
         self.failure: BaseException | None = None
         self.on_step: Callable[[Scheduler, Task, Event], None] | None = None
+        self.on_note: Callable[[Task, str], None] | None = None
 
     def add_task(self, name: str, body: Callable[[], None], current: Any) -> Task:
         task = Task(len(self.tasks), name, body, current)
@@ -142,7 +144,7 @@ class Scheduler:
                     if any(not t.done for t in self.tasks):
                         self.outcome = "deadlock"
                     return self.outcome
-                task = self.chooser.choose(self, enabled)
+                task = self._choose(enabled)
                 event = task.pending
                 self.choices.append(task.index)
                 self.steps.append((task.index, event))
@@ -169,6 +171,9 @@ class Scheduler:
             for task in self.tasks:  # never leave greenlets suspended
                 if task.glet is not None and not task.glet.dead:
                     task.glet.throw(GreenletExit)
+
+    def _choose(self, enabled: list[Task]) -> Task:
+        return self.chooser.choose(self, enabled)
 
     def _wrap(self, task: Task) -> Callable[[], None]:
         def body() -> None:
@@ -207,21 +212,21 @@ class Scheduler:
         return self.k.current or self.running
 
     def spin_lock(self, lock: Any) -> None:
-        self.point(Event(LOCK, lock, ((lock, W),)))
+        self.point(Event(LOCK, lock, ((lock.name, W),)))
         lock.owner = self._owner()
 
     def spin_unlock(self, lock: Any) -> None:
         lock.owner = None
 
     def down_read(self, sem: Any) -> None:
-        self.point(Event(DOWN_READ, sem, ((sem, R),)))
+        self.point(Event(DOWN_READ, sem, ((sem.name, R),)))
         sem.readers.append(self._owner())
 
     def up_read(self, sem: Any) -> None:
         sem.readers.remove(self._owner())
 
     def down_write(self, sem: Any) -> None:
-        self.point(Event(DOWN_WRITE, sem, ((sem, W),)))
+        self.point(Event(DOWN_WRITE, sem, ((sem.name, W),)))
         sem.writer = self._owner()
 
     def up_write(self, sem: Any) -> None:
@@ -229,6 +234,11 @@ class Scheduler:
 
     def cond_resched(self) -> None:
         self.point(Event(YIELD, None, ()))
+
+    def note(self, text: str) -> None:
+        """A trace annotation from kernel code (no schedule point)."""
+        if self.on_note is not None and self.running is not None:
+            self.on_note(self.running, text)
 
     def access(self, label: str, footprint: tuple) -> None:
         """A declared unlocked access to shared state (pte reads, page contents)."""

@@ -1,0 +1,234 @@
+"""The exploration front end: strategies, budgets, shortening and replay."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError
+from ..scenario.model import Scenario
+from ..sched.schedule import decode_schedule, encode_schedule
+from ..sched.scheduler import Chooser, NonPreemptive, Scheduler, Task
+from .dpor import TreeChooser, TreeSearch
+from .engine import Execution, run_execution
+from .pct import PCTChooser
+
+STRATEGIES = ("dpor", "dfs", "random")
+
+
+@dataclass
+class Violation:
+    check: str
+    message: str
+    schedule: str
+    preemptions: int
+    trace: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ExploreResult:
+    scenario: str
+    semantics: str
+    strategy: str
+    status: str  # ok | violation | incomplete
+    executions: int
+    elapsed_s: float
+    pruned: int = 0
+    bounded: bool = False
+    reason: str = ""  # why an incomplete search stopped
+    violation: Violation | None = None
+    violations: list[Violation] = field(default_factory=list)
+    observations: dict[tuple, str] = field(default_factory=dict)  # state -> a schedule
+
+    def as_json(self) -> dict[str, Any]:
+        v = self.violation
+        return {
+            "scenario": self.scenario, "semantics": self.semantics, "status": self.status,
+            "executions": self.executions, "elapsed_s": round(self.elapsed_s, 4),
+            "strategy": self.strategy, "pruned": self.pruned, "reason": self.reason,
+            "violation": None if v is None else {
+                "check": v.check, "message": v.message, "schedule": v.schedule,
+                "preemptions": v.preemptions,
+                "trace": [{"task": e["task"], "event": e["event"]} for e in v.trace],
+            },
+        }
+
+
+def count_preemptions(choices: list[int], steps_enabled: list[list[int]]) -> int:
+    n = 0
+    for i in range(1, len(choices)):
+        if choices[i] != choices[i - 1] and choices[i - 1] in steps_enabled[i]:
+            n += 1
+    return n
+
+
+class Budget:
+    def __init__(self, max_executions: int | None, timeout: float | None) -> None:
+        self.max_executions = max_executions
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.start = time.monotonic()
+
+    def exhausted(self, executions: int) -> str:
+        if self.max_executions is not None and executions >= self.max_executions:
+            return f"--max-executions {self.max_executions} reached"
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return "--timeout reached"
+        return ""
+
+
+def explore(scenario: Scenario, semantics: str | None = None, strategy: str = "dpor",
+            max_executions: int | None = None, timeout: float | None = None,
+            preemption_bound: int | None = None, stop_first: bool = True,
+            seed: int = 0, collect: bool = False, shorten: bool = True,
+            progress: Callable[[int, int, float], None] | None = None,
+            max_steps: int = 10_000) -> ExploreResult:
+    """Explore the interleavings of ``scenario``'s threads.
+
+    Status ``ok``: the search finished and no execution violated a check;
+    ``violation``: one did (``result.violation`` has a replayable schedule,
+    shortened to the fewest preemptions found); ``incomplete``: a budget or
+    the preemption bound stopped the search first.  ``collect`` records the
+    distinct final observable states with a schedule reaching each."""
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+    sem = semantics or scenario.semantics
+    budget = Budget(max_executions, timeout)
+    res = ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0)
+    if strategy == "random":
+        _explore_random(scenario, sem, budget, res, stop_first, seed, collect, progress,
+                        max_steps)
+    else:
+        _explore_tree(scenario, sem, strategy == "dpor", preemption_bound, budget, res,
+                      stop_first, collect, progress, max_steps)
+    res.elapsed_s = time.monotonic() - budget.start
+    if res.violations:
+        res.status = "violation"
+        first = res.violations[0]
+        if shorten:
+            first = shorten_violation(scenario, sem, first, max_steps)
+        res.violation = replay_violation(scenario, sem, first, max_steps)
+    return res
+
+
+def _record(res: ExploreResult, ex: Execution, collect: bool) -> bool:
+    """Account for one execution; True if the search should stop."""
+    res.executions += 1
+    if ex.outcome == "pruned":
+        res.pruned += 1
+        return False
+    schedule = encode_schedule(ex.choices)
+    if collect and ex.observation not in res.observations:
+        res.observations[ex.observation] = schedule
+    if ex.violated:
+        check = ex.message.split(":", 1)[0]
+        res.violations.append(Violation(check, ex.message, schedule,
+                                        count_preemptions(ex.choices,
+                                                          [s[0] for s in ex.states])))
+        return True
+    return False
+
+
+def _explore_tree(scenario: Scenario, sem: str, reduce: bool, bound: int | None,
+                  budget: Budget, res: ExploreResult, stop_first: bool, collect: bool,
+                  progress: Callable | None, max_steps: int) -> None:
+    search = TreeSearch(reduce, bound)
+    prefix: list[int] = []
+    while True:
+        search.start_branch(prefix)
+        ex = run_execution(scenario, sem, TreeChooser(search, prefix), max_steps=max_steps,
+                           observe=collect)
+        search.analyze(ex)
+        if _record(res, ex, collect) and stop_first:
+            return
+        if progress is not None:
+            progress(res.executions, len(res.violations), time.monotonic() - budget.start)
+        nxt = search.next_prefix()
+        if nxt is None:
+            if search.bounded and not res.violations:
+                res.status, res.reason = "incomplete", "the preemption bound cut branches"
+            res.bounded = search.bounded
+            return
+        why = budget.exhausted(res.executions)
+        if why:
+            res.status, res.reason = "incomplete", why
+            return
+        prefix = nxt
+
+
+def _explore_random(scenario: Scenario, sem: str, budget: Budget, res: ExploreResult,
+                    stop_first: bool, seed: int, collect: bool, progress: Callable | None,
+                    max_steps: int) -> None:
+    if budget.max_executions is None and budget.deadline is None:
+        budget.max_executions = 1000  # random search never completes: default budget
+    rng = random.Random(seed)
+    length = 50
+    n_tasks = len(scenario.threads)
+    while True:
+        chooser = PCTChooser(rng, n_tasks, depth=3, length=length)
+        ex = run_execution(scenario, sem, chooser, max_steps=max_steps, observe=collect)
+        length = max(length, len(ex.choices))
+        if _record(res, ex, collect) and stop_first:
+            return
+        if progress is not None:
+            progress(res.executions, len(res.violations), time.monotonic() - budget.start)
+        why = budget.exhausted(res.executions)
+        if why:
+            res.status, res.reason = "incomplete", f"random search: {why}"
+            return
+
+
+def shorten_violation(scenario: Scenario, sem: str, found: Violation,
+                      max_steps: int) -> Violation:
+    """Look for the same kind of violation with fewer preemptions: a bounded
+    DPOR search with bound 0, 1, ... below the one found."""
+    for bound in range(found.preemptions):
+        res = ExploreResult(scenario.name, sem, "dpor", "ok", 0, 0.0)
+        _explore_tree(scenario, sem, True, bound, Budget(2000, 10.0), res, True, False,
+                      None, max_steps)
+        if res.violations:
+            return res.violations[0]
+    return found
+
+
+class ReplayChooser(Chooser):
+    """Follow a schedule exactly, then continue without preemption."""
+
+    def __init__(self, schedule: list[int]) -> None:
+        self.schedule = schedule
+        self.step = 0
+        self.fallback = NonPreemptive()
+
+    def choose(self, sched: Scheduler, enabled: list[Task]) -> Task:
+        i = self.step
+        self.step += 1
+        if i < len(self.schedule):
+            want = self.schedule[i]
+            for t in enabled:
+                if t.index == want:
+                    return t
+            names = ", ".join(f"{t.index}={t.name}" for t in enabled)
+            raise InputError(f"schedule step {i}: task {want} cannot run there "
+                             f"(enabled: {names})", "schedule")
+        return self.fallback.choose(sched, enabled)
+
+
+def replay(scenario: Scenario, schedule: str, semantics: str | None = None,
+           max_steps: int = 10_000) -> Execution:
+    """Re-run one execution exactly, with a step-by-step trace."""
+    choices = decode_schedule(schedule)
+    n = len(scenario.threads)
+    bad = [c for c in choices if c >= n]
+    if bad:
+        raise InputError(f"the schedule names task {bad[0]}, but the scenario has {n} "
+                         f"thread(s) (0..{n - 1})", "schedule")
+    return run_execution(scenario, semantics or scenario.semantics, ReplayChooser(choices),
+                         max_steps=max_steps, trace=True)
+
+
+def replay_violation(scenario: Scenario, sem: str, v: Violation, max_steps: int) -> Violation:
+    ex = replay(scenario, v.schedule, sem, max_steps)
+    v.trace = ex.trace
+    return v

@@ -1,0 +1,165 @@
+"""Stateless exploration of thread interleavings: depth-first search over
+schedules, with dynamic partial-order reduction and sleep sets (``dpor``) or
+without reduction (``dfs``).
+
+Every execution re-runs the scenario from scratch.  The search keeps one node
+per step of the current execution: which tasks were enabled there, which
+ones still have to be tried (backtrack), which were tried (done) and which
+need not be (sleep).  DPOR (Flanagan and Godefroid, POPL 2005) adds a task
+to a node's backtrack set only when a later step of that task conflicts with
+the step taken at the node and is not already ordered after it; sleep sets
+stop re-exploring an independent task in a sibling branch.  A preemption
+bound, when given, skips branches that would switch away from a task that
+could have continued more than K times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..sched.scheduler import Chooser, Event, Scheduler, Task, dependent
+from .engine import Execution, Pruned
+
+
+@dataclass
+class Node:
+    enabled: list[int]
+    events: list[Event]
+    backtrack: set[int] = field(default_factory=set)
+    done: set[int] = field(default_factory=set)
+    sleep: set[int] = field(default_factory=set)
+    choice: int = -1
+    preemptions: int = 0  # along the path up to and including this choice
+
+
+class TreeChooser(Chooser):
+    """Follows a prefix of the search tree, then extends it: the last task
+    while it is enabled and not asleep, else the lowest-numbered one."""
+
+    def __init__(self, search: TreeSearch, prefix: list[int]) -> None:
+        self.search = search
+        self.prefix = prefix
+        self.depth = 0
+
+    def choose(self, sched: Scheduler, enabled: list[Task]) -> Task:
+        s = self.search
+        depth = self.depth
+        self.depth += 1
+        by_index = {t.index: t for t in enabled}
+        if depth < len(self.prefix):
+            node = s.stack[depth]
+            choice = self.prefix[depth]
+            node.choice = choice
+            node.done.add(choice)
+            node.preemptions = s.preemptions_before(depth) + s.is_preemption(depth, choice)
+            return by_index[choice]
+        state_enabled, events = sched.states[-1]
+        sleep = s.child_sleep(depth) if s.reduce else set()
+        node = Node(state_enabled, events, sleep=sleep)
+        s.stack.append(node)
+        awake = [t for t in enabled if t.index not in sleep]
+        if not awake:
+            raise Pruned
+        last = sched.last
+        pick = last if last is not None and last in awake else awake[0]
+        node.choice = pick.index
+        node.done.add(pick.index)
+        node.preemptions = s.preemptions_before(depth) + s.is_preemption(depth, pick.index)
+        if not s.reduce:
+            node.backtrack = set(state_enabled)
+        return pick
+
+
+class TreeSearch:
+    """The search tree and the backtracking logic shared by dpor and dfs."""
+
+    def __init__(self, reduce: bool, preemption_bound: int | None = None) -> None:
+        self.reduce = reduce
+        self.bound = preemption_bound
+        self.stack: list[Node] = []
+        self.bounded = False  # a branch was skipped because of the bound
+
+    # -- preemptions ---------------------------------------------------------------
+    def preemptions_before(self, depth: int) -> int:
+        return self.stack[depth - 1].preemptions if depth else 0
+
+    def is_preemption(self, depth: int, choice: int) -> int:
+        if depth == 0:
+            return 0
+        prev = self.stack[depth - 1].choice
+        return int(choice != prev and prev in self.stack[depth].enabled)
+
+    def within_bound(self, depth: int, choice: int) -> bool:
+        if self.bound is None:
+            return True
+        total = self.preemptions_before(depth) + self.is_preemption(depth, choice)
+        if total > self.bound:
+            self.bounded = True
+            return False
+        return True
+
+    # -- sleep sets --------------------------------------------------------------------
+    def child_sleep(self, depth: int) -> set[int]:
+        """sleep(n+1) = tasks asleep or already explored at n whose pending
+        event is independent of the step taken at n."""
+        if depth == 0:
+            return set()
+        parent = self.stack[depth - 1]
+        chosen = parent.events[parent.choice]
+        carry = (parent.sleep | parent.done) - {parent.choice}
+        return {q for q in carry if not dependent(parent.events[q], chosen)}
+
+    # -- DPOR race analysis --------------------------------------------------------------
+    def analyze(self, ex: Execution) -> None:
+        """Add backtrack points for every race in the execution just run."""
+        if not self.reduce:
+            return
+        steps = ex.steps
+        n_tasks = max((t for t, _ in steps), default=-1) + 1
+        clocks: list[list[int]] = []
+        task_clock: dict[int, list[int]] = {}
+        for i, (p, ev) in enumerate(steps):
+            cp = task_clock.get(p) or [0] * n_tasks
+            merged = list(cp)
+            raced = False
+            for j in range(i - 1, -1, -1):
+                q, evj = steps[j]
+                if q == p or not dependent(evj, ev):
+                    continue
+                if not raced and cp[q] < j + 1:  # not ordered before p's step
+                    self._add_backtrack(j, p)
+                    raced = True
+                cj = clocks[j]
+                for t in range(n_tasks):
+                    if cj[t] > merged[t]:
+                        merged[t] = cj[t]
+            merged[p] = i + 1
+            clocks.append(merged)
+            task_clock[p] = merged
+
+    def _add_backtrack(self, j: int, p: int) -> None:
+        if j >= len(self.stack):
+            return
+        node = self.stack[j]
+        if p in node.enabled:
+            if p not in node.done and self.within_bound(j, p):
+                node.backtrack.add(p)
+        else:
+            node.backtrack.update(q for q in node.enabled
+                                  if q not in node.done and self.within_bound(j, q))
+
+    # -- next branch ----------------------------------------------------------------------
+    def next_prefix(self) -> list[int] | None:
+        """The schedule prefix of the next branch to run, or None when done."""
+        while self.stack:
+            depth = len(self.stack) - 1
+            node = self.stack[-1]
+            todo = sorted(node.backtrack - node.done - node.sleep)
+            todo = [q for q in todo if self.within_bound(depth, q)]
+            if todo:
+                return [n.choice for n in self.stack[:-1]] + [todo[0]]
+            self.stack.pop()
+        return None
+
+    def start_branch(self, prefix: list[int]) -> None:
+        del self.stack[len(prefix):]

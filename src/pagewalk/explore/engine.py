@@ -1,0 +1,165 @@
+"""One execution of a scenario under a scheduler: setup sequentially, the
+threads as tasks chosen step by step, then final operations and checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError, ModelFailure
+from ..scenario.model import Scenario
+from ..scenario.runner import CheckResult, Runner, RunResult
+from ..sched.scheduler import Chooser, Event, Scheduler, Task
+
+
+@dataclass
+class Execution:
+    """What one execution did: its schedule and steps, the states the
+    explorer needs (who was enabled, each task's pending event), the run's
+    results and checks, and its verdict."""
+
+    choices: list[int]
+    steps: list[tuple[int, Event]]
+    states: list[tuple[list[int], list[Event]]]
+    result: RunResult | None
+    outcome: str  # ok | violation | pruned
+    message: str = ""
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    observation: tuple = ()
+
+    @property
+    def violated(self) -> bool:
+        return self.outcome == "violation"
+
+
+class Pruned(Exception):
+    """Raised by a chooser to abandon a redundant execution (sleep-set blocked)."""
+
+
+class RecordingScheduler(Scheduler):
+    """A scheduler that also records, before every step, which tasks were
+    enabled and what each task was about to do."""
+
+    def __init__(self, *args: Any, record: bool = True, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.record = record
+        self.states: list[tuple[list[int], list[Event]]] = []
+
+    def _choose(self, enabled: list[Task]) -> Task:
+        if self.record:
+            self.states.append(([t.index for t in enabled], [t.pending for t in self.tasks]))
+        return self.chooser.choose(self, enabled)
+
+
+def run_execution(scenario: Scenario, semantics: str | None, chooser: Chooser,
+                  max_steps: int = 10_000, record: bool = True, trace: bool = False,
+                  observe: bool = False, check_invariants: bool = True) -> Execution:
+    """Run setup, then the threads under ``chooser``, then final and the checks."""
+    runner = Runner(scenario, semantics)
+    try:
+        runner.run_ops(scenario.setup)
+    except ModelFailure as failure:
+        raise InputError(f"the setup itself fails: {failure}") from None
+    sched = RecordingScheduler(runner.k, chooser, max_steps=max_steps, trace=trace,
+                               record=record)
+    tracer = Tracer(runner) if trace else None
+    if tracer is not None:
+        sched.on_step = tracer.step
+        sched.on_note = tracer.note
+    for thread in scenario.threads:
+        sched.add_task(thread.name, runner.thread_body(thread),
+                       runner.k.tasks.get(thread.process))
+    runner.k.sched = sched
+    try:
+        outcome = sched.run()
+        if tracer is not None:
+            tracer.finish()
+    except Pruned:
+        return Execution(sched.choices, sched.steps, sched.states, None, "pruned")
+    finally:
+        runner.k.sched = None
+    if isinstance(sched.failure, InputError):
+        raise sched.failure
+    if outcome != "ok":
+        return _failed_execution(runner, sched, outcome, tracer)
+    try:
+        runner.run_ops(scenario.final)
+        if check_invariants:
+            runner.k.check_invariants()
+    except ModelFailure as failure:
+        runner.fail(failure)
+        return _finish(runner, sched, tracer, observe)
+    return _finish(runner, sched, tracer, observe)
+
+
+def _finish(runner: Runner, sched: Scheduler, tracer: Any, observe: bool) -> Execution:
+    result = runner.finish(checks=runner.result.failure is None)
+    bad = [c for c in result.checks if not c.ok]
+    ex = Execution(sched.choices, sched.steps, getattr(sched, "states", []), result,
+                   "violation" if bad else "ok",
+                   f"{bad[0].kind}: {bad[0].message}" if bad else "")
+    if tracer is not None:
+        ex.trace = tracer.events
+    if observe:
+        from .observe import observe_state
+        ex.observation = observe_state(runner)
+    return ex
+
+
+def _failed_execution(runner: Runner, sched: Scheduler, outcome: str,
+                      tracer: Any) -> Execution:
+    failure = sched.failure
+    if outcome == "deadlock":
+        blocked = ", ".join(f"{t.name} waits in {t.pending.describe()}"
+                            for t in sched.tasks if not t.done)
+        message = f"deadlock: every task is blocked ({blocked})"
+    elif isinstance(failure, ModelFailure):
+        message = f"{outcome}: {failure}"
+    else:
+        message = f"{outcome}: {type(failure).__name__}: {failure}"
+    runner.result.checks.append(CheckResult(outcome, False, message))
+    ex = Execution(sched.choices, sched.steps, getattr(sched, "states", []), runner.result,
+                   "violation", message)
+    if tracer is not None:
+        ex.trace = tracer.events
+    return ex
+
+
+class Tracer:
+    """Records, per step, the task, its event, the kernel functions it was in,
+    and the ptes at the scenario's addresses that the previous step changed."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.events: list[dict[str, Any]] = []
+        self.last: dict[tuple[str, int], tuple[int | None, str]] = {}
+        self.prev_task: str | None = None
+
+    def step(self, sched: Scheduler, task: Task, event: Event) -> None:
+        self._pte_changes()
+        self.events.append({"task": task.name, "event": event.describe(),
+                            "where": task.where, "kind": "step"})
+        self.prev_task = task.name
+
+    def note(self, task: Task, text: str) -> None:
+        self.events.append({"task": task.name, "kind": "note", "event": text})
+
+    def _pte_changes(self) -> None:
+        from .observe import pte_summary, watched_addresses
+
+        k = self.runner.k
+        for proc, addr in watched_addresses(self.runner):
+            tsk = k.tasks.get(proc)
+            pte = k.pte(proc, addr) if tsk is not None and tsk.mm is not None else None
+            key = (proc, addr)
+            old = self.last.get(key)
+            if old is not None and old[0] == pte:
+                continue
+            now = pte_summary(k, pte)  # summarised now: the page may be freed later
+            if old is not None and self.prev_task is not None:
+                self.events.append({"task": self.prev_task, "kind": "pte",
+                                    "event": f"pte {proc}@{addr:#x}: {old[1]} -> {now}"})
+            self.last[key] = (pte, now)
+
+    def finish(self) -> None:
+        self._pte_changes()

@@ -1,0 +1,91 @@
+"""Observable final states, for comparing what different interleavings (and
+different kernel profiles) can end in."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from ..kernel.page import PG_anon
+from ..kernel.pgtable import _PAGE_DIRTY, _PAGE_PROTNONE, _PAGE_RW, PTE_MASK
+
+if TYPE_CHECKING:
+    from ..kernel.kernel import Kernel
+    from ..scenario.runner import Runner
+
+
+def watched_addresses(runner: Runner) -> list[tuple[str, int]]:
+    """The page addresses the scenario's operations used, per process."""
+    return list(runner.touched)
+
+
+def pte_summary(k: Kernel, pte: int | None) -> str:
+    if pte is None:
+        return "no table"
+    if not pte:
+        return "none"
+    if not pte & 0x81:
+        return f"swap/file {pte:#x}"
+    pfn = (pte & PTE_MASK) >> 12
+    page = k.alloc.mem_map[pfn]
+    kind = "ZERO_PAGE" if page is k.zero_page else ("anon" if page.flags & PG_anon else "file")
+    bits = "rw" if pte & _PAGE_RW else "ro"
+    if pte & _PAGE_DIRTY:
+        bits += " dirty"
+    if pte & _PAGE_PROTNONE and not pte & 1:
+        bits += " PROT_NONE"
+    return f"{kind} pfn {pfn} {bits}"
+
+
+def _digest(data: bytes | None) -> str:
+    if data is None:
+        return "-"
+    if not any(data):
+        return "zeroes"
+    text = data.rstrip(b"\0")
+    h = hashlib.blake2b(data, digest_size=4).hexdigest()
+    try:
+        shown = text.decode("utf-8")
+    except UnicodeDecodeError:
+        return h
+    if not shown.isprintable() and not all(c.isprintable() or c in "\n\t" for c in shown):
+        return h
+    return repr(shown) if len(shown) <= 32 else f"{shown[:29]!r}... ({h})"
+
+
+def observe_state(runner: Runner) -> tuple:
+    """A hashable summary of what a user could observe at the end: each
+    operation's outcome, each file's bytes, and for every address the
+    scenario used: present, zero page, anonymous, which frame (as a label in
+    order of first appearance, never a raw frame number) and contents."""
+    k = runner.k
+    labels: dict[int, str] = {}
+    results = tuple((r.step, r.value, r.errno, r.signal, _digest(r.data))
+                    for r in runner.result.results)
+    files = tuple((path, _digest(f.content())) for path, f in sorted(k.files.items()))
+    pages: list[tuple[Any, ...]] = []
+    for proc, addr in runner.touched:
+        tsk = k.tasks.get(proc)
+        if tsk is None or tsk.mm is None:
+            pages.append((proc, addr, "exited"))
+            continue
+        page = k.page(proc, addr)
+        if page is None:
+            pages.append((proc, addr, "absent"))
+            continue
+        label = labels.setdefault(page.pfn, f"F{len(labels)}")
+        kind = "zero" if page is k.zero_page else ("anon" if page.flags & PG_anon else "file")
+        pages.append((proc, addr, kind, label, _digest(k.peek(proc, addr, 4096))))
+    return results, files, tuple(pages)
+
+
+def describe_observation(obs: tuple) -> list[str]:
+    results, files, pages = obs
+    lines = [f"result {step}: " + (errno or signal or (hex(value) if isinstance(value, int)
+                                                      and value >= 4096 else repr(value)))
+             for step, value, errno, signal, _ in results]
+    lines += [f"file {path}: {digest}" for path, digest in files]
+    for entry in pages:
+        proc, addr, *rest = entry
+        lines.append(f"page {proc}@{addr:#x}: " + " ".join(str(x) for x in rest))
+    return lines
