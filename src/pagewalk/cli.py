@@ -109,7 +109,7 @@ def _load(args: argparse.Namespace):
     from .scenario.loader import load_scenario
 
     scenario = load_scenario(args.file)
-    for name in [getattr(args, "semantics", None)] + list(getattr(args, "compare", None) or []):
+    for name in [getattr(args, "semantics", None), *(getattr(args, "compare", None) or [])]:
         if name is not None:
             get_semantics(name)
     if not scenario.threads and args.command in ("explore", "replay"):
