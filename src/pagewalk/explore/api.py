@@ -96,20 +96,38 @@ def explore(scenario: Scenario, semantics: str | None = None, strategy: str = "d
         raise InputError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
     sem = semantics or scenario.semantics
     budget = Budget(max_executions, timeout)
-    res = ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0)
+
+    def run(chooser: Chooser) -> Execution:
+        return run_execution(scenario, sem, chooser, max_steps=max_steps, observe=collect)
+
+    def traced(choices: list[int]) -> Execution:
+        return run_execution(scenario, sem, ReplayChooser(choices), max_steps=max_steps,
+                             trace=True)
+
+    return search(run, traced, ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0),
+                  len(scenario.threads), strategy, budget, preemption_bound, stop_first, seed,
+                  collect, shorten, progress)
+
+
+def search(run: Callable[[Chooser], Execution], traced: Callable[[list[int]], Execution],
+           res: ExploreResult, n_tasks: int, strategy: str, budget: Budget,
+           preemption_bound: int | None, stop_first: bool, seed: int, collect: bool,
+           shorten: bool, progress: Callable | None) -> ExploreResult:
+    """The search itself, over any program whose executions ``run`` performs
+    (a scenario, or a user's model built on ``pagewalk.sched.model``)."""
     if strategy == "random":
-        _explore_random(scenario, sem, budget, res, stop_first, seed, collect, progress,
-                        max_steps)
+        _explore_random(run, n_tasks, budget, res, stop_first, seed, collect, progress)
     else:
-        _explore_tree(scenario, sem, strategy == "dpor", preemption_bound, budget, res,
-                      stop_first, collect, progress, max_steps)
+        _explore_tree(run, strategy == "dpor", preemption_bound, budget, res, stop_first,
+                      collect, progress)
     res.elapsed_s = time.monotonic() - budget.start
     if res.violations:
         res.status = "violation"
         first = res.violations[0]
         if shorten:
-            first = shorten_violation(scenario, sem, first, max_steps)
-        res.violation = replay_violation(scenario, sem, first, max_steps)
+            first = shorten_violation(run, first)
+        first.trace = traced(decode_schedule(first.schedule)).trace
+        res.violation = first
     return res
 
 
@@ -131,15 +149,14 @@ def _record(res: ExploreResult, ex: Execution, collect: bool) -> bool:
     return False
 
 
-def _explore_tree(scenario: Scenario, sem: str, reduce: bool, bound: int | None,
+def _explore_tree(run: Callable[[Chooser], Execution], reduce: bool, bound: int | None,
                   budget: Budget, res: ExploreResult, stop_first: bool, collect: bool,
-                  progress: Callable | None, max_steps: int) -> None:
+                  progress: Callable | None) -> None:
     search = TreeSearch(reduce, bound)
     prefix: list[int] = []
     while True:
         search.start_branch(prefix)
-        ex = run_execution(scenario, sem, TreeChooser(search, prefix), max_steps=max_steps,
-                           observe=collect)
+        ex = run(TreeChooser(search, prefix))
         search.analyze(ex)
         if _record(res, ex, collect) and stop_first:
             return
@@ -158,17 +175,16 @@ def _explore_tree(scenario: Scenario, sem: str, reduce: bool, bound: int | None,
         prefix = nxt
 
 
-def _explore_random(scenario: Scenario, sem: str, budget: Budget, res: ExploreResult,
-                    stop_first: bool, seed: int, collect: bool, progress: Callable | None,
-                    max_steps: int) -> None:
+def _explore_random(run: Callable[[Chooser], Execution], n_tasks: int, budget: Budget,
+                    res: ExploreResult, stop_first: bool, seed: int, collect: bool,
+                    progress: Callable | None) -> None:
     if budget.max_executions is None and budget.deadline is None:
         budget.max_executions = 1000  # random search never completes: default budget
     rng = random.Random(seed)
     length = 50
-    n_tasks = len(scenario.threads)
     while True:
         chooser = PCTChooser(rng, n_tasks, depth=3, length=length)
-        ex = run_execution(scenario, sem, chooser, max_steps=max_steps, observe=collect)
+        ex = run(chooser)
         length = max(length, len(ex.choices))
         if _record(res, ex, collect) and stop_first:
             return
@@ -180,14 +196,12 @@ def _explore_random(scenario: Scenario, sem: str, budget: Budget, res: ExploreRe
             return
 
 
-def shorten_violation(scenario: Scenario, sem: str, found: Violation,
-                      max_steps: int) -> Violation:
-    """Look for the same kind of violation with fewer preemptions: a bounded
-    DPOR search with bound 0, 1, ... below the one found."""
+def shorten_violation(run: Callable[[Chooser], Execution], found: Violation) -> Violation:
+    """Look for a violation with fewer preemptions: a bounded DPOR search with
+    bound 0, 1, ... below the one found (each capped in time)."""
     for bound in range(found.preemptions):
-        res = ExploreResult(scenario.name, sem, "dpor", "ok", 0, 0.0)
-        _explore_tree(scenario, sem, True, bound, Budget(2000, 10.0), res, True, False,
-                      None, max_steps)
+        res = ExploreResult("", "", "dpor", "ok", 0, 0.0)
+        _explore_tree(run, True, bound, Budget(2000, 10.0), res, True, False, None)
         if res.violations:
             return res.violations[0]
     return found
@@ -227,8 +241,3 @@ def replay(scenario: Scenario, schedule: str, semantics: str | None = None,
     return run_execution(scenario, semantics or scenario.semantics, ReplayChooser(choices),
                          max_steps=max_steps, trace=True)
 
-
-def replay_violation(scenario: Scenario, sem: str, v: Violation, max_steps: int) -> Violation:
-    ex = replay(scenario, v.schedule, sem, max_steps)
-    v.trace = ex.trace
-    return v

@@ -1,0 +1,171 @@
+"""Model your own concurrent code on pagewalk's scheduler.
+
+The kernel model is one user of the scheduler; this module is another: a
+program of tasks, spinlocks and shared variables, explored with the same
+DPOR, DFS or PCT search and reported the same way::
+
+    from pagewalk.sched.model import World, explore_program
+
+    def program(w: World) -> None:
+        lock, count = w.lock("lock"), w.var("count", 0)
+
+        def worker() -> None:
+            with lock:
+                count.write(count.read() + 1)
+
+        w.thread("a", worker)
+        w.thread("b", worker)
+        w.check(lambda: count.value == 2, "lost update")
+
+    result = explore_program(program)       # status "ok": the lock prevents it
+
+Every ``read``/``write`` of a shared variable and every lock acquisition is a
+schedule point; code between them runs atomically.  ``program`` is called
+afresh for every execution, so it must build all its state inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import InputError
+from ..kernel.locks import spin_lock, spin_unlock, spinlock_t
+from .scheduler import Chooser, Scheduler
+
+R, W = 0, 1
+
+
+class Lock:
+    """A spinlock; ``with lock:`` acquires and releases it."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, world: World, name: str) -> None:
+        self._lock = spinlock_t(world, name)
+
+    def acquire(self) -> None:
+        spin_lock(self._lock)
+
+    def release(self) -> None:
+        spin_unlock(self._lock)
+
+    def __enter__(self) -> Lock:
+        spin_lock(self._lock)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        spin_unlock(self._lock)
+
+
+class Var:
+    """A shared variable: each read and write is a visible step."""
+
+    __slots__ = ("_label_r", "_label_w", "_world", "name", "value")
+
+    def __init__(self, world: World, name: str, value: Any) -> None:
+        self._world = world
+        self.name = name
+        self.value = value
+        self._label_r = ((name, R),)
+        self._label_w = ((name, W),)
+
+    def read(self) -> Any:
+        sched = self._world.sched
+        if sched is not None:
+            sched.access(f"read {self.name}", self._label_r)
+        return self.value
+
+    def write(self, value: Any) -> None:
+        sched = self._world.sched
+        if sched is not None:
+            sched.access(f"write {self.name}", self._label_w)
+        self.value = value
+
+
+class World:
+    """The state of one execution of a user program."""
+
+    def __init__(self) -> None:
+        self.sched: Scheduler | None = None
+        self.current: Any = None
+        self.threads: list[tuple[str, Callable[[], None]]] = []
+        self.checks: list[tuple[Callable[[], bool], str]] = []
+        self.names: set[str] = set()
+
+    def _name(self, name: str) -> str:
+        if name in self.names:
+            raise InputError(f"the name {name!r} is used twice in the program")
+        self.names.add(name)
+        return name
+
+    def lock(self, name: str) -> Lock:
+        return Lock(self, self._name(name))
+
+    def var(self, name: str, value: Any = None) -> Var:
+        return Var(self, self._name(name), value)
+
+    def thread(self, name: str, body: Callable[[], None]) -> None:
+        self.threads.append((name, body))
+
+    def check(self, predicate: Callable[[], bool], message: str) -> None:
+        """A property that must hold once every thread has finished."""
+        self.checks.append((predicate, message))
+
+
+def run_program(program: Callable[[World], None], chooser: Chooser, max_steps: int = 10_000,
+                trace: bool = False) -> Any:
+    """One execution of ``program`` under ``chooser``."""
+    from ..explore.engine import Execution, Pruned, RecordingScheduler
+
+    world = World()
+    program(world)
+    if not world.threads:
+        raise InputError("the program starts no thread")
+    sched = RecordingScheduler(world, chooser, max_steps=max_steps, trace=trace)
+    events: list[dict[str, Any]] = []
+    if trace:
+        sched.on_step = lambda s, t, ev: events.append(
+            {"task": t.name, "event": ev.describe(), "kind": "step", "where": ""})
+    for name, body in world.threads:
+        sched.add_task(name, body, None)
+    world.sched = sched
+    try:
+        outcome = sched.run()
+    except Pruned:
+        return Execution(sched.choices, sched.steps, sched.states, None, "pruned")
+    finally:
+        world.sched = None
+    if outcome != "ok":
+        blocked = ", ".join(f"{t.name} waits in {t.pending.describe()}"
+                            for t in sched.tasks if not t.done)
+        message = (f"deadlock: every task is blocked ({blocked})" if outcome == "deadlock"
+                   else f"{outcome}: {sched.failure}")
+    else:
+        failed = [msg for pred, msg in world.checks if not pred()]
+        message = f"check: {failed[0]}" if failed else ""
+    ex = Execution(sched.choices, sched.steps, sched.states, None,
+                   "violation" if message else "ok", message)
+    ex.trace = events
+    return ex
+
+
+def explore_program(program: Callable[[World], None], strategy: str = "dpor",
+                    max_executions: int | None = None, timeout: float | None = None,
+                    preemption_bound: int | None = None, stop_first: bool = True,
+                    seed: int = 0, max_steps: int = 10_000) -> Any:
+    """Explore the interleavings of a user program (see the module docstring)."""
+    from ..explore.api import STRATEGIES, Budget, ExploreResult, ReplayChooser, search
+
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+    probe = World()
+    program(probe)
+    res = ExploreResult(getattr(program, "__name__", "program"), "-", strategy, "ok", 0, 0.0)
+    return search(lambda chooser: run_program(program, chooser, max_steps),
+                  lambda choices: run_program(program, ReplayChooser(choices), max_steps, True),
+                  res, len(probe.threads), strategy, Budget(max_executions, timeout),
+                  preemption_bound, stop_first, seed, False, True, None)
+
+
+__all__ = ["Lock", "Var", "World", "explore_program", "run_program"]
