@@ -8,6 +8,7 @@ naming the file and field; a Python traceback is always a pagewalk bug.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--timeout", type=_seconds, metavar="SEC")
     ex.add_argument("--preemption-bound", type=_natural, metavar="K",
                     help="skip interleavings with more than K preemptions")
+    ex.add_argument("--workers", type=_positive, metavar="N", default=1,
+                    help="processes; the verdict and the interleavings explored are those "
+                    "of one worker, computed ahead in parallel")
     ex.add_argument("--seed", type=int, default=0, help="random strategy seed")
     ex.add_argument("--all", action="store_true", help="do not stop at the first violation")
     ex.add_argument("--json", action="store_true", help="machine-readable output")
@@ -125,7 +129,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file)
     if args.semantics is not None:
         get_semantics(args.semantics)
-    result = run_scenario(scenario, args.semantics, output_dir=args.output_dir)
+    result = run_scenario(scenario, args.semantics, output_dir=args.output_dir, checks=False)
     k = result.kernel
     name = args.process or scenario.processes[0].name
     if name not in k.tasks:
@@ -191,6 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pagewalk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `pagewalk run --json x.toml | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stay quiet at exit
+        return 0
 
 
 if __name__ == "__main__":

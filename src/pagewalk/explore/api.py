@@ -84,7 +84,7 @@ def explore(scenario: Scenario, semantics: str | None = None, strategy: str = "d
             preemption_bound: int | None = None, stop_first: bool = True,
             seed: int = 0, collect: bool = False, shorten: bool = True,
             progress: Callable[[int, int, float], None] | None = None,
-            max_steps: int = 10_000) -> ExploreResult:
+            max_steps: int = 10_000, workers: int = 1) -> ExploreResult:
     """Explore the interleavings of ``scenario``'s threads.
 
     Status ``ok``: the search finished and no execution violated a check;
@@ -104,9 +104,64 @@ def explore(scenario: Scenario, semantics: str | None = None, strategy: str = "d
         return run_execution(scenario, sem, ReplayChooser(choices), max_steps=max_steps,
                              trace=True)
 
-    return search(run, traced, ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0),
-                  len(scenario.threads), strategy, budget, preemption_bound, stop_first, seed,
-                  collect, shorten, progress)
+    res = ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0)
+    if workers > 1 and strategy != "dpor":
+        return _explore_parallel(scenario, sem, traced, run, res, strategy, budget,
+                                 preemption_bound, stop_first, seed, collect, shorten,
+                                 progress, max_steps, workers)
+    return search(run, traced, res, len(scenario.threads), strategy, budget, preemption_bound,
+                  stop_first, seed, collect, shorten, progress)
+
+
+def _explore_parallel(scenario: Scenario, sem: str, traced: Callable, run: Callable,
+                      res: ExploreResult, strategy: str, budget: Budget, bound: int | None,
+                      stop_first: bool, seed: int, collect: bool, shorten: bool,
+                      progress: Callable | None, max_steps: int, workers: int) -> ExploreResult:
+    from .parallel import Pool, explore_dfs_parallel, explore_random_parallel
+
+    def on_outcome(o: Any) -> bool:
+        res.executions += 1
+        if o.pruned:
+            res.pruned += 1
+            return False
+        if collect:
+            best = res.observations.get(o.observation)
+            if best is None or (len(o.schedule), o.schedule) < (len(best), best):
+                res.observations[o.observation] = o.schedule  # deterministic representative
+        if progress is not None:
+            progress(res.executions, len(res.violations), time.monotonic() - budget.start)
+        if o.violated:
+            res.violations.append(Violation(o.message.split(":", 1)[0], o.message, o.schedule,
+                                            o.preemptions))
+            return stop_first
+        return False
+
+    def out_of_budget() -> bool:
+        why = budget.exhausted(res.executions)
+        if why:
+            res.status, res.reason = "incomplete", why
+        return bool(why)
+
+    pool = Pool(scenario, sem, workers, bound, collect, max_steps)
+    try:
+        if strategy == "random":
+            total = budget.max_executions or 1000
+            explore_random_parallel(pool, seed, total, _pct_length(run), on_outcome)
+            if not res.violations:
+                res.status, res.reason = "incomplete", f"random search: {total} executions"
+        else:
+            explore_dfs_parallel(pool, stop_first, on_outcome, out_of_budget)
+    finally:
+        pool.close()
+    res.elapsed_s = time.monotonic() - budget.start
+    if res.violations:
+        res.violations.sort(key=lambda v: (v.preemptions, len(v.schedule), v.schedule))
+    return _finish(res, run, traced, shorten)
+
+
+def _pct_length(run: Callable[[Chooser], Execution]) -> int:
+    """PCT's estimate of an execution's length: the non-preemptive one's."""
+    return max(2, len(run(NonPreemptive()).choices))
 
 
 def search(run: Callable[[Chooser], Execution], traced: Callable[[list[int]], Execution],
@@ -121,6 +176,10 @@ def search(run: Callable[[Chooser], Execution], traced: Callable[[list[int]], Ex
         _explore_tree(run, strategy == "dpor", preemption_bound, budget, res, stop_first,
                       collect, progress)
     res.elapsed_s = time.monotonic() - budget.start
+    return _finish(res, run, traced, shorten)
+
+
+def _finish(res: ExploreResult, run: Callable, traced: Callable, shorten: bool) -> ExploreResult:
     if res.violations:
         res.status = "violation"
         first = res.violations[0]
@@ -137,10 +196,10 @@ def _record(res: ExploreResult, ex: Execution, collect: bool) -> bool:
     if ex.outcome == "pruned":
         res.pruned += 1
         return False
-    schedule = encode_schedule(ex.choices)
     if collect and ex.observation not in res.observations:
-        res.observations[ex.observation] = schedule
+        res.observations[ex.observation] = encode_schedule(ex.choices)
     if ex.violated:
+        schedule = encode_schedule(ex.choices)
         check = ex.message.split(":", 1)[0]
         res.violations.append(Violation(check, ex.message, schedule,
                                         count_preemptions(ex.choices,
@@ -180,12 +239,13 @@ def _explore_random(run: Callable[[Chooser], Execution], n_tasks: int, budget: B
                     progress: Callable | None) -> None:
     if budget.max_executions is None and budget.deadline is None:
         budget.max_executions = 1000  # random search never completes: default budget
-    rng = random.Random(seed)
-    length = 50
+    length = _pct_length(run)
+    i = 0
     while True:
-        chooser = PCTChooser(rng, n_tasks, depth=3, length=length)
+        # execution i's randomness depends on (seed, i) only: --workers splits them
+        chooser = PCTChooser(random.Random(f"{seed}:{i}"), n_tasks, depth=3, length=length)
+        i += 1
         ex = run(chooser)
-        length = max(length, len(ex.choices))
         if _record(res, ex, collect) and stop_first:
             return
         if progress is not None:

@@ -38,7 +38,7 @@ def _explore(args: argparse.Namespace, scenario: Scenario, semantics: str | None
              collect: bool, progress: Progress) -> ExploreResult:
     return explore(scenario, semantics, args.strategy, args.max_executions, args.timeout,
                    args.preemption_bound, stop_first=not (args.all or collect),
-                   seed=args.seed, collect=collect, progress=progress)
+                   seed=args.seed, collect=collect, progress=progress, workers=args.workers)
 
 
 def explore_command(args: argparse.Namespace, scenario: Scenario) -> int:

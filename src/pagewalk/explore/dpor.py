@@ -46,6 +46,10 @@ class TreeChooser(Chooser):
         depth = self.depth
         self.depth += 1
         by_index = {t.index: t for t in enabled}
+        if depth < len(self.prefix) and depth >= len(s.stack):
+            # a subtree task (parallel dfs): the path above is another task's
+            state_enabled, events = sched.states[-1]
+            s.stack.append(Node(state_enabled, events))
         if depth < len(self.prefix):
             node = s.stack[depth]
             choice = self.prefix[depth]
@@ -149,9 +153,10 @@ class TreeSearch:
                                   if q not in node.done and self.within_bound(j, q))
 
     # -- next branch ----------------------------------------------------------------------
-    def next_prefix(self) -> list[int] | None:
-        """The schedule prefix of the next branch to run, or None when done."""
-        while self.stack:
+    def next_prefix(self, floor: int = 0) -> list[int] | None:
+        """The schedule prefix of the next branch to run, or None when done
+        (never backtracking above depth ``floor``)."""
+        while len(self.stack) > floor:
             depth = len(self.stack) - 1
             node = self.stack[-1]
             todo = sorted(node.backtrack - node.done - node.sleep)
@@ -160,6 +165,16 @@ class TreeSearch:
                 return [n.choice for n in self.stack[:-1]] + [todo[0]]
             self.stack.pop()
         return None
+
+    def pending_prefixes(self, floor: int) -> list[list[int]]:
+        """Every branch still to explore below ``floor``, as schedule prefixes."""
+        out = []
+        for depth in range(floor, len(self.stack)):
+            node = self.stack[depth]
+            path = [n.choice for n in self.stack[:depth]]
+            out += [[*path, q] for q in sorted(node.backtrack - node.done - node.sleep)
+                    if self.within_bound(depth, q)]
+        return out
 
     def start_branch(self, prefix: list[int]) -> None:
         del self.stack[len(prefix):]

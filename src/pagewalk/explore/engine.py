@@ -93,7 +93,7 @@ def run_execution(scenario: Scenario, semantics: str | None, chooser: Chooser,
 
 
 def _finish(runner: Runner, sched: Scheduler, tracer: Any, observe: bool) -> Execution:
-    result = runner.finish(checks=runner.result.failure is None)
+    result = runner.finish(checks=runner.result.failure is None, with_stats=False)
     bad = [c for c in result.checks if not c.ok]
     ex = Execution(sched.choices, sched.steps, getattr(sched, "states", []), result,
                    "violation" if bad else "ok",

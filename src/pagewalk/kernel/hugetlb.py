@@ -269,15 +269,25 @@ def unmap_hugepage_range(vma: vm_area_struct, start: int, end: int) -> None:
 
 # --- fs/hugetlbfs/inode.c -----------------------------------------------------------------
 def hugetlbfs_file_mmap(file: File, vma: vm_area_struct) -> int:
-    """Only huge-aligned mappings; VM_HUGETLB|VM_RESERVED; prefault at once."""
+    """Only huge-aligned mappings of a huge-aligned offset; no private
+    writable mappings (hugetlb COW came in 2.6.16); a read-only mapping may
+    not reach past EOF; VM_HUGETLB|VM_RESERVED; prefault at once."""
+    from .constants import VM_MAYSHARE
+
     if vma.vm_start & HPAGE_MASK_LOW or vma.vm_end & HPAGE_MASK_LOW:
         return -22
     if vma.vm_end - vma.vm_start < HPAGE_SIZE:
         return -22
+    if vma.vm_pgoff & ((HPAGE_SIZE >> PAGE_SHIFT) - 1):
+        return -22
+    if (vma.vm_flags & (VM_MAYSHARE | VM_WRITE)) == VM_WRITE:
+        return -22
+    length = (vma.vm_end - vma.vm_start) + (vma.vm_pgoff << PAGE_SHIFT)
+    if not vma.vm_flags & VM_WRITE and length > file.i_size:
+        return -12
     vma.vm_flags |= VM_HUGETLB | VM_RESERVED
     vma.vm_ops = hugetlb_vm_ops
     ret = hugetlb_prefault(file.mapping, vma, vma.vm_mm.k.current)
-    length = (vma.vm_end - vma.vm_start) + (vma.vm_pgoff << PAGE_SHIFT)
     if ret == 0 and file.i_size < length:
         file.i_size = length
     return ret

@@ -5,6 +5,7 @@ Nothing here takes locks or changes a bit: it looks the way a debugger
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import compress
 from typing import TYPE_CHECKING
 
 from .constants import PAGE_SIZE
@@ -18,23 +19,25 @@ if TYPE_CHECKING:
 
 def walk_tables(k: Kernel, mm: mm_struct) -> Iterator[tuple[int, int, int]]:
     """Yield (level, address, table pfn) for every table below the pgd
-    (level 3 = pud page, 2 = pmd page, 1 = pte page)."""
+    (level 3 = pud page, 2 = pmd page, 1 = pte page).  ``compress`` skips
+    the empty entries in C: tables are mostly empty."""
     mem_map = k.alloc.mem_map
     pgd = mm.pgd.data
-    for i, e in enumerate(pgd):
-        if not e:
-            continue
-        pud_pfn = (e & PTE_MASK) >> 12
+    for i in compress(_SLOTS, pgd):
+        pud_pfn = (pgd[i] & PTE_MASK) >> 12
         yield 3, i << 39, pud_pfn
-        for j, e2 in enumerate(mem_map[pud_pfn].data):
-            if not e2:
-                continue
-            pmd_pfn = (e2 & PTE_MASK) >> 12
+        pud = mem_map[pud_pfn].data
+        for j in compress(_SLOTS, pud):
+            pmd_pfn = (pud[j] & PTE_MASK) >> 12
             yield 2, (i << 39) | (j << 30), pmd_pfn
-            for m, e3 in enumerate(mem_map[pmd_pfn].data):
-                if not e3 or e3 & _PAGE_PSE:
-                    continue
-                yield 1, (i << 39) | (j << 30) | (m << 21), (e3 & PTE_MASK) >> 12
+            pmd = mem_map[pmd_pfn].data
+            for m in compress(_SLOTS, pmd):
+                e3 = pmd[m]
+                if not e3 & _PAGE_PSE:
+                    yield 1, (i << 39) | (j << 30) | (m << 21), (e3 & PTE_MASK) >> 12
+
+
+_SLOTS = range(512)
 
 
 def walk_ptes(k: Kernel, mm: mm_struct) -> Iterator[tuple[int, int]]:
@@ -43,9 +46,9 @@ def walk_ptes(k: Kernel, mm: mm_struct) -> Iterator[tuple[int, int]]:
     for level, base, pfn in walk_tables(k, mm):
         if level != 1:
             continue
-        for n, pte in enumerate(mem_map[pfn].data):
-            if pte:
-                yield base | (n << 12), pte
+        table = mem_map[pfn].data
+        for n in compress(_SLOTS, table):
+            yield base | (n << 12), table[n]
 
 
 def walk_huge_pmds(k: Kernel, mm: mm_struct) -> Iterator[int]:
@@ -53,9 +56,10 @@ def walk_huge_pmds(k: Kernel, mm: mm_struct) -> Iterator[int]:
     mem_map = k.alloc.mem_map
     for level, _, pfn in walk_tables(k, mm):
         if level == 2:
-            for e in mem_map[pfn].data:
-                if e & _PAGE_PSE:
-                    yield (e & PTE_MASK) >> 12
+            table = mem_map[pfn].data
+            for n in compress(_SLOTS, table):
+                if table[n] & _PAGE_PSE:
+                    yield (table[n] & PTE_MASK) >> 12
 
 
 def lookup_pte(mm: mm_struct, address: int) -> tuple[object, object]:

@@ -97,8 +97,10 @@ class Runner:
             self.k.spawn(p.name, p.node)
 
     # -- driving ------------------------------------------------------------------
-    def run(self) -> RunResult:
-        """Setup, then the threads one after another in file order, then final."""
+    def run(self, checks: bool = True) -> RunResult:
+        """Setup, then the threads one after another in file order, then final
+        (then the checks, unless ``checks`` is false: ``show`` wants the state
+        before no_leaks exits every process)."""
         try:
             self.run_ops(self.scenario.setup)
             for thread in self.scenario.threads:
@@ -108,7 +110,7 @@ class Runner:
         except ModelFailure as failure:
             self.fail(failure)
             return self.finish(checks=False)
-        return self.finish()
+        return self.finish(checks=checks)
 
     def thread_body(self, thread: ThreadSpec) -> Callable[[], None]:
         """What one scenario thread does, as a task for a scheduler."""
@@ -139,8 +141,9 @@ class Runner:
         self.result.failure = failure
         self.result.checks.append(CheckResult(kind, False, str(failure)))
 
-    def finish(self, checks: bool = True) -> RunResult:
-        self.result.stats = stats(self.k)  # before no_leaks exits the processes
+    def finish(self, checks: bool = True, with_stats: bool = True) -> RunResult:
+        if with_stats:
+            self.result.stats = stats(self.k)  # before no_leaks exits the processes
         if checks:
             try:
                 self.result.checks.extend(evaluate_checks(self))
@@ -262,11 +265,11 @@ class Runner:
 
 def stats(k: Kernel) -> dict[str, int]:
     from ..kernel.inspect import count_page_tables
-    from ..kernel.page import PG_pgtable, PG_reserved
+    from ..kernel.page import PG_compound, PG_pgtable, PG_reserved
 
     tasks = k.tasks.values()
-    in_use = sum(1 for p in k.alloc.mem_map if p._count >= 0
-                 and not p.flags & (PG_pgtable | PG_reserved))
+    in_use = sum(512 if p.flags & PG_compound else 1 for p in k.alloc.mem_map
+                 if p._count >= 0 and not p.flags & (PG_pgtable | PG_reserved))
     return {
         "minor_faults": sum(t.min_flt for t in tasks),
         "major_faults": sum(t.maj_flt for t in tasks),
@@ -278,6 +281,7 @@ def stats(k: Kernel) -> dict[str, int]:
 
 
 def run_scenario(scenario: Scenario, semantics: str | None = None,
-                 check_invariants: bool = False, output_dir: str = ".") -> RunResult:
+                 check_invariants: bool = False, output_dir: str = ".",
+                 checks: bool = True) -> RunResult:
     """Run one execution of ``scenario`` and return what happened."""
-    return Runner(scenario, semantics, check_invariants, output_dir).run()
+    return Runner(scenario, semantics, check_invariants, output_dir).run(checks)
