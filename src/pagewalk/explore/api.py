@@ -125,9 +125,7 @@ def _explore_parallel(scenario: Scenario, sem: str, traced: Callable, run: Calla
             res.pruned += 1
             return False
         if collect:
-            best = res.observations.get(o.observation)
-            if best is None or (len(o.schedule), o.schedule) < (len(best), best):
-                res.observations[o.observation] = o.schedule  # deterministic representative
+            _keep_representative(res, o.observation, o.schedule)
         if progress is not None:
             progress(res.executions, len(res.violations), time.monotonic() - budget.start)
         if o.violated:
@@ -190,14 +188,22 @@ def _finish(res: ExploreResult, run: Callable, traced: Callable, shorten: bool) 
     return res
 
 
+def _keep_representative(res: ExploreResult, observation: tuple, schedule: str) -> None:
+    """One schedule per final state: the shortest string, then the smallest,
+    so that the choice does not depend on the order of exploration."""
+    best = res.observations.get(observation)
+    if best is None or (len(schedule), schedule) < (len(best), best):
+        res.observations[observation] = schedule
+
+
 def _record(res: ExploreResult, ex: Execution, collect: bool) -> bool:
     """Account for one execution; True if the search should stop."""
     res.executions += 1
     if ex.outcome == "pruned":
         res.pruned += 1
         return False
-    if collect and ex.observation not in res.observations:
-        res.observations[ex.observation] = encode_schedule(ex.choices)
+    if collect:
+        _keep_representative(res, ex.observation, encode_schedule(ex.choices))
     if ex.violated:
         schedule = encode_schedule(ex.choices)
         check = ex.message.split(":", 1)[0]
