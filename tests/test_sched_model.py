@@ -103,3 +103,23 @@ def test_names_must_be_unique() -> None:
 
     with pytest.raises(InputError, match="used twice"):
         explore_program(twice)
+
+
+def test_sleeping_while_holding_a_spinlock_is_reported() -> None:
+    """The per-step check: a task may not reach a sleeping point (semaphore,
+    cond_resched) with a spinlock held -- "scheduling while atomic"."""
+    from pagewalk.kernel.locks import cond_resched
+
+    def program(w: World) -> None:
+        lock = w.lock("lock")
+
+        def bad() -> None:
+            with lock:
+                cond_resched(w)
+
+        w.thread("bad", bad)
+        w.thread("other", lambda: None)
+
+    res = explore_program(program)
+    assert res.status == "violation"
+    assert "scheduling while atomic" in res.violation.message

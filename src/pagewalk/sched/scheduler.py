@@ -58,6 +58,7 @@ class Event:
 
 
 START_EVENT = Event(START, None, ())
+_SLEEPING = (DOWN_READ, DOWN_WRITE, YIELD)
 
 
 def dependent(a: Event, b: Event) -> bool:
@@ -69,8 +70,8 @@ def dependent(a: Event, b: Event) -> bool:
 
 
 class Task:
-    __slots__ = ("body", "current", "done", "error", "glet", "index", "name", "pending",
-                 "steps", "where")
+    __slots__ = ("atomic", "body", "current", "done", "error", "glet", "index", "name",
+                 "pending", "steps", "where")
 
     def __init__(self, index: int, name: str, body: Callable[[], None], current: Any) -> None:
         self.index = index
@@ -83,6 +84,7 @@ class Task:
         self.glet: greenlet | None = None
         self.steps = 0
         self.where = ""  # kernel function at the pending point (tracing only)
+        self.atomic = 0  # spinlocks held: the task may not sleep
 
     def __repr__(self) -> str:
         return self.name
@@ -201,6 +203,11 @@ class Scheduler:
     def point(self, event: Event) -> None:
         """Park the running task at ``event`` until the scheduler picks it."""
         task = self.running
+        if task.atomic and event.kind in _SLEEPING:
+            # the step check: sleeping (a semaphore, a voluntary reschedule)
+            # while holding a spinlock would deadlock a real CPU
+            raise ModelFailure(f"BUG: scheduling while atomic: {event.describe()}",
+                               f"task {task.name} holds {task.atomic} spinlock(s)")
         task.pending = event
         task.current = self.k.current
         if self.tracing:
@@ -214,9 +221,11 @@ class Scheduler:
     def spin_lock(self, lock: Any) -> None:
         self.point(Event(LOCK, lock, ((lock.name, W),)))
         lock.owner = self._owner()
+        self.running.atomic += 1
 
     def spin_unlock(self, lock: Any) -> None:
         lock.owner = None
+        self.running.atomic -= 1
 
     def down_read(self, sem: Any) -> None:
         self.point(Event(DOWN_READ, sem, ((sem.name, R),)))
