@@ -39,5 +39,11 @@ class LockRecorder:
     def cond_resched(self) -> None:
         self.events.append(("cond_resched", ""))
 
+    def access(self, label: str, footprint: tuple) -> None:
+        self.events.append(("access", label))
+
+    def note(self, text: str) -> None:
+        self.events.append(("note", text))
+
     def locks_taken(self) -> set[str]:
         return {name for kind, name in self.events if kind == "lock"}

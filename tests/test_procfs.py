@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from lockrecorder import LockRecorder
 from pagewalk import Kernel
 from pagewalk.errors import InputError
-from pagewalk.kernel.locks import rw_semaphore, spinlock_t
 from pagewalk.kernel.page import PG_referenced, page_count, page_mapcount
 from pagewalk.kernel.procfs import (
     get_numa_maps,
@@ -38,43 +38,6 @@ def smap_block(text: str, start: int) -> dict[str, int]:
     out = lines(text)
     i = next(n for n, line in enumerate(out) if line.startswith(f"{start:08x}-"))
     return {line.split(":")[0]: int(line.split()[1]) for line in out[i + 1 : i + 7]}
-
-
-class Recorder:
-    """A scheduler hook that behaves like a plain run and records the lock
-    operations and preemption points."""
-
-    def __init__(self, k: Kernel) -> None:
-        self.k = k
-        self.events: list[tuple[str, str]] = []
-
-    def spin_lock(self, lock: spinlock_t) -> None:
-        assert lock.owner is None
-        lock.owner = self.k.current
-        self.events.append(("lock", lock.name))
-
-    def spin_unlock(self, lock: spinlock_t) -> None:
-        lock.owner = None
-        self.events.append(("unlock", lock.name))
-
-    def down_read(self, sem: rw_semaphore) -> None:
-        sem.readers.append(self.k.current)
-        self.events.append(("down_read", sem.name))
-
-    def up_read(self, sem: rw_semaphore) -> None:
-        sem.readers.remove(self.k.current)
-        self.events.append(("up_read", sem.name))
-
-    def down_write(self, sem: rw_semaphore) -> None:
-        sem.writer = self.k.current
-        self.events.append(("down_write", sem.name))
-
-    def up_write(self, sem: rw_semaphore) -> None:
-        sem.writer = None
-        self.events.append(("up_write", sem.name))
-
-    def cond_resched(self) -> None:
-        self.events.append(("cond_resched", ""))
 
 
 # --- /proc/PID/maps ------------------------------------------------------------------
@@ -218,7 +181,7 @@ def test_smaps_takes_the_pte_lock_once_per_pte_page(k, p):
     a = k.mmap(p, 4 << 20, "rw")  # spans three pte pages
     k.write(p, a, b"1")
     k.write(p, a + (3 << 20), b"2")
-    k.sched = rec = Recorder(k)
+    k.sched = rec = LockRecorder(k)
     try:
         show_smap(p)
     finally:
@@ -338,7 +301,7 @@ def test_numa_maps_locking_after_the_patch():
     p = k.spawn("p")
     a = k.mmap(p, 3 * PAGE, "rw")
     k.write(p, a, b"1")
-    k.sched = rec = Recorder(k)
+    k.sched = rec = LockRecorder(k)
     try:
         numa_maps(p)
     finally:
@@ -356,7 +319,7 @@ def test_numa_maps_locking_before_the_patch():
     p = k.spawn("p")
     a = k.mmap(p, 3 * PAGE, "rw")
     k.write(p, a, b"1")
-    k.sched = rec = Recorder(k)
+    k.sched = rec = LockRecorder(k)
     try:
         numa_maps(p)
     finally:
