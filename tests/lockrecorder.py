@@ -11,7 +11,7 @@ class LockRecorder:
         self.k = k
         self.events: list[tuple[str, str]] = []
 
-    def spin_lock(self, lock: spinlock_t) -> None:
+    def spin_lock(self, lock: spinlock_t, reads_only: bool = False) -> None:
         assert lock.owner is None, f"deadlock on {lock.name}"
         lock.owner = self.k.current
         self.events.append(("lock", lock.name))

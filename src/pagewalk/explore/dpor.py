@@ -131,7 +131,7 @@ class TreeSearch:
                 if q == p or not dependent(evj, ev):
                     continue
                 if not raced and cp[q] < j + 1:  # not ordered before p's step
-                    self._add_backtrack(j, p)
+                    self._add_backtrack(j, p, self._initial(j, i, p, steps, clocks, cp))
                     raced = True
                 cj = clocks[j]
                 for t in range(n_tasks):
@@ -141,13 +141,28 @@ class TreeSearch:
             clocks.append(merged)
             task_clock[p] = merged
 
-    def _add_backtrack(self, j: int, p: int) -> None:
+    @staticmethod
+    def _initial(j: int, i: int, p: int, steps: list, clocks: list[list[int]],
+                 cp: list[int]) -> int | None:
+        """A task enabled at j whose step after j happens before p's step i --
+        running it first from j can lead to the reversed race (Flanagan and
+        Godefroid's refinement when p itself is not enabled at j)."""
+        for k in range(j + 1, i):
+            q = steps[k][0]
+            if q != p and cp[q] >= k + 1:
+                return q
+        return None
+
+    def _add_backtrack(self, j: int, p: int, initial: int | None = None) -> None:
         if j >= len(self.stack):
             return
         node = self.stack[j]
         if p in node.enabled:
             if p not in node.done and self.within_bound(j, p):
                 node.backtrack.add(p)
+        elif initial is not None and initial in node.enabled:
+            if initial not in node.done and self.within_bound(j, initial):
+                node.backtrack.add(initial)
         else:
             node.backtrack.update(q for q in node.enabled
                                   if q not in node.done and self.within_bound(j, q))

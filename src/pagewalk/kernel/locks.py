@@ -19,13 +19,18 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 
-class spinlock_t:
-    __slots__ = ("k", "name", "owner")
+class spinlock_t:  # noqa: N801 - kernel name
+    """``guards``, when set, is the memory the lock protects (a pte page's
+    entries for a split pte lock): the explorer compares it before and after
+    a critical section to learn whether the section changed anything."""
+
+    __slots__ = ("guards", "k", "name", "owner")
 
     def __init__(self, k: Kernel, name: str) -> None:
         self.k = k
         self.name = name
         self.owner: Any = None
+        self.guards: Any = None
 
     def __repr__(self) -> str:
         return f"<spinlock {self.name}>"
@@ -58,10 +63,14 @@ def _deadlock(what: str, lock: Any, holder: Any) -> ModelFailure:
     return ModelFailure(f"{what}({lock.name})", f"already held by {holder} in a sequential run")
 
 
-def spin_lock(lock: spinlock_t) -> None:
+def spin_lock(lock: spinlock_t, reads_only: bool = False) -> None:
+    """Take a spinlock.  ``reads_only`` is a model annotation for the explorer:
+    the critical section only reads what the lock protects (and changes only
+    commuting things such as reference counts), so two such sections need not
+    be explored in both orders."""
     k = lock.k
     if k.sched is not None:
-        k.sched.spin_lock(lock)
+        k.sched.spin_lock(lock, reads_only)
         return
     if lock.owner is not None:
         raise _deadlock("spin_lock", lock, lock.owner)

@@ -416,7 +416,9 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
         from .hugetlb import follow_huge_pmd
         return follow_huge_pmd(mm, address, pmd, flags & FOLL_WRITE)
 
-    ptep, ptl = pte_offset_map_lock(mm, pmd, address)
+    # The section reads the pte; get_page and the accessed/dirty marking
+    # commute with another lookup's, so the explorer may treat it as a read.
+    ptep, ptl = pte_offset_map_lock(mm, pmd, address, reads_only=True)
     page = _follow_pte(k, ptep[pte_index(address)], flags)
     pte_unmap_unlock(ptep, ptl)  # unlock:
     return page

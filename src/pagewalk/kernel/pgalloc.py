@@ -80,7 +80,8 @@ def _free_table(mm: mm_struct, page: Page) -> None:
 # --- pte locks ----------------------------------------------------------------
 def pte_lock_init(mm: mm_struct, page: Page) -> None:
     if mm.k.split_ptlock:
-        page.private = spinlock_t(mm.k, f"ptl:{page.pfn}")
+        page.private = ptl = spinlock_t(mm.k, f"ptl:{page.pfn}")
+        ptl.guards = page.data
 
 
 def pte_lock_deinit(page: Page) -> None:
@@ -94,12 +95,14 @@ def pte_lockptr(mm: mm_struct, pmd_entry: int) -> spinlock_t:
     return mm.page_table_lock
 
 
-def pte_offset_map_lock(mm: mm_struct, pmd: array, address: int) -> tuple[array, spinlock_t]:
-    """Map the pte page under ``pmd`` and take its lock: returns (ptes, ptl)."""
+def pte_offset_map_lock(mm: mm_struct, pmd: array, address: int,
+                        reads_only: bool = False) -> tuple[array, spinlock_t]:
+    """Map the pte page under ``pmd`` and take its lock: returns (ptes, ptl).
+    (``reads_only``: see locks.spin_lock; not part of the C signature.)"""
     entry = pmd[pmd_index(address)]
     ptl = pte_lockptr(mm, entry)
     page_table = mm.k.alloc.mem_map[(entry & PTE_MASK) >> 12].data
-    spin_lock(ptl)
+    spin_lock(ptl, reads_only)
     return page_table, ptl
 
 

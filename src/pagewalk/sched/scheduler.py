@@ -71,7 +71,7 @@ def dependent(a: Event, b: Event) -> bool:
 
 class Task:
     __slots__ = ("atomic", "body", "current", "done", "error", "glet", "index", "name",
-                 "pending", "steps", "where")
+                 "pending", "section", "steps", "where")
 
     def __init__(self, index: int, name: str, body: Callable[[], None], current: Any) -> None:
         self.index = index
@@ -85,6 +85,7 @@ class Task:
         self.steps = 0
         self.where = ""  # kernel function at the pending point (tracing only)
         self.atomic = 0  # spinlocks held: the task may not sleep
+        self.section: tuple | None = None  # (step, lock, guarded bytes before)
 
     def __repr__(self) -> str:
         return self.name
@@ -181,6 +182,8 @@ class Scheduler:
         def body() -> None:
             try:
                 task.body()
+                if task.section is not None:
+                    self._close_section(task)
             except GreenletExit:
                 raise
             except BaseException as err:  # reported by run()
@@ -200,9 +203,20 @@ class Scheduler:
         return True
 
     # -- the task side -----------------------------------------------------------
+    def _close_section(self, task: Task) -> None:
+        """A lock step whose critical section left the guarded memory as it
+        was is, for the race analysis, a read: it commutes with other reads."""
+        step, lock, before = task.section
+        task.section = None
+        if lock.guards.tobytes() == before:
+            index, ev = self.steps[step]
+            self.steps[step] = (index, Event(ev.kind, ev.obj, ((lock.name, R),), ev.label))
+
     def point(self, event: Event) -> None:
         """Park the running task at ``event`` until the scheduler picks it."""
         task = self.running
+        if task.section is not None:
+            self._close_section(task)
         if task.atomic and event.kind in _SLEEPING:
             # the step check: sleeping (a semaphore, a voluntary reschedule)
             # while holding a spinlock would deadlock a real CPU
@@ -218,10 +232,13 @@ class Scheduler:
         """Who holds a lock: the kernel task running, or the scheduler task."""
         return self.k.current or self.running
 
-    def spin_lock(self, lock: Any) -> None:
-        self.point(Event(LOCK, lock, ((lock.name, W),)))
+    def spin_lock(self, lock: Any, reads_only: bool = False) -> None:
+        self.point(Event(LOCK, lock, ((lock.name, R if reads_only else W),)))
         lock.owner = self._owner()
-        self.running.atomic += 1
+        task = self.running
+        task.atomic += 1
+        if not reads_only and lock.guards is not None:
+            task.section = (len(self.steps) - 1, lock, lock.guards.tobytes())
 
     def spin_unlock(self, lock: Any) -> None:
         lock.owner = None
