@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 
-class spinlock_t:  # noqa: N801 - kernel name
+class spinlock_t:
     """``guards``, when set, is the memory the lock protects (a pte page's
     entries for a split pte lock): the explorer compares it before and after
     a critical section to learn whether the section changed anything."""
