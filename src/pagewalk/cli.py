@@ -75,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
     show.add_argument("--output-dir", metavar="DIR", default=".",
                       help="where relative output paths (core files) go")
+    bn = sub.add_parser("bench", help="the host kernel's and the model's cost per page, "
+                        "measured side by side")
+    bn.add_argument("--quick", action="store_true",
+                    help="64 MiB (16384 pages), 3 runs (default: 1 GiB, 5 runs)")
+    bn.add_argument("--json", action="store_true", help="machine-readable output")
+    bn.add_argument("--only", nargs="+", metavar="NAME",
+                    help="only these operations: write_fault read_fault cow_fault fork "
+                    "dontneed munmap gup mem_read")
+    bn.add_argument("--repeat", type=_positive, metavar="R",
+                    help="repetitions, the median is reported (default 5, --quick 3)")
+    bn.add_argument("--pages", type=_positive, metavar="N", help=argparse.SUPPRESS)
     return parser
 
 
@@ -183,6 +194,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "show": cmd_show, "explore": cmd_explore, "replay": cmd_replay}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.cli import bench_command
+
+    return bench_command(args)
+
+
+COMMANDS["bench"] = cmd_bench
 
 
 def main(argv: Sequence[str] | None = None) -> int:
