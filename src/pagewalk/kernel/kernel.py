@@ -290,7 +290,7 @@ class Kernel:
         """access_process_vm(write=0) by ``by`` (default: the target itself):
         (bytes transferred, the bytes)."""
         tsk = self._live(proc)
-        buf = bytearray(length)
+        buf = bytearray()  # grows as pages are copied: a huge length costs nothing up front
         with self.running(self._live(by) if by is not None else tsk):
             n = access_process_vm(tsk, addr, buf, length, 0)
         return n, bytes(buf[:n])

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int,
                       write: int) -> int:
     """Copy ``length`` bytes between ``buf`` and ``tsk``'s memory; returns the
-    number of bytes transferred (0 if the first page failed)."""
+    number of bytes transferred (0 if the first page failed).  For a read,
+    ``buf`` may start empty: it grows as pages are copied."""
     from .fork import mmput
 
     mm = tsk.mm  # get_task_mm(): pin the mm for the duration
