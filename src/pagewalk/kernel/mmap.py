@@ -122,7 +122,7 @@ def expand_stack(vma: vm_area_struct, address: int) -> int:
         if vma.vm_flags & VM_LOCKED:
             mm.locked_vm += grow
         vma.vm_start = address
-        vma.vm_pgoff -= grow
+        vma.vm_pgoff = (vma.vm_pgoff - grow) & ULONG_MAX  # unsigned long wraps
     return 0
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
-from .constants import PAGE_SIZE
-from .fault import PF_PROT, PF_USER, PF_WRITE, do_page_fault
+from .constants import PAGE_SIZE, TASK_SIZE
+from .fault import PF_PROT, PF_USER, PF_WRITE, SIGSEGV, do_page_fault
 from .page import Page, page_bytes
 from .pgtable import (
     _PAGE_ACCESSED,
@@ -74,6 +74,18 @@ def _mmu_point(mm: mm_struct, address: int, write: bool) -> None:
     mm.k.sched.access("user store" if write else "user load", footprint)
 
 
+def _outside_user_space(tsk: task_struct, address: int, write: bool) -> tuple[Page | None, str]:
+    """An address at or above TASK_SIZE: a non-canonical one raises #GP and a
+    kernel-half one faults on a supervisor page -- SIGSEGV either way -- except
+    loads from the vsyscall page, which is mapped user-readable."""
+    k = tsk.mm.k
+    if not write and k.in_gate_area(tsk, address):
+        page = k.gate_page(address)
+        if page is not None:
+            return page, ""
+    return None, SIGSEGV
+
+
 def _access(tsk: task_struct, address: int, length: int, write: bool,
             data: bytes | None) -> tuple[bytearray, int, str | None]:
     mm = tsk.mm
@@ -82,9 +94,15 @@ def _access(tsk: task_struct, address: int, length: int, write: bool,
     retries = 0
     while done < length:
         addr = address + done
-        if mm.k.sched is not None:
-            _mmu_point(mm, addr, write)
-        page, error_code = hw_translate(mm, addr, write)
+        if addr >= TASK_SIZE:
+            page, sig = _outside_user_space(tsk, addr, write)
+            if page is None:
+                return out, done, sig
+            error_code = 0
+        else:
+            if mm.k.sched is not None:
+                _mmu_point(mm, addr, write)
+            page, error_code = hw_translate(mm, addr, write)
         if page is None:
             sig = do_page_fault(tsk, addr, error_code)
             if sig is not None:
