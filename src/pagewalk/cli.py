@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--repeat", type=_positive, metavar="R",
                     help="repetitions, the median is reported (default 5, --quick 3)")
     bn.add_argument("--pages", type=_positive, metavar="N", help=argparse.SUPPRESS)
+    orc = sub.add_parser("oracle", help="run a scenario on the model and on this machine's "
+                         "kernel and classify every difference (needs root)")
+    orc.add_argument("file", help="scenario file (TOML)")
+    orc.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
+    orc.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -203,6 +208,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS["bench"] = cmd_bench
+
+
+def cmd_oracle(args: argparse.Namespace) -> int:
+    from .oracle.cli import oracle_command
+
+    return oracle_command(args)
+
+
+COMMANDS["oracle"] = cmd_oracle
 
 
 def main(argv: Sequence[str] | None = None) -> int:
