@@ -48,11 +48,13 @@ def test_quick_json_both_sides(capsys: pytest.CaptureFixture[str]) -> None:
         assert row["kernel_ns_per_page"] > 0
         assert row["ratio"] > 0
         assert row["ratio"] == pytest.approx(
-            row["model_ns_per_page"] / row["kernel_ns_per_page"], rel=0.01)
+            row["model_ns_per_page"] / row["kernel_ns_per_page"], rel=0.01
+        )
 
 
 def test_host_unreachable_gives_model_figures_only(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def refuse(self: host.Libc) -> None:
         raise host.HostUnavailable("not Linux (simulated)")
 
@@ -66,8 +68,7 @@ def test_host_unreachable_gives_model_figures_only(
 
 
 def test_text_output_and_bad_operation(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--quick", "--only", "read_fault", "--pages", "16",
-                 "--repeat", "1"]) == 0
+    assert main(["bench", "--quick", "--only", "read_fault", "--pages", "16", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert "read_fault" in out and "model/kernel" in out
     assert "memory per resident anonymous page" in out and "sparse core dump" in out

@@ -88,19 +88,28 @@ def test_dirty_cow_trace_shows_the_zap_between_the_cow_and_the_retry(dirty_cow) 
     trace = explore(dirty_cow, "2.6.22").violation.trace
     events = [(e["task"], e["kind"], e["event"]) for e in trace]
     dropped = events.index(("poke", "note", "VM_FAULT_WRITE: COW resolved, FOLL_WRITE dropped"))
-    zap = next(i for i, (t, kind, ev) in enumerate(events)
-               if t == "madvise" and kind == "pte" and ev.endswith("-> none"))
-    file_map = next(i for i, (t, kind, ev) in enumerate(events)
-                    if t == "poke" and kind == "pte" and "-> file" in ev)
+    zap = next(
+        i
+        for i, (t, kind, ev) in enumerate(events)
+        if t == "madvise" and kind == "pte" and ev.endswith("-> none")
+    )
+    file_map = next(
+        i
+        for i, (t, kind, ev) in enumerate(events)
+        if t == "poke" and kind == "pte" and "-> file" in ev
+    )
     assert dropped < zap < file_map
 
 
-@pytest.mark.parametrize(("path", "offset", "profile", "status"), [
-    ("/etc/shadow", 0, "2.6.22", "violation"),
-    ("/srv/data", 4096, "2.6.22", "violation"),
-    ("/etc/shadow", 0, "2.6.15", "ok"),
-    ("/srv/data", 4096, "4.8.3", "ok"),
-])
+@pytest.mark.parametrize(
+    ("path", "offset", "profile", "status"),
+    [
+        ("/etc/shadow", 0, "2.6.22", "violation"),
+        ("/srv/data", 4096, "2.6.22", "violation"),
+        ("/etc/shadow", 0, "2.6.15", "ok"),
+        ("/srv/data", 4096, "4.8.3", "ok"),
+    ],
+)
 def test_variants_of_dirty_cow(path: str, offset: int, profile: str, status: str) -> None:
     scenario = parse_scenario(dirty_cow_variant(path, offset), "variant.toml")
     assert explore(scenario, profile).status == status
@@ -195,20 +204,35 @@ def test_cli_explore_exit_codes_and_json(capsys: pytest.CaptureFixture[str]) -> 
     assert all({"task", "event"} <= e.keys() for e in v["trace"])
     assert main(["explore", str(DIRTY_COW), "--semantics", "4.8.3", "--json"]) == 0
     capsys.readouterr()
-    assert main(["explore", str(DIRTY_COW), "--semantics", "4.8.3", "--strategy", "dfs",
-                 "--max-executions", "2"]) == 3
+    assert (
+        main(
+            [
+                "explore",
+                str(DIRTY_COW),
+                "--semantics",
+                "4.8.3",
+                "--strategy",
+                "dfs",
+                "--max-executions",
+                "2",
+            ]
+        )
+        == 3
+    )
 
 
-def test_cli_run_with_schedule_reproduces_the_violation(capsys: pytest.CaptureFixture[str],
-                                                       dirty_cow) -> None:
+def test_cli_run_with_schedule_reproduces_the_violation(
+    capsys: pytest.CaptureFixture[str], dirty_cow
+) -> None:
     schedule = explore(dirty_cow, "2.6.22").violation.schedule
     assert main(["run", str(DIRTY_COW), "--schedule", schedule, "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert not next(c for c in out["checks"] if c["kind"] == "file_unchanged")["ok"]
 
 
-def test_cli_replay_prints_the_trace_and_writes_html(tmp_path: Path, dirty_cow,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_replay_prints_the_trace_and_writes_html(
+    tmp_path: Path, dirty_cow, capsys: pytest.CaptureFixture[str]
+) -> None:
     schedule = explore(dirty_cow, "2.6.22").violation.schedule
     page = tmp_path / "trace.html"
     assert main(["replay", str(DIRTY_COW), schedule, "--trace-html", str(page)]) == 1
@@ -218,8 +242,9 @@ def test_cli_replay_prints_the_trace_and_writes_html(tmp_path: Path, dirty_cow,
 
 
 def _observations(scenario, profile: str, strategy: str, workers: int):
-    return explore(scenario, profile, strategy, stop_first=False, collect=True, shorten=False,
-                   workers=workers)
+    return explore(
+        scenario, profile, strategy, stop_first=False, collect=True, shorten=False, workers=workers
+    )
 
 
 @pytest.mark.parametrize("strategy", ["dfs", "random"])
@@ -242,7 +267,7 @@ def test_mlock_before_the_patch_maps_only_where_tables_exist() -> None:
     scenario = load_scenario(EXAMPLES / "concurrent" / "mlock_vs_read.toml")
     cmp = compare_profiles(scenario, "2.6.14", "2.6.15")
     assert len(cmp["only"]["2.6.14"]) == 1 and cmp["only"]["2.6.15"] == []
-    (state, _schedule), = cmp["only"]["2.6.14"]
+    ((state, _schedule),) = cmp["only"]["2.6.14"]
     assert any(entry[2] == "absent" for entry in state[2])
 
 

@@ -80,10 +80,12 @@ def test_old_lookup_always_marks_accessed_new_one_only_with_foll_touch() -> None
         assert page.flags & PG_referenced
 
 
-@pytest.mark.parametrize(("profile", "takes_page_table_lock"),
-                         [("2.6.14", True), ("2.6.15", False)])
+@pytest.mark.parametrize(
+    ("profile", "takes_page_table_lock"), [("2.6.14", True), ("2.6.15", False)]
+)
 def test_get_user_pages_holds_page_table_lock_only_before_the_patch(
-        profile: str, takes_page_table_lock: bool) -> None:
+    profile: str, takes_page_table_lock: bool
+) -> None:
     k, p = setup(profile)
     addr = populated(k, p)
     rec = LockRecorder(k)
@@ -108,7 +110,8 @@ def test_get_user_pages_pins_every_page_in_both_profiles(profile: str) -> None:
 
 @pytest.mark.parametrize(("profile", "present"), [("2.6.14", False), ("2.6.15", True)])
 def test_mlock_of_readonly_anonymous_memory_maps_it_only_after_the_patch(
-        profile: str, present: bool) -> None:
+    profile: str, present: bool
+) -> None:
     k, p = setup(profile)
     addr = k.mmap(p, 4 * PAGE, "r")
     assert k.mlock(p, addr, 4 * PAGE) == 0

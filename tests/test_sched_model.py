@@ -73,8 +73,10 @@ def test_locked_increment_is_safe_in_every_interleaving(strategy: str) -> None:
 
 
 def test_dpor_explores_fewer_interleavings_of_the_locked_increment() -> None:
-    assert (explore_program(locked_update, "dpor").executions
-            < explore_program(locked_update, "dfs").executions)
+    assert (
+        explore_program(locked_update, "dpor").executions
+        < explore_program(locked_update, "dfs").executions
+    )
 
 
 def test_opposite_lock_order_deadlocks() -> None:

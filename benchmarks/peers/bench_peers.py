@@ -47,8 +47,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 WORKLOADS = ("lost_update", "lock_order", "check_then_act")
 EXPECTED = {"lost_update": "invariant", "lock_order": "deadlock", "check_then_act": "invariant"}
-TOOLS = {"pagewalk": "peer_pagewalk", "frontrun": "peer_frontrun",
-         "interleave-test": "peer_interleave"}
+TOOLS = {
+    "pagewalk": "peer_pagewalk",
+    "frontrun": "peer_frontrun",
+    "interleave-test": "peer_interleave",
+}
 # the pagewalk strategy each peer strategy is compared with (pagewalk's random is PCT)
 PW_MATCH = {"dpor": "dpor", "dfs": "dfs", "random": "random", "pct": "random"}
 WARMUP_SEED = 10_000
@@ -62,8 +65,9 @@ def _unsupported(mod: Any, workload: str, strategy: str) -> str | None:
     return mod.UNSUPPORTED.get((workload, strategy)) or mod.UNSUPPORTED.get(("*", strategy))
 
 
-def measure_first_bug(mod: Any, workload: str, strategy: str, seeds: int,
-                      budget: int) -> dict[str, Any]:
+def measure_first_bug(
+    mod: Any, workload: str, strategy: str, seeds: int, budget: int
+) -> dict[str, Any]:
     # A systematic strategy is deterministic: its runs repeat seed 0, for the
     # median wall time only.
     randomized = mod.STRATEGIES[strategy]
@@ -73,24 +77,36 @@ def measure_first_bug(mod: Any, workload: str, strategy: str, seeds: int,
         t0 = time.perf_counter()
         out = mod.first_bug(workload, strategy, seed, budget)
         ms = (time.perf_counter() - t0) * 1e3
-        runs.append({"seed": seed, "executions": out["executions"], "kind": out["kind"],
-                     "ms": round(ms, 3), "found": out["kind"] == EXPECTED[workload]})
+        runs.append(
+            {
+                "seed": seed,
+                "executions": out["executions"],
+                "kind": out["kind"],
+                "ms": round(ms, 3),
+                "found": out["kind"] == EXPECTED[workload],
+            }
+        )
     found = [r for r in runs if r["found"]]
     wrong = sorted({r["kind"] for r in runs if r["kind"] and not r["found"]})
     # a run that found nothing counts as `budget` (a lower bound) in the median
     execs = [r["executions"] if r["found"] else budget for r in runs]
     return {
-        "runs": runs, "n": len(runs), "found": len(found), "budget": budget,
+        "runs": runs,
+        "n": len(runs),
+        "found": len(found),
+        "budget": budget,
         "randomized": randomized,
         "median_executions": statistics.median(execs),
-        "min_executions": min(execs), "max_executions": max(execs),
+        "min_executions": min(execs),
+        "max_executions": max(execs),
         "median_ms": round(statistics.median(r["ms"] for r in runs), 3),
         "wrong_kinds": wrong,
     }
 
 
-def measure_throughput(mod: Any, workload: str, strategy: str, target: int,
-                       cap: float) -> dict[str, Any]:
+def measure_throughput(
+    mod: Any, workload: str, strategy: str, target: int, cap: float
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     pilot = mod.explore_correct(workload, strategy, min(20, target), WARMUP_SEED)
     pilot_rate = pilot["executions"] / max(time.perf_counter() - t0, 1e-9)
@@ -112,8 +128,11 @@ def measure_throughput(mod: Any, workload: str, strategy: str, target: int,
             bad.append(out["kind"])
     seconds = time.perf_counter() - t0
     return {
-        "executions": done, "seconds": round(seconds, 4), "calls": calls,
-        "budget": budget, "executions_per_s": round(done / seconds, 1),
+        "executions": done,
+        "seconds": round(seconds, 4),
+        "calls": calls,
+        "budget": budget,
+        "executions_per_s": round(done / seconds, 1),
         "exhausted": exhausted,
         "space": (space.pop() if exhausted and len(space) == 1 else None),
         "ms_per_full_exploration": (round(seconds / calls * 1e3, 3) if exhausted else None),
@@ -123,23 +142,30 @@ def measure_throughput(mod: Any, workload: str, strategy: str, target: int,
 
 def child(tool: str, args: argparse.Namespace) -> dict[str, Any]:
     mod = importlib.import_module(TOOLS[tool])
-    strategies = list(mod.STRATEGIES) + sorted({s for (_, s) in mod.UNSUPPORTED}
-                                               - set(mod.STRATEGIES))
+    strategies = list(mod.STRATEGIES) + sorted(
+        {s for (_, s) in mod.UNSUPPORTED} - set(mod.STRATEGIES)
+    )
     rows = []
     for strategy in mod.STRATEGIES:  # warm up imports and caches, untimed
         mod.first_bug("lost_update", strategy, WARMUP_SEED, args.bug_budget)
     for workload in args.workloads:
         for strategy in strategies:
-            row: dict[str, Any] = {"tool": tool, "version": mod.version(),
-                                   "strategy": strategy, "workload": workload}
+            row: dict[str, Any] = {
+                "tool": tool,
+                "version": mod.version(),
+                "strategy": strategy,
+                "workload": workload,
+            }
             reason = _unsupported(mod, workload, strategy)
             if reason:
                 row["unsupported"] = reason
             else:
-                row["first_bug"] = measure_first_bug(mod, workload, strategy, args.seeds,
-                                                     args.bug_budget)
-                row["throughput"] = measure_throughput(mod, workload, strategy, args.target,
-                                                       args.cap)
+                row["first_bug"] = measure_first_bug(
+                    mod, workload, strategy, args.seeds, args.bug_budget
+                )
+                row["throughput"] = measure_throughput(
+                    mod, workload, strategy, args.target, args.cap
+                )
             rows.append(row)
             print(f"  {tool} {strategy} {workload} done", file=sys.stderr, flush=True)
     return {"tool": tool, "version": mod.version(), "rows": rows}
@@ -150,20 +176,35 @@ def child(tool: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_child(tool: str, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool,
-           "--workloads", ",".join(args.workloads), "--seeds", str(args.seeds),
-           "--target", str(args.target), "--cap", str(args.cap),
-           "--bug-budget", str(args.bug_budget)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        tool,
+        "--workloads",
+        ",".join(args.workloads),
+        "--seeds",
+        str(args.seeds),
+        "--target",
+        str(args.target),
+        "--cap",
+        str(args.cap),
+        "--bug-budget",
+        str(args.bug_budget),
+    ]
     if tool == "frontrun":
         wrapper = Path(sys.executable).parent / "frontrun"
         if not wrapper.exists():
-            return {"tool": tool, "error": f"no frontrun CLI wrapper at {wrapper} "
-                                           "(run benchmarks/peers/setup.sh)"}
+            return {
+                "tool": tool,
+                "error": f"no frontrun CLI wrapper at {wrapper} (run benchmarks/peers/setup.sh)",
+            }
         cmd = [str(wrapper), *cmd]
     env = dict(os.environ, PYTHONPATH=str(HERE))
     print(f"running {tool} ...", file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=HERE,
-                          timeout=600, check=False)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, cwd=HERE, timeout=600, check=False
+    )
     if not args.json:
         sys.stderr.write(proc.stderr if args.verbose else "")
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -174,8 +215,9 @@ def run_child(tool: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cell_index(results: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    return {(r["tool"], r["strategy"], r["workload"]): r
-            for res in results for r in res.get("rows", [])}
+    return {
+        (r["tool"], r["strategy"], r["workload"]): r for res in results for r in res.get("rows", [])
+    }
 
 
 def add_ratios(results: list[dict[str, Any]]) -> None:
@@ -193,8 +235,7 @@ def add_ratios(results: list[dict[str, Any]]) -> None:
             p_tp, o_tp = pw["throughput"], r["throughput"]
             ratio["execs_per_s"] = round(p_tp["executions_per_s"] / o_tp["executions_per_s"], 2)
             p_fb, o_fb = pw["first_bug"], r["first_bug"]
-            ratio["execs_to_bug"] = round(o_fb["median_executions"]
-                                          / p_fb["median_executions"], 2)
+            ratio["execs_to_bug"] = round(o_fb["median_executions"] / p_fb["median_executions"], 2)
             ratio["ms_to_bug"] = round(o_fb["median_ms"] / p_fb["median_ms"], 2)
             r["pagewalk_advantage"] = ratio
 
@@ -222,9 +263,19 @@ def _fmt_space(tp: dict[str, Any]) -> str:
 
 
 def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    head = ["workload", "tool", "strategy", "execs to 1st bug", "ms to 1st bug",
-            "correct variant explored", "execs/s", "ms/full explore",
-            "pw x execs/s", "pw x fewer execs", "pw x faster to bug"]
+    head = [
+        "workload",
+        "tool",
+        "strategy",
+        "execs to 1st bug",
+        "ms to 1st bug",
+        "correct variant explored",
+        "execs/s",
+        "ms/full explore",
+        "pw x execs/s",
+        "pw x fewer execs",
+        "pw x faster to bug",
+    ]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     idx = _cell_index(results)
     tools = [res["tool"] for res in results]
@@ -239,38 +290,72 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 else:
                     fb, tp = r["first_bug"], r["throughput"]
                     adv = r.get("pagewalk_advantage")
-                    ratios = (["-"] * 3 if adv is None else
-                              [f"{adv['execs_per_s']:g}", f"{adv['execs_to_bug']:g}",
-                               f"{adv['ms_to_bug']:g}"])
+                    ratios = (
+                        ["-"] * 3
+                        if adv is None
+                        else [
+                            f"{adv['execs_per_s']:g}",
+                            f"{adv['execs_to_bug']:g}",
+                            f"{adv['ms_to_bug']:g}",
+                        ]
+                    )
                     alarm = " (FALSE ALARM)" if tp["false_alarms"] else ""
-                    cells = [workload, tool, strategy, _fmt_bug(fb), f"{fb['median_ms']:.1f}",
-                             _fmt_space(tp) + alarm, f"{tp['executions_per_s']:,.0f}",
-                             ("-" if tp["ms_per_full_exploration"] is None
-                              else f"{tp['ms_per_full_exploration']:.2f}"), *ratios]
+                    cells = [
+                        workload,
+                        tool,
+                        strategy,
+                        _fmt_bug(fb),
+                        f"{fb['median_ms']:.1f}",
+                        _fmt_space(tp) + alarm,
+                        f"{tp['executions_per_s']:,.0f}",
+                        (
+                            "-"
+                            if tp["ms_per_full_exploration"] is None
+                            else f"{tp['ms_per_full_exploration']:.2f}"
+                        ),
+                        *ratios,
+                    ]
                 out.append("| " + " | ".join(cells) + " |")
     for res in results:
         if "error" in res:
-            out.append(f"| * | {res['tool']} | * | unavailable: {res['error']} |"
-                       + " |" * (len(head) - 4))
+            out.append(
+                f"| * | {res['tool']} | * | unavailable: {res['error']} |" + " |" * (len(head) - 4)
+            )
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    ap.add_argument("--tools", default=",".join(TOOLS),
-                    help="comma-separated subset of: " + ", ".join(TOOLS))
-    ap.add_argument("--workloads", default=",".join(WORKLOADS),
-                    help="comma-separated subset of: " + ", ".join(WORKLOADS))
-    ap.add_argument("--seeds", type=int, default=5,
-                    help="runs (seeds) per randomized strategy for the first bug (5)")
-    ap.add_argument("--bug-budget", type=int, default=2000,
-                    help="executions allowed to find the first bug (2000)")
-    ap.add_argument("--target", type=int, default=2000,
-                    help="executions per throughput cell (2000)")
-    ap.add_argument("--cap", type=float, default=3.0,
-                    help="seconds a throughput cell should take at most (3.0); slower "
-                         "tools get a lower target")
+    ap.add_argument(
+        "--tools", default=",".join(TOOLS), help="comma-separated subset of: " + ", ".join(TOOLS)
+    )
+    ap.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help="comma-separated subset of: " + ", ".join(WORKLOADS),
+    )
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=5,
+        help="runs (seeds) per randomized strategy for the first bug (5)",
+    )
+    ap.add_argument(
+        "--bug-budget",
+        type=int,
+        default=2000,
+        help="executions allowed to find the first bug (2000)",
+    )
+    ap.add_argument(
+        "--target", type=int, default=2000, help="executions per throughput cell (2000)"
+    )
+    ap.add_argument(
+        "--cap",
+        type=float,
+        default=3.0,
+        help="seconds a throughput cell should take at most (3.0); slower tools get a lower target",
+    )
     ap.add_argument("--verbose", action="store_true", help="pass the children's stderr on")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -292,10 +377,15 @@ def main(argv: list[str] | None = None) -> int:
     results = [run_child(t, args) for t in tools]
     add_ratios(results)
     meta = {
-        "python": platform.python_version(), "implementation": platform.python_implementation(),
-        "machine": platform.machine(), "cpus": os.cpu_count(),
-        "processor": _cpu_model(), "seeds": args.seeds, "bug_budget": args.bug_budget,
-        "target": args.target, "cap_s": args.cap,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "processor": _cpu_model(),
+        "seeds": args.seeds,
+        "bug_budget": args.bug_budget,
+        "target": args.target,
+        "cap_s": args.cap,
         "versions": {r["tool"]: r.get("version") for r in results},
         "total_s": round(time.perf_counter() - t0, 1),
     }
@@ -303,16 +393,20 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"meta": meta, "results": results}, indent=1))
     else:
         vers = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
-        print(f"CPython {meta['python']} on {meta['cpus']} x {meta['processor']}; {vers}; "
-              f"first bug: {args.seeds} seeds for randomized strategies, budget "
-              f"{args.bug_budget}; throughput: up to {args.target} execs or ~{args.cap:g} s "
-              f"per cell; total {meta['total_s']} s")
+        print(
+            f"CPython {meta['python']} on {meta['cpus']} x {meta['processor']}; {vers}; "
+            f"first bug: {args.seeds} seeds for randomized strategies, budget "
+            f"{args.bug_budget}; throughput: up to {args.target} execs or ~{args.cap:g} s "
+            f"per cell; total {meta['total_s']} s"
+        )
         print()
         print(table(results, args))
         print()
-        print("pw x ...: pagewalk's advantage over the row, against pagewalk's matching "
-              "strategy (dpor->dpor, dfs->dfs, random/pct->random, which is PCT in "
-              "pagewalk); >1 = pagewalk better.")
+        print(
+            "pw x ...: pagewalk's advantage over the row, against pagewalk's matching "
+            "strategy (dpor->dpor, dfs->dfs, random/pct->random, which is PCT in "
+            "pagewalk); >1 = pagewalk better."
+        )
     return 1 if any("error" in r for r in results) else 0
 
 

@@ -35,6 +35,7 @@ def version() -> str:
 
 # (a) lost update ---------------------------------------------------------------
 
+
 class Counter:
     def __init__(self) -> None:
         self.value = 0
@@ -51,6 +52,7 @@ class Counter:
 
 
 # (b) lock-order deadlock ---------------------------------------------------------
+
 
 class TwoLocks:
     def __init__(self) -> None:
@@ -69,6 +71,7 @@ def take_ba(s: TwoLocks) -> None:
 
 
 # (c) check-then-act initialisation -----------------------------------------------
+
 
 class Lazy:
     def __init__(self) -> None:
@@ -95,20 +98,31 @@ class Lazy:
 # workload -> (buggy, correct): keyword arguments for frontrun.explore
 WORKLOADS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "lost_update": (
-        {"setup": Counter, "workers": Counter.increment, "count": 2,
-         "invariant": lambda c: c.value == 2},
-        {"setup": Counter, "workers": Counter.increment_locked, "count": 2,
-         "invariant": lambda c: c.value == 2},
+        {
+            "setup": Counter,
+            "workers": Counter.increment,
+            "count": 2,
+            "invariant": lambda c: c.value == 2,
+        },
+        {
+            "setup": Counter,
+            "workers": Counter.increment_locked,
+            "count": 2,
+            "invariant": lambda c: c.value == 2,
+        },
     ),
     "lock_order": (
         {"setup": TwoLocks, "workers": [take_ab, take_ba], "invariant": lambda s: True},
         {"setup": TwoLocks, "workers": [take_ab, take_ab], "invariant": lambda s: True},
     ),
     "check_then_act": (
-        {"setup": Lazy, "workers": Lazy.get, "count": 2,
-         "invariant": lambda z: z.created == 1},
-        {"setup": Lazy, "workers": Lazy.get_locked, "count": 2,
-         "invariant": lambda z: z.created == 1},
+        {"setup": Lazy, "workers": Lazy.get, "count": 2, "invariant": lambda z: z.created == 1},
+        {
+            "setup": Lazy,
+            "workers": Lazy.get_locked,
+            "count": 2,
+            "invariant": lambda z: z.created == 1,
+        },
     ),
 }
 
@@ -133,14 +147,15 @@ def _options(strategy: str, budget: int, seed: int, stop_first: bool) -> dict[st
 
 
 def first_bug(workload: str, strategy: str, seed: int, budget: int) -> dict[str, Any]:
-    res = frontrun.explore(**WORKLOADS[workload][0], **COMMON,
-                           **_options(strategy, budget, seed, True))
+    res = frontrun.explore(
+        **WORKLOADS[workload][0], **COMMON, **_options(strategy, budget, seed, True)
+    )
     return {"executions": res.num_explored, "kind": _kind(res), "exhausted": None}
 
 
 def explore_correct(workload: str, strategy: str, budget: int, seed: int) -> dict[str, Any]:
-    res = frontrun.explore(**WORKLOADS[workload][1], **COMMON,
-                           **_options(strategy, budget, seed, False))
-    exhausted = (strategy == "dpor" and res.property_holds is True
-                 and res.num_explored < budget)
+    res = frontrun.explore(
+        **WORKLOADS[workload][1], **COMMON, **_options(strategy, budget, seed, False)
+    )
+    exhausted = strategy == "dpor" and res.property_holds is True and res.num_explored < budget
     return {"executions": res.num_explored, "kind": _kind(res), "exhausted": exhausted}

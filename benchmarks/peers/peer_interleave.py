@@ -19,7 +19,7 @@ NAME = "interleave-test"
 STRATEGIES = {"dfs": False, "random": True, "pct": True}
 UNSUPPORTED: dict[tuple[str, str], str] = {
     ("*", "dpor"): "no DPOR in interleave-test 0.1.0 (a roadmap item); its systematic "
-                   "search is preemption-bounded DFS",
+    "search is preemption-bounded DFS",
 }
 
 
@@ -34,6 +34,7 @@ def _run_two(a: Callable[[], Any], b: Callable[[], Any]) -> None:
 
 
 # (a) lost update ---------------------------------------------------------------
+
 
 class Counter:
     def __init__(self) -> None:
@@ -63,6 +64,7 @@ def lost_update_locked() -> None:
 
 # (b) lock-order deadlock ---------------------------------------------------------
 
+
 def lock_order() -> None:
     a, b = it.Lock(), it.Lock()
 
@@ -88,6 +90,7 @@ def lock_order_fixed() -> None:
 
 
 # (c) check-then-act initialisation -----------------------------------------------
+
 
 class Lazy:
     def __init__(self) -> None:
@@ -143,10 +146,24 @@ def _outcome(res: Any) -> dict[str, Any]:
 
 def first_bug(workload: str, strategy: str, seed: int, budget: int) -> dict[str, Any]:
     # Default preemption bound (2) for DFS: the tool's idiomatic setting.
-    return _outcome(it.explore(MODELS[workload][0], iterations=budget, seed=seed,
-                               strategy=strategy, raise_on_failure=False))
+    return _outcome(
+        it.explore(
+            MODELS[workload][0],
+            iterations=budget,
+            seed=seed,
+            strategy=strategy,
+            raise_on_failure=False,
+        )
+    )
 
 
 def explore_correct(workload: str, strategy: str, budget: int, seed: int) -> dict[str, Any]:
-    return _outcome(it.explore(MODELS[workload][1], iterations=budget, seed=seed,
-                               strategy=strategy, raise_on_failure=False))
+    return _outcome(
+        it.explore(
+            MODELS[workload][1],
+            iterations=budget,
+            seed=seed,
+            strategy=strategy,
+            raise_on_failure=False,
+        )
+    )

@@ -26,6 +26,7 @@ def version() -> str:
 
 # (a) lost update ---------------------------------------------------------------
 
+
 def lost_update(w: World) -> None:
     count = w.var("count", 0)
 
@@ -50,6 +51,7 @@ def lost_update_locked(w: World) -> None:
 
 
 # (b) lock-order deadlock ---------------------------------------------------------
+
 
 def lock_order(w: World) -> None:
     a, b = w.lock("a"), w.lock("b")
@@ -78,6 +80,7 @@ def lock_order_fixed(w: World) -> None:
 
 
 # (c) check-then-act initialisation -----------------------------------------------
+
 
 def check_then_act(w: World) -> None:
     instance, created = w.var("instance", None), w.var("created", 0)
@@ -126,12 +129,14 @@ def _kind(res: Any) -> str | None:
 
 
 def first_bug(workload: str, strategy: str, seed: int, budget: int) -> dict[str, Any]:
-    res = explore_program(PROGRAMS[workload][0], strategy, max_executions=budget,
-                          stop_first=True, seed=seed)
+    res = explore_program(
+        PROGRAMS[workload][0], strategy, max_executions=budget, stop_first=True, seed=seed
+    )
     return {"executions": res.executions, "kind": _kind(res), "exhausted": res.status == "ok"}
 
 
 def explore_correct(workload: str, strategy: str, budget: int, seed: int) -> dict[str, Any]:
-    res = explore_program(PROGRAMS[workload][1], strategy, max_executions=budget,
-                          stop_first=False, seed=seed)
+    res = explore_program(
+        PROGRAMS[workload][1], strategy, max_executions=budget, stop_first=False, seed=seed
+    )
     return {"executions": res.executions, "kind": _kind(res), "exhausted": res.status == "ok"}

@@ -22,7 +22,17 @@ from .scenario.loader import load_scenario, parse_scenario
 from .scenario.runner import RunResult, run_scenario
 
 __all__ = [
-    "PROFILES", "Access", "InputError", "Kernel", "ModelFailure", "PagewalkError", "RunResult",
-    "Semantics", "__version__", "get_semantics", "load_scenario", "parse_scenario",
+    "PROFILES",
+    "Access",
+    "InputError",
+    "Kernel",
+    "ModelFailure",
+    "PagewalkError",
+    "RunResult",
+    "Semantics",
+    "__version__",
+    "get_semantics",
+    "load_scenario",
+    "parse_scenario",
     "run_scenario",
 ]

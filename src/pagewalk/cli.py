@@ -23,42 +23,75 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pagewalk", description="An executable model of the Linux 2.6.15 "
-                     "memory-management core.")
+    parser = _Parser(
+        prog="pagewalk",
+        description="An executable model of the Linux 2.6.15 memory-management core.",
+    )
     parser.add_argument("--version", action="version", version=f"pagewalk {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run a scenario once and evaluate its checks")
     run.add_argument("file", help="scenario file (TOML)")
-    run.add_argument("--semantics", metavar="S",
-                     help=f"kernel profile, overrides the file ({', '.join(sorted(PROFILES))})")
-    run.add_argument("--schedule", metavar="STR",
-                     help="replay one interleaving of the threads (needs the explorer)")
+    run.add_argument(
+        "--semantics",
+        metavar="S",
+        help=f"kernel profile, overrides the file ({', '.join(sorted(PROFILES))})",
+    )
+    run.add_argument(
+        "--schedule",
+        metavar="STR",
+        help="replay one interleaving of the threads (needs the explorer)",
+    )
     run.add_argument("--json", action="store_true", help="machine-readable output")
-    run.add_argument("--output-dir", metavar="DIR", default=".",
-                     help="where relative output paths (core files) go")
-    run.add_argument("--check", action="store_true",
-                     help="check the model's invariants after every operation")
+    run.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        default=".",
+        help="where relative output paths (core files) go",
+    )
+    run.add_argument(
+        "--check", action="store_true", help="check the model's invariants after every operation"
+    )
     ex = sub.add_parser("explore", help="explore the interleavings of a scenario's threads")
     ex.add_argument("file", help="scenario file (TOML)")
     ex.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
-    ex.add_argument("--strategy", choices=("dpor", "dfs", "random"), default="dpor",
-                    help="dpor: partial-order reduction with sleep sets (default); dfs: every "
-                    "interleaving; random: seeded PCT sampling")
+    ex.add_argument(
+        "--strategy",
+        choices=("dpor", "dfs", "random"),
+        default="dpor",
+        help="dpor: partial-order reduction with sleep sets (default); dfs: every "
+        "interleaving; random: seeded PCT sampling",
+    )
     ex.add_argument("--max-executions", type=_positive, metavar="N")
     ex.add_argument("--timeout", type=_seconds, metavar="SEC")
-    ex.add_argument("--preemption-bound", type=_natural, metavar="K",
-                    help="skip interleavings with more than K preemptions")
-    ex.add_argument("--workers", type=_positive, metavar="N", default=1,
-                    help="processes; the verdict and the interleavings explored are those "
-                    "of one worker, computed ahead in parallel")
+    ex.add_argument(
+        "--preemption-bound",
+        type=_natural,
+        metavar="K",
+        help="skip interleavings with more than K preemptions",
+    )
+    ex.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        default=1,
+        help="processes; the verdict and the interleavings explored are those "
+        "of one worker, computed ahead in parallel",
+    )
     ex.add_argument("--seed", type=int, default=0, help="random strategy seed")
     ex.add_argument("--all", action="store_true", help="do not stop at the first violation")
     ex.add_argument("--json", action="store_true", help="machine-readable output")
-    ex.add_argument("--trace-html", metavar="FILE", help="write the failing interleaving as "
-                    "an HTML swimlane diagram")
-    ex.add_argument("--compare", nargs=2, metavar=("A", "B"),
-                    help="collect the final states reachable under profiles A and B and "
-                    "report those reachable under one only")
+    ex.add_argument(
+        "--trace-html",
+        metavar="FILE",
+        help="write the failing interleaving as an HTML swimlane diagram",
+    )
+    ex.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="collect the final states reachable under profiles A and B and "
+        "report those reachable under one only",
+    )
     ex.add_argument("--no-progress", action="store_true", help="no live progress line")
     rp = sub.add_parser("replay", help="re-run one interleaving and print its trace")
     rp.add_argument("file", help="scenario file (TOML)")
@@ -66,28 +99,49 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
     rp.add_argument("--json", action="store_true", help="machine-readable output")
     rp.add_argument("--trace-html", metavar="FILE", help="also write an HTML swimlane diagram")
-    show = sub.add_parser("show", help="run a scenario, then print a process's /proc views "
-                          "and page tables")
+    show = sub.add_parser(
+        "show", help="run a scenario, then print a process's /proc views and page tables"
+    )
     show.add_argument("file", help="scenario file (TOML)")
     show.add_argument("--process", metavar="P", help="the process (default: the first one)")
-    show.add_argument("--view", choices=VIEWS, help="one view only, exactly as the kernel "
-                      "prints it (default: all, with headers)")
+    show.add_argument(
+        "--view",
+        choices=VIEWS,
+        help="one view only, exactly as the kernel prints it (default: all, with headers)",
+    )
     show.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
-    show.add_argument("--output-dir", metavar="DIR", default=".",
-                      help="where relative output paths (core files) go")
-    bn = sub.add_parser("bench", help="the host kernel's and the model's cost per page, "
-                        "measured side by side")
-    bn.add_argument("--quick", action="store_true",
-                    help="64 MiB (16384 pages), 3 runs (default: 1 GiB, 5 runs)")
+    show.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        default=".",
+        help="where relative output paths (core files) go",
+    )
+    bn = sub.add_parser(
+        "bench", help="the host kernel's and the model's cost per page, measured side by side"
+    )
+    bn.add_argument(
+        "--quick", action="store_true", help="64 MiB (16384 pages), 3 runs (default: 1 GiB, 5 runs)"
+    )
     bn.add_argument("--json", action="store_true", help="machine-readable output")
-    bn.add_argument("--only", nargs="+", metavar="NAME",
-                    help="only these operations: write_fault read_fault cow_fault fork "
-                    "dontneed munmap gup mem_read")
-    bn.add_argument("--repeat", type=_positive, metavar="R",
-                    help="repetitions, the median is reported (default 5, --quick 3)")
+    bn.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="only these operations: write_fault read_fault cow_fault fork "
+        "dontneed munmap gup mem_read",
+    )
+    bn.add_argument(
+        "--repeat",
+        type=_positive,
+        metavar="R",
+        help="repetitions, the median is reported (default 5, --quick 3)",
+    )
     bn.add_argument("--pages", type=_positive, metavar="N", help=argparse.SUPPRESS)
-    orc = sub.add_parser("oracle", help="run a scenario on the model and on this machine's "
-                         "kernel and classify every difference (needs root)")
+    orc = sub.add_parser(
+        "oracle",
+        help="run a scenario on the model and on this machine's "
+        "kernel and classify every difference (needs root)",
+    )
     orc.add_argument("file", help="scenario file (TOML)")
     orc.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
     orc.add_argument("--json", action="store_true", help="machine-readable output")
@@ -159,8 +213,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         sys.stdout.write(k.proc_view(name, args.view))
         return 0
     for view in VIEWS:
-        print(f"==> /proc/{name}/{view} <==" if view != "pagetables" else
-              f"==> page tables of {name} <==")
+        print(
+            f"==> /proc/{name}/{view} <=="
+            if view != "pagetables"
+            else f"==> page tables of {name} <=="
+        )
         sys.stdout.write(k.proc_view(name, view))
         print()
     return 0
@@ -180,8 +237,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         result = replay(scenario, args.schedule, args.semantics).result
     else:
-        result = run_scenario(scenario, args.semantics, check_invariants=args.check,
-                              output_dir=args.output_dir)
+        result = run_scenario(
+            scenario, args.semantics, check_invariants=args.check, output_dir=args.output_dir
+        )
     print(render_json(result) if args.json else render_text(scenario, result))
     return 0 if result.status == "ok" else 1
 

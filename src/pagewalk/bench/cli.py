@@ -24,8 +24,9 @@ def selected(only: list[str] | None) -> list[str]:
     names = {s for item in only for s in item.split(",") if s}
     unknown = sorted(names - set(OPERATIONS))
     if unknown:
-        raise InputError(f"unknown operation(s) {', '.join(unknown)} "
-                         f"(known: {', '.join(OPERATIONS)})", "--only")
+        raise InputError(
+            f"unknown operation(s) {', '.join(unknown)} (known: {', '.join(OPERATIONS)})", "--only"
+        )
     return [name for name in OPERATIONS if name in names]
 
 

@@ -88,15 +88,27 @@ class Libc:
             raise HostUnavailable(f"cannot load libc: {err}") from None
         try:
             lib.mmap.restype = ctypes.c_void_p
-            lib.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                                 ctypes.c_int, ctypes.c_long]
+            lib.mmap.argtypes = [
+                ctypes.c_void_p,
+                ctypes.c_size_t,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_long,
+            ]
             lib.munmap.restype = ctypes.c_int
             lib.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
             lib.madvise.restype = ctypes.c_int
             lib.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
             lib.process_vm_readv.restype = ctypes.c_ssize_t
-            lib.process_vm_readv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong,
-                                             ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+            lib.process_vm_readv.argtypes = [
+                ctypes.c_int,
+                ctypes.c_void_p,
+                ctypes.c_ulong,
+                ctypes.c_void_p,
+                ctypes.c_ulong,
+                ctypes.c_ulong,
+            ]
         except AttributeError as err:
             raise HostUnavailable(f"libc lacks a needed function: {err}") from None
         self.lib = lib
@@ -107,8 +119,9 @@ class Libc:
         return HostUnavailable(f"{call} failed: {os.strerror(errno)} (errno {errno})")
 
     def mmap(self, size: int) -> int:
-        addr = self.lib.mmap(None, size, PROT_READ_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        addr = self.lib.mmap(
+            None, size, PROT_READ_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0
+        )
         if addr is None or addr == ctypes.c_void_p(-1).value:
             raise self._fail(f"mmap({size})")
         # Page-granular memory: no THP for this range.  EINVAL means a kernel
@@ -189,8 +202,10 @@ class Host:
     def _check_faults(self, faults: int, what: str) -> float:
         per_page = faults / self.n
         if per_page < 0.9:
-            raise HostUnavailable(f"{what}: {faults} minor faults for {self.n} pages "
-                                  "(huge pages in use?); figure not page-granular")
+            raise HostUnavailable(
+                f"{what}: {faults} minor faults for {self.n} pages "
+                "(huge pages in use?); figure not page-granular"
+            )
         return per_page
 
     # -- the operations ------------------------------------------------------------
@@ -208,9 +223,14 @@ class Host:
         finally:
             region.unmap()
         gross, loop = t1 - t0, t2 - t1
-        return HostRun((gross - loop) / self.n,
-                       {"gross_ns_per_page": gross / self.n, "loop_ns_per_page": loop / self.n,
-                        "faults_per_page": self._check_faults(f1 - f0, "write_fault")})
+        return HostRun(
+            (gross - loop) / self.n,
+            {
+                "gross_ns_per_page": gross / self.n,
+                "loop_ns_per_page": loop / self.n,
+                "faults_per_page": self._check_faults(f1 - f0, "write_fault"),
+            },
+        )
 
     def read_fault(self) -> HostRun:
         region = Region(self.libc, self.n)
@@ -229,9 +249,14 @@ class Host:
             region.unmap()
             self.sink[:] = self.ones
         gross, loop = t1 - t0, t2 - t1
-        return HostRun((gross - loop) / self.n,
-                       {"gross_ns_per_page": gross / self.n, "loop_ns_per_page": loop / self.n,
-                        "faults_per_page": self._check_faults(f1 - f0, "read_fault")})
+        return HostRun(
+            (gross - loop) / self.n,
+            {
+                "gross_ns_per_page": gross / self.n,
+                "loop_ns_per_page": loop / self.n,
+                "faults_per_page": self._check_faults(f1 - f0, "read_fault"),
+            },
+        )
 
     def cow_fault(self) -> HostRun:
         region = self._populated()
@@ -275,9 +300,14 @@ class Host:
                 raise HostUnavailable("cow_fault: the child's writes reached the parent")
         finally:
             region.unmap()
-        return HostRun((gross - loop) / self.n,
-                       {"gross_ns_per_page": gross / self.n, "loop_ns_per_page": loop / self.n,
-                        "faults_per_page": self._check_faults(faults, "cow_fault")})
+        return HostRun(
+            (gross - loop) / self.n,
+            {
+                "gross_ns_per_page": gross / self.n,
+                "loop_ns_per_page": loop / self.n,
+                "faults_per_page": self._check_faults(faults, "cow_fault"),
+            },
+        )
 
     @staticmethod
     def _fork_ns() -> int:
@@ -297,8 +327,7 @@ class Host:
             gross = self._fork_ns()
         finally:
             region.unmap()
-        return HostRun((gross - base) / self.n,
-                       {"fork_ns": gross, "baseline_fork_ns": base})
+        return HostRun((gross - base) / self.n, {"fork_ns": gross, "baseline_fork_ns": base})
 
     def dontneed(self) -> HostRun:
         region = self._populated()
@@ -368,8 +397,10 @@ class Host:
             self.sink[:] = self.ones
             region.unmap()
         gross, base = t1 - t0, t2 - t1
-        return HostRun((gross - base) / n, {"gross_ns_per_page": gross / n,
-                                            "zero_length_ns_per_page": base / n})
+        return HostRun(
+            (gross - base) / n,
+            {"gross_ns_per_page": gross / n, "zero_length_ns_per_page": base / n},
+        )
 
     def mem_read(self) -> HostRun:
         region = self._populated()
@@ -398,23 +429,31 @@ class Host:
         return HostRun((t1 - t0) / self.n)
 
 
-OPERATIONS = ("write_fault", "read_fault", "cow_fault", "fork", "dontneed", "munmap", "gup",
-              "mem_read")
+OPERATIONS = (
+    "write_fault",
+    "read_fault",
+    "cow_fault",
+    "fork",
+    "dontneed",
+    "munmap",
+    "gup",
+    "mem_read",
+)
 
 #: What each kernel figure is, for the report.
 METHOD = {
     "write_fault": "1-byte store per page of an untouched anon mapping (C-speed strided "
-                   "memoryview store), net of the same loop over the mapped pages",
+    "memoryview store), net of the same loop over the mapped pages",
     "read_fault": "1-byte load per page of an untouched anon mapping (maps the zero page), "
-                  "net of the same loop after the faults",
+    "net of the same loop after the faults",
     "cow_fault": "forked child stores 1 byte per populated page (reported via a pipe), "
-                 "net of the same loop over its now private pages",
+    "net of the same loop over its now private pages",
     "fork": "fork() return in the parent with N populated pages, minus fork() with the "
-            "range mapped but untouched, / N (child _exits, waitpid untimed)",
+    "range mapped but untouched, / N (child _exits, waitpid untimed)",
     "dontneed": "madvise(MADV_DONTNEED) over N populated pages",
     "munmap": "munmap over N populated pages",
     "gup": "process_vm_readv, 1 byte per page (1 iovec per page, 1024 per call), net of the "
-           "same calls with zero-length iovecs",
+    "same calls with zero-length iovecs",
     "mem_read": "preadv of /proc/self/mem over N populated pages, 1 MiB per call "
-                "(GUP + 2 page copies per page), gross",
+    "(GUP + 2 page copies per page), gross",
 }

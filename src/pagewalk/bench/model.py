@@ -49,12 +49,16 @@ ENTRY = {
     "munmap": "Kernel.munmap(p, addr, N pages)",
     "gup": "Kernel.gup(p, addr, N) + Kernel.put_pages(pages)",
     "mem_read": "Kernel.mem_read(p, addr, 1 MiB) per 256 pages (access_process_vm: one GUP "
-                "and 2 copies per page)",
+    "and 2 copies per page)",
 }
 
 #: Chains of operations sharing one kernel per repetition, in order.
-CHAINS = (("write_fault", "gup", "mem_read", "fork", "cow_fault"), ("read_fault",),
-          ("dontneed",), ("munmap",))
+CHAINS = (
+    ("write_fault", "gup", "mem_read", "fork", "cow_fault"),
+    ("read_fault",),
+    ("dontneed",),
+    ("munmap",),
+)
 
 Progress = Callable[[str], None]
 
@@ -146,8 +150,9 @@ def _populated_chain(n: int, want: set[str], progress: Progress) -> dict[str, tu
 
         elapsed, (done, last) = _timed(mem_read)
         _expect(done == n * PAGE, f"mem_read: {done} bytes, not {n * PAGE}")
-        _expect(last[0] == 1 and last[-PAGE] == 1 and not any(last[1:PAGE]),
-                "mem_read: wrong contents")
+        _expect(
+            last[0] == 1 and last[-PAGE] == 1 and not any(last[1:PAGE]), "mem_read: wrong contents"
+        )
         out["mem_read"] = (elapsed / n, {})
 
     if "fork" in want or "cow_fault" in want:
@@ -157,8 +162,10 @@ def _populated_chain(n: int, want: set[str], progress: Progress) -> dict[str, tu
         _expect(pid > 0, f"fork returned {pid}")
         _expect(k.page("c", addr) is k.page(p, addr), "fork: the child does not share the page")
         if "fork" in want:
-            out["fork"] = ((elapsed - base_fork) / n,
-                           {"fork_ns": elapsed, "baseline_fork_ns": base_fork})
+            out["fork"] = (
+                (elapsed - base_fork) / n,
+                {"fork_ns": elapsed, "baseline_fork_ns": base_fork},
+            )
 
     if "cow_fault" in want:
         progress("cow_fault")
@@ -209,13 +216,20 @@ def _zap_chain(name: str) -> Callable[[int, set[str], Progress], dict[str, tuple
     return chain
 
 
-_RUN_CHAIN = {CHAINS[0]: _populated_chain, CHAINS[1]: _read_fault_chain,
-              CHAINS[2]: _zap_chain("dontneed"), CHAINS[3]: _zap_chain("munmap")}
+_RUN_CHAIN = {
+    CHAINS[0]: _populated_chain,
+    CHAINS[1]: _read_fault_chain,
+    CHAINS[2]: _zap_chain("dontneed"),
+    CHAINS[3]: _zap_chain("munmap"),
+}
 
 
-def run_model(n: int, names: list[str], repeat: int,
-              progress: Callable[[str, int], None] | None = None,
-              ) -> dict[str, list[tuple[float, dict]]]:
+def run_model(
+    n: int,
+    names: list[str],
+    repeat: int,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, list[tuple[float, dict]]]:
     """``repeat`` runs of each selected operation: name -> [(ns/page, detail)]."""
     want = set(names)
     runs: dict[str, list[tuple[float, dict]]] = {name: [] for name in names}
@@ -223,6 +237,7 @@ def run_model(n: int, names: list[str], repeat: int,
         if not want.intersection(chain):
             continue
         for rep in range(repeat):
+
             def note(name: str, rep: int = rep) -> None:
                 if progress is not None:
                     progress(name, rep)
@@ -260,19 +275,21 @@ def measure_memory(n: int) -> dict[str, Any]:
         "kernel_bytes_per_page": 72,
         "kernel_breakdown": "64 B struct page + 8 B pte",
         "method": "tracemalloc, traced bytes after minus before / N, over Kernel.gup(write=1) "
-                  "+ put_pages on an untouched anonymous mapping (pages faulted in through the "
-                  "write path, contents left unmaterialised): struct page, its mem_map slot, "
-                  "its pte and the page-table pages amortised; minus the capacity the emptied "
-                  "Kernel.pins dict keeps",
+        "+ put_pages on an untouched anonymous mapping (pages faulted in through the "
+        "write path, contents left unmaterialised): struct page, its mem_map slot, "
+        "its pte and the page-table pages amortised; minus the capacity the emptied "
+        "Kernel.pins dict keeps",
     }
 
 
 # --- the sparse core dump --------------------------------------------------------------------
 SPARSE_BYTES = 1 << 40
 #: The addendum of shared/reference/host-kernel-observables.md (not measured here).
-SPARSE_KERNEL_REFERENCE = {"seconds": 8.58, "disk_bytes": 7 << 20,
-                           "source": "host-kernel-observables.md, addendum (1 TiB, reference, "
-                                     "not measured here)"}
+SPARSE_KERNEL_REFERENCE = {
+    "seconds": 8.58,
+    "disk_bytes": 7 << 20,
+    "source": "host-kernel-observables.md, addendum (1 TiB, reference, not measured here)",
+}
 
 
 def measure_sparse_core() -> dict[str, Any]:

@@ -55,8 +55,12 @@ def _median_detail(details: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(statistics.median(d[key] for d in details), 1) for key in keys}
 
 
-def _host_side(n: int, names: list[str], repeat: int, progress: ProgressFn,
-               ) -> tuple[dict[str, Any], str | None]:
+def _host_side(
+    n: int,
+    names: list[str],
+    repeat: int,
+    progress: ProgressFn,
+) -> tuple[dict[str, Any], str | None]:
     """name -> {"runs", "detail"} or {"error"}; plus a note if the host is out."""
     try:
         hostm = _host.Host(n)
@@ -74,21 +78,29 @@ def _host_side(n: int, names: list[str], repeat: int, progress: ProgressFn,
         except HostUnavailable as err:
             out[name] = {"error": str(err)}
             continue
-        out[name] = {"runs": [r.ns_per_page for r in runs],
-                     "detail": _median_detail([r.detail for r in runs])}
+        out[name] = {
+            "runs": [r.ns_per_page for r in runs],
+            "detail": _median_detail([r.detail for r in runs]),
+        }
     return out, None
 
 
-def run_bench(n: int, repeat: int, names: list[str] | None = None,
-              progress: ProgressFn | None = None, memory: bool = True,
-              sparse: bool = True) -> dict[str, Any]:
+def run_bench(
+    n: int,
+    repeat: int,
+    names: list[str] | None = None,
+    progress: ProgressFn | None = None,
+    memory: bool = True,
+    sparse: bool = True,
+) -> dict[str, Any]:
     """Measure the host kernel, then the model; the report as a dict."""
     names = list(names or OPERATIONS)
     say = progress or (lambda _text: None)
     kernel, kernel_note = _host_side(n, names, repeat, say)
     gc.collect()
     model_runs = _model.run_model(
-        n, names, repeat, lambda name, rep: say(f"model: {name} ({rep + 1}/{repeat})"))
+        n, names, repeat, lambda name, rep: say(f"model: {name} ({rep + 1}/{repeat})")
+    )
 
     results = []
     for name in names:
@@ -128,10 +140,17 @@ def run_bench(n: int, repeat: int, names: list[str] | None = None,
         report["sparse_core"] = _model.measure_sparse_core()
     report["machine"] = machine_info()
     report["kernel_measured"] = kernel_note is None
-    report["kernel_note"] = (None if kernel_note is None else
-                             f"host kernel not measured: {kernel_note}; model figures only")
-    report["config"] = {"pages": n, "bytes": n * PAGE, "repeat": repeat,
-                        "statistic": "median of the repetitions, ns per 4 KiB page"}
+    report["kernel_note"] = (
+        None
+        if kernel_note is None
+        else f"host kernel not measured: {kernel_note}; model figures only"
+    )
+    report["config"] = {
+        "pages": n,
+        "bytes": n * PAGE,
+        "repeat": repeat,
+        "statistic": "median of the repetitions, ns per 4 KiB page",
+    }
     return report
 
 
@@ -152,23 +171,30 @@ def format_text(report: dict[str, Any]) -> str:
     out = io.StringIO()
     w = out.write
     cfg = report["config"]
-    w(f"pagewalk bench: host kernel vs model, ns per 4 KiB page, "
-      f"{cfg['pages']} pages ({_size(cfg['bytes'])}), median of {cfg['repeat']} runs\n")
+    w(
+        f"pagewalk bench: host kernel vs model, ns per 4 KiB page, "
+        f"{cfg['pages']} pages ({_size(cfg['bytes'])}), median of {cfg['repeat']} runs\n"
+    )
     if report["kernel_note"]:
         w(f"NOTE: {report['kernel_note']}\n")
     w("\n")
-    header = f"{'operation':<12} {'pages':>8} {'kernel ns/page':>15} {'model ns/page':>14} " \
-             f"{'model/kernel':>13}"
+    header = (
+        f"{'operation':<12} {'pages':>8} {'kernel ns/page':>15} {'model ns/page':>14} "
+        f"{'model/kernel':>13}"
+    )
     w(header + "\n" + "-" * len(header) + "\n")
     for r in report["results"]:
         ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:,.1f}x"
-        w(f"{r['name']:<12} {r['pages']:>8} {_num(r['kernel_ns_per_page']):>15} "
-          f"{_num(r['model_ns_per_page']):>14} {ratio:>13}\n")
+        w(
+            f"{r['name']:<12} {r['pages']:>8} {_num(r['kernel_ns_per_page']):>15} "
+            f"{_num(r['model_ns_per_page']):>14} {ratio:>13}\n"
+        )
 
     w("\nruns (ns/page):\n")
     for r in report["results"]:
-        kruns = "n/a" if r["kernel_runs"] is None else \
-            " ".join(f"{x:.0f}" for x in r["kernel_runs"])
+        kruns = (
+            "n/a" if r["kernel_runs"] is None else " ".join(f"{x:.0f}" for x in r["kernel_runs"])
+        )
         mruns = " ".join(f"{x:.0f}" for x in r["model_runs"])
         w(f"  {r['name']:<12} kernel {kruns:<40} model {mruns}\n")
 
@@ -186,22 +212,29 @@ def format_text(report: dict[str, Any]) -> str:
     mem = report.get("memory")
     if mem:
         ratio = mem["model_bytes_per_page"] / mem["kernel_bytes_per_page"]
-        w(f"\nmemory per resident anonymous page, contents excluded ({mem['pages']} pages, "
-          f"tracemalloc): model {mem['model_bytes_per_page']:.1f} B, kernel "
-          f"{mem['kernel_bytes_per_page']} B ({mem['kernel_breakdown']}): {ratio:.1f}x\n")
+        w(
+            f"\nmemory per resident anonymous page, contents excluded ({mem['pages']} pages, "
+            f"tracemalloc): model {mem['model_bytes_per_page']:.1f} B, kernel "
+            f"{mem['kernel_bytes_per_page']} B ({mem['kernel_breakdown']}): {ratio:.1f}x\n"
+        )
     sp = report.get("sparse_core")
     if sp:
         ref = sp["kernel_reference"]
-        w(f"sparse core dump, {_size(sp['mapping_bytes'])} read-only anon mapping with 1 "
-          f"force-written page: model {sp['model_seconds']:.3f} s, page tables "
-          f"{sp['page_tables_before']} before / {sp['page_tables_after']} after, core "
-          f"{_size(sp['core_apparent_bytes'])} apparent, {_size(sp['core_disk_bytes'])} on disk; "
-          f"kernel {ref['seconds']} s, {_size(ref['disk_bytes'])} on disk "
-          f"(reference, not measured here)\n")
+        w(
+            f"sparse core dump, {_size(sp['mapping_bytes'])} read-only anon mapping with 1 "
+            f"force-written page: model {sp['model_seconds']:.3f} s, page tables "
+            f"{sp['page_tables_before']} before / {sp['page_tables_after']} after, core "
+            f"{_size(sp['core_apparent_bytes'])} apparent, {_size(sp['core_disk_bytes'])} on disk; "
+            f"kernel {ref['seconds']} s, {_size(ref['disk_bytes'])} on disk "
+            f"(reference, not measured here)\n"
+        )
     m = report["machine"]
-    w(f"\nmachine: {m['system']} {m['kernel_release']}, {m['cpu_model']}, {m['cores']} cores, "
-      f"{m['python_implementation']} {m['python']}"
-      + (f", THP {m['thp_enabled']}" if m.get("thp_enabled") else "") + "\n")
+    w(
+        f"\nmachine: {m['system']} {m['kernel_release']}, {m['cpu_model']}, {m['cores']} cores, "
+        f"{m['python_implementation']} {m['python']}"
+        + (f", THP {m['thp_enabled']}" if m.get("thp_enabled") else "")
+        + "\n"
+    )
     return out.getvalue()
 
 

@@ -46,11 +46,20 @@ class ExploreResult:
     def as_json(self) -> dict[str, Any]:
         v = self.violation
         return {
-            "scenario": self.scenario, "semantics": self.semantics, "status": self.status,
-            "executions": self.executions, "elapsed_s": round(self.elapsed_s, 4),
-            "strategy": self.strategy, "pruned": self.pruned, "reason": self.reason,
-            "violation": None if v is None else {
-                "check": v.check, "message": v.message, "schedule": v.schedule,
+            "scenario": self.scenario,
+            "semantics": self.semantics,
+            "status": self.status,
+            "executions": self.executions,
+            "elapsed_s": round(self.elapsed_s, 4),
+            "strategy": self.strategy,
+            "pruned": self.pruned,
+            "reason": self.reason,
+            "violation": None
+            if v is None
+            else {
+                "check": v.check,
+                "message": v.message,
+                "schedule": v.schedule,
                 "preemptions": v.preemptions,
                 "trace": [{"task": e["task"], "event": e["event"]} for e in v.trace],
             },
@@ -79,12 +88,21 @@ class Budget:
         return ""
 
 
-def explore(scenario: Scenario, semantics: str | None = None, strategy: str = "dpor",
-            max_executions: int | None = None, timeout: float | None = None,
-            preemption_bound: int | None = None, stop_first: bool = True,
-            seed: int = 0, collect: bool = False, shorten: bool = True,
-            progress: Callable[[int, int, float], None] | None = None,
-            max_steps: int = 10_000, workers: int = 1) -> ExploreResult:
+def explore(
+    scenario: Scenario,
+    semantics: str | None = None,
+    strategy: str = "dpor",
+    max_executions: int | None = None,
+    timeout: float | None = None,
+    preemption_bound: int | None = None,
+    stop_first: bool = True,
+    seed: int = 0,
+    collect: bool = False,
+    shorten: bool = True,
+    progress: Callable[[int, int, float], None] | None = None,
+    max_steps: int = 10_000,
+    workers: int = 1,
+) -> ExploreResult:
     """Explore the interleavings of ``scenario``'s threads.
 
     Status ``ok``: the search finished and no execution violated a check;
@@ -101,22 +119,60 @@ def explore(scenario: Scenario, semantics: str | None = None, strategy: str = "d
         return run_execution(scenario, sem, chooser, max_steps=max_steps, observe=collect)
 
     def traced(choices: list[int]) -> Execution:
-        return run_execution(scenario, sem, ReplayChooser(choices), max_steps=max_steps,
-                             trace=True)
+        return run_execution(scenario, sem, ReplayChooser(choices), max_steps=max_steps, trace=True)
 
     res = ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0)
     if workers > 1 and strategy != "dpor":
-        return _explore_parallel(scenario, sem, traced, run, res, strategy, budget,
-                                 preemption_bound, stop_first, seed, collect, shorten,
-                                 progress, max_steps, workers)
-    return search(run, traced, res, len(scenario.threads), strategy, budget, preemption_bound,
-                  stop_first, seed, collect, shorten, progress)
+        return _explore_parallel(
+            scenario,
+            sem,
+            traced,
+            run,
+            res,
+            strategy,
+            budget,
+            preemption_bound,
+            stop_first,
+            seed,
+            collect,
+            shorten,
+            progress,
+            max_steps,
+            workers,
+        )
+    return search(
+        run,
+        traced,
+        res,
+        len(scenario.threads),
+        strategy,
+        budget,
+        preemption_bound,
+        stop_first,
+        seed,
+        collect,
+        shorten,
+        progress,
+    )
 
 
-def _explore_parallel(scenario: Scenario, sem: str, traced: Callable, run: Callable,
-                      res: ExploreResult, strategy: str, budget: Budget, bound: int | None,
-                      stop_first: bool, seed: int, collect: bool, shorten: bool,
-                      progress: Callable | None, max_steps: int, workers: int) -> ExploreResult:
+def _explore_parallel(
+    scenario: Scenario,
+    sem: str,
+    traced: Callable,
+    run: Callable,
+    res: ExploreResult,
+    strategy: str,
+    budget: Budget,
+    bound: int | None,
+    stop_first: bool,
+    seed: int,
+    collect: bool,
+    shorten: bool,
+    progress: Callable | None,
+    max_steps: int,
+    workers: int,
+) -> ExploreResult:
     from .parallel import Pool, explore_dfs_parallel, explore_random_parallel
 
     def on_outcome(o: Any) -> bool:
@@ -129,8 +185,9 @@ def _explore_parallel(scenario: Scenario, sem: str, traced: Callable, run: Calla
         if progress is not None:
             progress(res.executions, len(res.violations), time.monotonic() - budget.start)
         if o.violated:
-            res.violations.append(Violation(o.message.split(":", 1)[0], o.message, o.schedule,
-                                            o.preemptions))
+            res.violations.append(
+                Violation(o.message.split(":", 1)[0], o.message, o.schedule, o.preemptions)
+            )
             return stop_first
         return False
 
@@ -162,17 +219,28 @@ def _pct_length(run: Callable[[Chooser], Execution]) -> int:
     return max(2, len(run(NonPreemptive()).choices))
 
 
-def search(run: Callable[[Chooser], Execution], traced: Callable[[list[int]], Execution],
-           res: ExploreResult, n_tasks: int, strategy: str, budget: Budget,
-           preemption_bound: int | None, stop_first: bool, seed: int, collect: bool,
-           shorten: bool, progress: Callable | None) -> ExploreResult:
+def search(
+    run: Callable[[Chooser], Execution],
+    traced: Callable[[list[int]], Execution],
+    res: ExploreResult,
+    n_tasks: int,
+    strategy: str,
+    budget: Budget,
+    preemption_bound: int | None,
+    stop_first: bool,
+    seed: int,
+    collect: bool,
+    shorten: bool,
+    progress: Callable | None,
+) -> ExploreResult:
     """The search itself, over any program whose executions ``run`` performs
     (a scenario, or a user's model built on ``pagewalk.sched.model``)."""
     if strategy == "random":
         _explore_random(run, n_tasks, budget, res, stop_first, seed, collect, progress)
     else:
-        _explore_tree(run, strategy == "dpor", preemption_bound, budget, res, stop_first,
-                      collect, progress)
+        _explore_tree(
+            run, strategy == "dpor", preemption_bound, budget, res, stop_first, collect, progress
+        )
     res.elapsed_s = time.monotonic() - budget.start
     return _finish(res, run, traced, shorten)
 
@@ -207,16 +275,28 @@ def _record(res: ExploreResult, ex: Execution, collect: bool) -> bool:
     if ex.violated:
         schedule = encode_schedule(ex.choices)
         check = ex.message.split(":", 1)[0]
-        res.violations.append(Violation(check, ex.message, schedule,
-                                        count_preemptions(ex.choices,
-                                                          [s[0] for s in ex.states])))
+        res.violations.append(
+            Violation(
+                check,
+                ex.message,
+                schedule,
+                count_preemptions(ex.choices, [s[0] for s in ex.states]),
+            )
+        )
         return True
     return False
 
 
-def _explore_tree(run: Callable[[Chooser], Execution], reduce: bool, bound: int | None,
-                  budget: Budget, res: ExploreResult, stop_first: bool, collect: bool,
-                  progress: Callable | None) -> None:
+def _explore_tree(
+    run: Callable[[Chooser], Execution],
+    reduce: bool,
+    bound: int | None,
+    budget: Budget,
+    res: ExploreResult,
+    stop_first: bool,
+    collect: bool,
+    progress: Callable | None,
+) -> None:
     search = TreeSearch(reduce, bound)
     prefix: list[int] = []
     while True:
@@ -240,9 +320,16 @@ def _explore_tree(run: Callable[[Chooser], Execution], reduce: bool, bound: int 
         prefix = nxt
 
 
-def _explore_random(run: Callable[[Chooser], Execution], n_tasks: int, budget: Budget,
-                    res: ExploreResult, stop_first: bool, seed: int, collect: bool,
-                    progress: Callable | None) -> None:
+def _explore_random(
+    run: Callable[[Chooser], Execution],
+    n_tasks: int,
+    budget: Budget,
+    res: ExploreResult,
+    stop_first: bool,
+    seed: int,
+    collect: bool,
+    progress: Callable | None,
+) -> None:
     if budget.max_executions is None and budget.deadline is None:
         budget.max_executions = 1000  # random search never completes: default budget
     length = _pct_length(run)
@@ -290,20 +377,28 @@ class ReplayChooser(Chooser):
                 if t.index == want:
                     return t
             names = ", ".join(f"{t.index}={t.name}" for t in enabled)
-            raise InputError(f"schedule step {i}: task {want} cannot run there "
-                             f"(enabled: {names})", "schedule")
+            raise InputError(
+                f"schedule step {i}: task {want} cannot run there (enabled: {names})", "schedule"
+            )
         return self.fallback.choose(sched, enabled)
 
 
-def replay(scenario: Scenario, schedule: str, semantics: str | None = None,
-           max_steps: int = 10_000) -> Execution:
+def replay(
+    scenario: Scenario, schedule: str, semantics: str | None = None, max_steps: int = 10_000
+) -> Execution:
     """Re-run one execution exactly, with a step-by-step trace."""
     choices = decode_schedule(schedule)
     n = len(scenario.threads)
     bad = [c for c in choices if c >= n]
     if bad:
-        raise InputError(f"the schedule names task {bad[0]}, but the scenario has {n} "
-                         f"thread(s) (0..{n - 1})", "schedule")
-    return run_execution(scenario, semantics or scenario.semantics, ReplayChooser(choices),
-                         max_steps=max_steps, trace=True)
-
+        raise InputError(
+            f"the schedule names task {bad[0]}, but the scenario has {n} thread(s) (0..{n - 1})",
+            "schedule",
+        )
+    return run_execution(
+        scenario,
+        semantics or scenario.semantics,
+        ReplayChooser(choices),
+        max_steps=max_steps,
+        trace=True,
+    )

@@ -25,8 +25,10 @@ class Progress:
             return
         self.last = elapsed
         rate = executions / elapsed if elapsed else 0
-        sys.stderr.write(f"\r  {executions:,} executions  {rate:,.0f}/s  {elapsed:.1f} s  "
-                         f"violations {violations} ")
+        sys.stderr.write(
+            f"\r  {executions:,} executions  {rate:,.0f}/s  {elapsed:.1f} s  "
+            f"violations {violations} "
+        )
         sys.stderr.flush()
 
     def done(self) -> None:
@@ -34,25 +36,47 @@ class Progress:
             sys.stderr.write("\r" + " " * 70 + "\r")
 
 
-def _explore(args: argparse.Namespace, scenario: Scenario, semantics: str | None,
-             collect: bool, progress: Progress) -> ExploreResult:
-    return explore(scenario, semantics, args.strategy, args.max_executions, args.timeout,
-                   args.preemption_bound, stop_first=not (args.all or collect),
-                   seed=args.seed, collect=collect, progress=progress, workers=args.workers)
+def _explore(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    semantics: str | None,
+    collect: bool,
+    progress: Progress,
+) -> ExploreResult:
+    return explore(
+        scenario,
+        semantics,
+        args.strategy,
+        args.max_executions,
+        args.timeout,
+        args.preemption_bound,
+        stop_first=not (args.all or collect),
+        seed=args.seed,
+        collect=collect,
+        progress=progress,
+        workers=args.workers,
+    )
 
 
 def explore_command(args: argparse.Namespace, scenario: Scenario) -> int:
     progress = Progress(not args.no_progress and not args.json)
     if args.compare:
         from .compare import compare_command
+
         return compare_command(args, scenario, progress)
     res = _explore(args, scenario, args.semantics, False, progress)
     progress.done()
     tasks = [t.name for t in scenario.threads]
     if args.trace_html and res.violation is not None:
         with open(args.trace_html, "w") as f:
-            f.write(render_html(f"{scenario.name} under {res.semantics}", res.violation.trace,
-                                tasks, render_result(res, tasks, args.file).split("\n\n")[0]))
+            f.write(
+                render_html(
+                    f"{scenario.name} under {res.semantics}",
+                    res.violation.trace,
+                    tasks,
+                    render_result(res, tasks, args.file).split("\n\n")[0],
+                )
+            )
     if args.json:
         print(json.dumps(res.as_json(), indent=2))
     else:
@@ -66,15 +90,25 @@ def replay_command(args: argparse.Namespace, scenario: Scenario) -> int:
     checks = ex.result.checks
     ok = all(c.ok for c in checks)
     if args.json:
-        print(json.dumps({"scenario": scenario.name,
-                          "semantics": args.semantics or scenario.semantics,
-                          "schedule": args.schedule, "status": "ok" if ok else "violation",
-                          "trace": [{"task": e["task"], "event": e["event"]} for e in ex.trace],
-                          "results": [r.as_json() for r in ex.result.results],
-                          "checks": [c.as_json() for c in checks]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "scenario": scenario.name,
+                    "semantics": args.semantics or scenario.semantics,
+                    "schedule": args.schedule,
+                    "status": "ok" if ok else "violation",
+                    "trace": [{"task": e["task"], "event": e["event"]} for e in ex.trace],
+                    "results": [r.as_json() for r in ex.result.results],
+                    "checks": [c.as_json() for c in checks],
+                },
+                indent=2,
+            )
+        )
     else:
-        print(f"replay {scenario.name!r} ({args.file}), profile "
-              f"{args.semantics or scenario.semantics}, schedule {args.schedule}\n")
+        print(
+            f"replay {scenario.name!r} ({args.file}), profile "
+            f"{args.semantics or scenario.semantics}, schedule {args.schedule}\n"
+        )
         print(render_trace(ex.trace, tasks))
         print("\nchecks:")
         for c in checks:
@@ -82,6 +116,12 @@ def replay_command(args: argparse.Namespace, scenario: Scenario) -> int:
         print(f"result: {'ok' if ok else 'violation'}")
     if args.trace_html:
         with open(args.trace_html, "w") as f:
-            f.write(render_html(f"{scenario.name}: schedule {args.schedule}", ex.trace, tasks,
-                                "\n".join(f"{c.kind}: {c.message}" for c in checks)))
+            f.write(
+                render_html(
+                    f"{scenario.name}: schedule {args.schedule}",
+                    ex.trace,
+                    tasks,
+                    "\n".join(f"{c.kind}: {c.message}" for c in checks),
+                )
+            )
     return 0 if ok else 1

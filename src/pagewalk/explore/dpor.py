@@ -142,8 +142,9 @@ class TreeSearch:
             task_clock[p] = merged
 
     @staticmethod
-    def _initial(j: int, i: int, p: int, steps: list, clocks: list[list[int]],
-                 cp: list[int]) -> int | None:
+    def _initial(
+        j: int, i: int, p: int, steps: list, clocks: list[list[int]], cp: list[int]
+    ) -> int | None:
         """A task enabled at j whose step after j happens before p's step i --
         running it first from j can lead to the reversed race (Flanagan and
         Godefroid's refinement when p itself is not enabled at j)."""
@@ -164,8 +165,9 @@ class TreeSearch:
             if initial not in node.done and self.within_bound(j, initial):
                 node.backtrack.add(initial)
         else:
-            node.backtrack.update(q for q in node.enabled
-                                  if q not in node.done and self.within_bound(j, q))
+            node.backtrack.update(
+                q for q in node.enabled if q not in node.done and self.within_bound(j, q)
+            )
 
     # -- next branch ----------------------------------------------------------------------
     def next_prefix(self, floor: int = 0) -> list[int] | None:
@@ -187,9 +189,12 @@ class TreeSearch:
         for depth in range(floor, len(self.stack)):
             node = self.stack[depth]
             path = [n.choice for n in self.stack[:depth]]
-            out += [[*path, q] for q in sorted(node.backtrack - node.done - node.sleep)
-                    if self.within_bound(depth, q)]
+            out += [
+                [*path, q]
+                for q in sorted(node.backtrack - node.done - node.sleep)
+                if self.within_bound(depth, q)
+            ]
         return out
 
     def start_branch(self, prefix: list[int]) -> None:
-        del self.stack[len(prefix):]
+        del self.stack[len(prefix) :]

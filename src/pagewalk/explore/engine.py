@@ -51,24 +51,29 @@ class RecordingScheduler(Scheduler):
         return self.chooser.choose(self, enabled)
 
 
-def run_execution(scenario: Scenario, semantics: str | None, chooser: Chooser,
-                  max_steps: int = 10_000, record: bool = True, trace: bool = False,
-                  observe: bool = False, check_invariants: bool = True) -> Execution:
+def run_execution(
+    scenario: Scenario,
+    semantics: str | None,
+    chooser: Chooser,
+    max_steps: int = 10_000,
+    record: bool = True,
+    trace: bool = False,
+    observe: bool = False,
+    check_invariants: bool = True,
+) -> Execution:
     """Run setup, then the threads under ``chooser``, then final and the checks."""
     runner = Runner(scenario, semantics)
     try:
         runner.run_ops(scenario.setup)
     except ModelFailure as failure:
         raise InputError(f"the setup itself fails: {failure}") from None
-    sched = RecordingScheduler(runner.k, chooser, max_steps=max_steps, trace=trace,
-                               record=record)
+    sched = RecordingScheduler(runner.k, chooser, max_steps=max_steps, trace=trace, record=record)
     tracer = Tracer(runner) if trace else None
     if tracer is not None:
         sched.on_step = tracer.step
         sched.on_note = tracer.note
     for thread in scenario.threads:
-        sched.add_task(thread.name, runner.thread_body(thread),
-                       runner.k.tasks.get(thread.process))
+        sched.add_task(thread.name, runner.thread_body(thread), runner.k.tasks.get(thread.process))
     runner.k.sched = sched
     try:
         outcome = sched.run()
@@ -95,31 +100,43 @@ def run_execution(scenario: Scenario, semantics: str | None, chooser: Chooser,
 def _finish(runner: Runner, sched: Scheduler, tracer: Any, observe: bool) -> Execution:
     result = runner.finish(checks=runner.result.failure is None, with_stats=False)
     bad = [c for c in result.checks if not c.ok]
-    ex = Execution(sched.choices, sched.steps, getattr(sched, "states", []), result,
-                   "violation" if bad else "ok",
-                   f"{bad[0].kind}: {bad[0].message}" if bad else "")
+    ex = Execution(
+        sched.choices,
+        sched.steps,
+        getattr(sched, "states", []),
+        result,
+        "violation" if bad else "ok",
+        f"{bad[0].kind}: {bad[0].message}" if bad else "",
+    )
     if tracer is not None:
         ex.trace = tracer.events
     if observe:
         from .observe import observe_state
+
         ex.observation = observe_state(runner)
     return ex
 
 
-def _failed_execution(runner: Runner, sched: Scheduler, outcome: str,
-                      tracer: Any) -> Execution:
+def _failed_execution(runner: Runner, sched: Scheduler, outcome: str, tracer: Any) -> Execution:
     failure = sched.failure
     if outcome == "deadlock":
-        blocked = ", ".join(f"{t.name} waits in {t.pending.describe()}"
-                            for t in sched.tasks if not t.done)
+        blocked = ", ".join(
+            f"{t.name} waits in {t.pending.describe()}" for t in sched.tasks if not t.done
+        )
         message = f"deadlock: every task is blocked ({blocked})"
     elif isinstance(failure, ModelFailure):
         message = f"{outcome}: {failure}"
     else:
         message = f"{outcome}: {type(failure).__name__}: {failure}"
     runner.result.checks.append(CheckResult(outcome, False, message))
-    ex = Execution(sched.choices, sched.steps, getattr(sched, "states", []), runner.result,
-                   "violation", message)
+    ex = Execution(
+        sched.choices,
+        sched.steps,
+        getattr(sched, "states", []),
+        runner.result,
+        "violation",
+        message,
+    )
     if tracer is not None:
         ex.trace = tracer.events
     return ex
@@ -137,8 +154,9 @@ class Tracer:
 
     def step(self, sched: Scheduler, task: Task, event: Event) -> None:
         self._pte_changes()
-        self.events.append({"task": task.name, "event": event.describe(),
-                            "where": task.where, "kind": "step"})
+        self.events.append(
+            {"task": task.name, "event": event.describe(), "where": task.where, "kind": "step"}
+        )
         self.prev_task = task.name
 
     def note(self, task: Task, text: str) -> None:
@@ -157,8 +175,13 @@ class Tracer:
                 continue
             now = pte_summary(k, pte)  # summarised now: the page may be freed later
             if old is not None and self.prev_task is not None:
-                self.events.append({"task": self.prev_task, "kind": "pte",
-                                    "event": f"pte {proc}@{addr:#x}: {old[1]} -> {now}"})
+                self.events.append(
+                    {
+                        "task": self.prev_task,
+                        "kind": "pte",
+                        "event": f"pte {proc}@{addr:#x}: {old[1]} -> {now}",
+                    }
+                )
             self.last[key] = (pte, now)
 
     def finish(self) -> None:

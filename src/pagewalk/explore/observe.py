@@ -60,8 +60,9 @@ def observe_state(runner: Runner) -> tuple:
     order of first appearance, never a raw frame number) and contents."""
     k = runner.k
     labels: dict[int, str] = {}
-    results = tuple(sorted((r.step, r.value, r.errno, r.signal, _digest(r.data))
-                           for r in runner.result.results))  # completion order is not state
+    results = tuple(
+        sorted((r.step, r.value, r.errno, r.signal, _digest(r.data)) for r in runner.result.results)
+    )  # completion order is not state
     files = tuple((path, _digest(f.content())) for path, f in sorted(k.files.items()))
     pages: list[tuple[Any, ...]] = []
     for proc, addr in runner.touched:
@@ -81,10 +82,16 @@ def observe_state(runner: Runner) -> tuple:
 
 def describe_observation(obs: tuple) -> list[str]:
     results, files, pages = obs
-    lines = [f"result {step}: " + (errno or signal or (hex(value) if isinstance(value, int)
-                                                      and value >= 4096 else repr(value)))
-             + (f" read {data}" if data != "-" else "")
-             for step, value, errno, signal, data in results]
+    lines = [
+        f"result {step}: "
+        + (
+            errno
+            or signal
+            or (hex(value) if isinstance(value, int) and value >= 4096 else repr(value))
+        )
+        + (f" read {data}" if data != "-" else "")
+        for step, value, errno, signal, data in results
+    ]
     lines += [f"file {path}: {digest}" for path, digest in files]
     for entry in pages:
         proc, addr, *rest = entry

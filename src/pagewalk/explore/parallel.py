@@ -44,18 +44,21 @@ class Outcome:
     observation: tuple
 
 
-def _init(scenario: Scenario, sem: str, bound: int | None, collect: bool,
-          max_steps: int) -> None:
-    _worker.update(scenario=scenario, sem=sem, bound=bound, collect=collect,
-                   max_steps=max_steps)
+def _init(scenario: Scenario, sem: str, bound: int | None, collect: bool, max_steps: int) -> None:
+    _worker.update(scenario=scenario, sem=sem, bound=bound, collect=collect, max_steps=max_steps)
 
 
 def _outcome(ex: Any) -> Outcome:
     from .api import count_preemptions
 
-    return Outcome(encode_schedule(ex.choices), ex.violated, ex.message,
-                   count_preemptions(ex.choices, [st[0] for st in ex.states]) if ex.violated
-                   else 0, ex.outcome == "pruned", ex.observation)
+    return Outcome(
+        encode_schedule(ex.choices),
+        ex.violated,
+        ex.message,
+        count_preemptions(ex.choices, [st[0] for st in ex.states]) if ex.violated else 0,
+        ex.outcome == "pruned",
+        ex.observation,
+    )
 
 
 def dfs_task(prefix: list[int], stop_first: bool) -> tuple[list[Outcome], list[list[int]]]:
@@ -67,8 +70,13 @@ def dfs_task(prefix: list[int], stop_first: bool) -> tuple[list[Outcome], list[l
     current: list[int] | None = prefix
     while current is not None and len(outcomes) < BATCH:
         search.start_branch(current)
-        ex = run_execution(w["scenario"], w["sem"], TreeChooser(search, current),
-                           max_steps=w["max_steps"], observe=w["collect"])
+        ex = run_execution(
+            w["scenario"],
+            w["sem"],
+            TreeChooser(search, current),
+            max_steps=w["max_steps"],
+            observe=w["collect"],
+        )
         outcomes.append(_outcome(ex))
         if ex.violated and stop_first:
             return outcomes, []
@@ -83,26 +91,40 @@ def random_task(seed: int, indices: range, length: int) -> list[Outcome]:
     out = []
     for i in indices:
         chooser = PCTChooser(random.Random(f"{seed}:{i}"), n_tasks, depth=3, length=length)
-        out.append(_outcome(run_execution(w["scenario"], w["sem"], chooser,
-                                          max_steps=w["max_steps"], observe=w["collect"])))
+        out.append(
+            _outcome(
+                run_execution(
+                    w["scenario"], w["sem"], chooser, max_steps=w["max_steps"], observe=w["collect"]
+                )
+            )
+        )
     return out
 
 
 class Pool:
-    def __init__(self, scenario: Scenario, sem: str, workers: int, bound: int | None,
-                 collect: bool, max_steps: int) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        sem: str,
+        workers: int,
+        bound: int | None,
+        collect: bool,
+        max_steps: int,
+    ) -> None:
         ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
-        self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
-                                            initargs=(scenario, sem, bound, collect,
-                                                      max_steps))
+        self.executor = ProcessPoolExecutor(
+            workers,
+            mp_context=ctx,
+            initializer=_init,
+            initargs=(scenario, sem, bound, collect, max_steps),
+        )
         self.workers = workers
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def explore_dfs_parallel(pool: Pool, stop_first: bool, on_outcome: Any,
-                         out_of_budget: Any) -> None:
+def explore_dfs_parallel(pool: Pool, stop_first: bool, on_outcome: Any, out_of_budget: Any) -> None:
     """Run dfs over subtree tasks until none is left, a violation stops the
     search (stop_first), or the budget is spent.  ``on_outcome`` returns
     True to stop."""
@@ -127,11 +149,14 @@ def explore_dfs_parallel(pool: Pool, stop_first: bool, on_outcome: Any,
             fut.cancel()
 
 
-def explore_random_parallel(pool: Pool, seed: int, total: int, length: int,
-                            on_outcome: Any) -> None:
+def explore_random_parallel(
+    pool: Pool, seed: int, total: int, length: int, on_outcome: Any
+) -> None:
     chunk = max(1, min(BATCH, total // (4 * pool.workers) or 1))
-    futures = [pool.executor.submit(random_task, seed, range(i, min(total, i + chunk)), length)
-               for i in range(0, total, chunk)]
+    futures = [
+        pool.executor.submit(random_task, seed, range(i, min(total, i + chunk)), length)
+        for i in range(0, total, chunk)
+    ]
     try:
         for fut in futures:  # in index order, so the first violation is deterministic
             for o in fut.result():

@@ -9,8 +9,14 @@ from typing import Any
 from .api import ExploreResult
 
 #: helpers that take locks for their caller: the trace names the caller
-_HELPERS = {"pte_offset_map_lock", "pte_alloc_map_lock", "get_locked_pte", "pud_alloc",
-            "pmd_alloc", "pte_alloc_map"}
+_HELPERS = {
+    "pte_offset_map_lock",
+    "pte_alloc_map_lock",
+    "get_locked_pte",
+    "pud_alloc",
+    "pmd_alloc",
+    "pte_alloc_map",
+}
 
 
 def _inner(where: str) -> str:
@@ -43,11 +49,12 @@ def render_trace(trace: list[dict[str, Any]], tasks: list[str], width: int = 58)
 
 
 def render_result(res: ExploreResult, tasks: list[str], file: str) -> str:
-    lines = [f"explore {res.scenario!r} ({file}), profile {res.semantics}, "
-             f"strategy {res.strategy}"]
+    lines = [f"explore {res.scenario!r} ({file}), profile {res.semantics}, strategy {res.strategy}"]
     rate = res.executions / res.elapsed_s if res.elapsed_s else 0.0
-    lines.append(f"executions: {res.executions} ({res.pruned} pruned by sleep sets) in "
-                 f"{res.elapsed_s:.3f} s, {rate:,.0f}/s")
+    lines.append(
+        f"executions: {res.executions} ({res.pruned} pruned by sleep sets) in "
+        f"{res.elapsed_s:.3f} s, {rate:,.0f}/s"
+    )
     if res.violation is None:
         if res.status == "ok":
             lines.append("result: no violation; the search is complete")
@@ -55,15 +62,17 @@ def render_result(res: ExploreResult, tasks: list[str], file: str) -> str:
             lines.append(f"result: incomplete ({res.reason}); no violation found so far")
         return "\n".join(lines)
     v = res.violation
-    lines += [f"result: VIOLATION: {v.message}",
-              f"schedule: {v.schedule}  ({v.preemptions} preemption(s))",
-              f"replay:   pagewalk replay {file} '{v.schedule}' --semantics {res.semantics}",
-              "", render_trace(v.trace, tasks)]
+    lines += [
+        f"result: VIOLATION: {v.message}",
+        f"schedule: {v.schedule}  ({v.preemptions} preemption(s))",
+        f"replay:   pagewalk replay {file} '{v.schedule}' --semantics {res.semantics}",
+        "",
+        render_trace(v.trace, tasks),
+    ]
     return "\n".join(lines)
 
 
-def render_html(title: str, trace: list[dict[str, Any]], tasks: list[str],
-                summary: str) -> str:
+def render_html(title: str, trace: list[dict[str, Any]], tasks: list[str], summary: str) -> str:
     """A swimlane diagram: a lane per task, a row per step, pte changes marked."""
     head = "".join(f"<th>{html.escape(t)}</th>" for t in tasks)
     rows = []
@@ -78,8 +87,11 @@ def render_html(title: str, trace: list[dict[str, Any]], tasks: list[str],
             if "lock" in e["event"] or "down_" in e["event"]:
                 cls += " lock"
             where = html.escape(e.get("where") or "")
-            cells.append(f'<td class="{cls}" title="{where}">{html.escape(e["event"])}'
-                         + (f'<div class="where">{where}</div>' if where else "") + "</td>")
+            cells.append(
+                f'<td class="{cls}" title="{where}">{html.escape(e["event"])}'
+                + (f'<div class="where">{where}</div>' if where else "")
+                + "</td>"
+            )
         num = str(n) if e["kind"] == "step" else ""
         if e["kind"] == "step":
             n += 1
@@ -97,7 +109,9 @@ td.note { background: #f0fff0; font-style: italic; }
 .where { color: #777; font-size: 11px; }
 pre { background: #f8f8f8; padding: 1em; }
 """
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-            f"</title><style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<pre>{html.escape(summary)}</pre><table><tr><th>step</th>{head}</tr>"
-            f"{''.join(rows)}</table></body></html>\n")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        f"</title><style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<pre>{html.escape(summary)}</pre><table><tr><th>step</th>{head}</tr>"
+        f"{''.join(rows)}</table></body></html>\n"
+    )

@@ -49,13 +49,13 @@ def do_page_fault(tsk: task_struct, address: int, error_code: int) -> str | None
         up_read(mm.mmap_sem)
 
 
-def _do_page_fault_locked(tsk: task_struct, mm: object, address: int,
-                          error_code: int) -> str | None:
+def _do_page_fault_locked(
+    tsk: task_struct, mm: object, address: int, error_code: int
+) -> str | None:
     vma = find_vma(mm, address)
     if vma is None:
         return SIGSEGV  # bad_area
-    if vma.vm_start > address and (not vma.vm_flags & VM_GROWSDOWN
-                                   or expand_stack(vma, address)):
+    if vma.vm_start > address and (not vma.vm_flags & VM_GROWSDOWN or expand_stack(vma, address)):
         return SIGSEGV
     # good_area:
     write = 0
@@ -74,8 +74,10 @@ def _do_page_fault_locked(tsk: task_struct, mm: object, address: int,
     elif ret == VM_FAULT_SIGBUS:
         return SIGBUS
     elif ret == VM_FAULT_OOM:
-        raise ModelFailure("arch/x86_64/mm/fault.c:do_page_fault: out_of_memory",
-                           f"{tsk} faulting at {address:#x}: the OOM killer would run")
+        raise ModelFailure(
+            "arch/x86_64/mm/fault.c:do_page_fault: out_of_memory",
+            f"{tsk} faulting at {address:#x}: the OOM killer would run",
+        )
     else:
         raise ModelFailure("arch/x86_64/mm/fault.c:do_page_fault: BUG()", f"result {ret}")
     return None

@@ -54,8 +54,15 @@ class File:
         "ra_pages",
     )
 
-    def __init__(self, k: Kernel, path: str, content: bytes, writable: bool = True,
-                 hugetlb: bool = False, i_nlink: int = 1) -> None:
+    def __init__(
+        self,
+        k: Kernel,
+        path: str,
+        content: bytes,
+        writable: bool = True,
+        hugetlb: bool = False,
+        i_nlink: int = 1,
+    ) -> None:
         self.k = k
         self.path = path
         self.ino = k.next_ino()
@@ -82,9 +89,8 @@ class File:
             if start >= self.i_size:
                 continue
             n = min(PAGE_SIZE, self.i_size - start)
-            out[start:start + n] = page.data[:n] if page.data is not None else bytes(n)
+            out[start : start + n] = page.data[:n] if page.data is not None else bytes(n)
         return bytes(out)
-
 
     def _huge_content(self) -> bytes:
         """hugetlbfs: the page cache holds 2 MiB compound pages by huge index."""
@@ -95,7 +101,7 @@ class File:
                 start = (index * 512 + j) << PAGE_SHIFT
                 data = mem_map[head.pfn + j].data
                 if data is not None and start < self.i_size:
-                    out[start:start + PAGE_SIZE] = data[:self.i_size - start]
+                    out[start : start + PAGE_SIZE] = data[: self.i_size - start]
         return bytes(out)
 
 
@@ -144,7 +150,7 @@ def add_to_page_cache_lru(page: Page, mapping: address_space, offset: int) -> No
 def _read_page(file: File, page: Page, index: int) -> None:
     """->readpage(): fill from the backing store (short at EOF, zero beyond)."""
     start = index << PAGE_SHIFT
-    chunk = file.backing[start:start + PAGE_SIZE]
+    chunk = file.backing[start : start + PAGE_SIZE]
     if any(chunk):
         page.data = bytearray(chunk.ljust(PAGE_SIZE, b"\0"))
     page.flags |= PG_uptodate
@@ -251,8 +257,9 @@ _NOPAGE_OOM = _NopageOOM()
 NOPAGE_OOM = _NOPAGE_OOM
 
 
-def filemap_populate(vma: vm_area_struct, addr: int, length: int, prot: int, pgoff: int,
-                     nonblock: int) -> int:
+def filemap_populate(
+    vma: vm_area_struct, addr: int, length: int, prot: int, pgoff: int, nonblock: int
+) -> int:
     """mm/filemap.c filemap_populate(): install the file's pages over a range
     (MAP_POPULATE on a shared file mapping). 0, -EINVAL past EOF, -ENOMEM."""
     from .fremap import install_page
@@ -269,6 +276,7 @@ def filemap_populate(vma: vm_area_struct, addr: int, length: int, prot: int, pgo
         err = install_page(vma.vm_mm, vma, addr, page, prot)
         if err:
             from .page import put_page
+
             put_page(vma.vm_mm.k.alloc, page)
             return err
         length -= PAGE_SIZE
@@ -277,8 +285,7 @@ def filemap_populate(vma: vm_area_struct, addr: int, length: int, prot: int, pgo
     return 0
 
 
-generic_file_vm_ops = vm_operations_struct("generic_file_vm_ops", filemap_nopage,
-                                           filemap_populate)
+generic_file_vm_ops = vm_operations_struct("generic_file_vm_ops", filemap_nopage, filemap_populate)
 shmem_vm_ops = vm_operations_struct("shmem_vm_ops", shmem_nopage, filemap_populate)
 
 __all__ = [

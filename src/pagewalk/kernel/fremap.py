@@ -56,8 +56,9 @@ def install_page(mm: mm_struct, vma: vm_area_struct, addr: int, page: Page, prot
     return 0
 
 
-def sys_remap_file_pages(current: task_struct, start: int, size: int, prot: int, pgoff: int,
-                         flags: int) -> int:
+def sys_remap_file_pages(
+    current: task_struct, start: int, size: int, prot: int, pgoff: int, flags: int
+) -> int:
     """Only the linear case: populate a shared mapping's range from its file."""
     from .mmap import find_vma
 
@@ -72,10 +73,16 @@ def sys_remap_file_pages(current: task_struct, start: int, size: int, prot: int,
     down_read(mm.mmap_sem)
     err = -22
     vma = find_vma(mm, start)
-    if (vma is not None and vma.vm_flags & VM_SHARED and vma.vm_ops is not None
-            and vma.vm_ops.populate is not None and start >= vma.vm_start
-            and end <= vma.vm_end and not vma.vm_flags & VM_NONLINEAR
-            and pgoff == linear_page_index(vma, start)):
+    if (
+        vma is not None
+        and vma.vm_flags & VM_SHARED
+        and vma.vm_ops is not None
+        and vma.vm_ops.populate is not None
+        and start >= vma.vm_start
+        and end <= vma.vm_end
+        and not vma.vm_flags & VM_NONLINEAR
+        and pgoff == linear_page_index(vma, start)
+    ):
         err = vma.vm_ops.populate(vma, start, size, vma.vm_page_prot, pgoff, flags)
     up_read(mm.mmap_sem)
     return err

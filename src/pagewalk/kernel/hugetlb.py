@@ -191,9 +191,15 @@ def hugetlb_fault(mm: mm_struct, vma: vm_area_struct, address: int, write_access
     return ret
 
 
-def follow_hugetlb_page(mm: mm_struct, vma: vm_area_struct, pages: list[Page] | None,
-                        vmas: list[vm_area_struct] | None, position: int, length: int,
-                        i: int) -> tuple[int, int, int]:
+def follow_hugetlb_page(
+    mm: mm_struct,
+    vma: vm_area_struct,
+    pages: list[Page] | None,
+    vmas: list[vm_area_struct] | None,
+    position: int,
+    length: int,
+    i: int,
+) -> tuple[int, int, int]:
     """get_user_pages for a hugetlb vma: no faulting (prefaulted), a reference
     on each 4K subpage (counted on the head).  Returns (i, position, length)
     -- the C's ``i`` and its ``*position``/``*length`` out-parameters."""

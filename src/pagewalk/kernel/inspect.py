@@ -112,10 +112,10 @@ def peek(k: Kernel, tsk: task_struct, addr: int, length: int) -> bytes | None:
                 data = cached.data
             else:
                 start = pgoff * PAGE_SIZE
-                data = bytes(vma.vm_file.backing[start:start + PAGE_SIZE]).ljust(PAGE_SIZE, b"\0")
+                data = bytes(vma.vm_file.backing[start : start + PAGE_SIZE]).ljust(PAGE_SIZE, b"\0")
         else:
             data = None
-        out += bytes(n) if data is None else data[off:off + n]
+        out += bytes(n) if data is None else data[off : off + n]
         addr += n
         length -= n
     return bytes(out)

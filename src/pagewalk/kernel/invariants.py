@@ -54,12 +54,15 @@ def check_invariants(k: Kernel, pins: Counter | None = None) -> None:
             else:
                 file_rss += 1
         if (mm._file_rss, mm._anon_rss) != (file_rss, anon_rss):
-            raise ModelFailure("invariant: rss counters",
-                               f"{mm}: file_rss={mm._file_rss} anon_rss={mm._anon_rss}, "
-                               f"ptes show file={file_rss} anon={anon_rss}")
+            raise ModelFailure(
+                "invariant: rss counters",
+                f"{mm}: file_rss={mm._file_rss} anon_rss={mm._anon_rss}, "
+                f"ptes show file={file_rss} anon={anon_rss}",
+            )
         if mm.nr_ptes != pte_pages:
-            raise ModelFailure("invariant: nr_ptes", f"{mm}: nr_ptes={mm.nr_ptes}, "
-                               f"{pte_pages} pte pages reachable")
+            raise ModelFailure(
+                "invariant: nr_ptes", f"{mm}: nr_ptes={mm.nr_ptes}, {pte_pages} pte pages reachable"
+            )
         tables[mm.pgd.pfn] += 1
     cached = Counter()
     for f in _all_files(k):
@@ -93,23 +96,30 @@ def _check_page(page: object, mapped: int, cached: int, pinned: int, tabled: int
     count = page._count + 1
     if page.flags & PG_pgtable:
         if count and tabled != 1:
-            raise ModelFailure("invariant: page tables",
-                               f"{page!r} is reachable from {tabled} live mms (want 1)")
+            raise ModelFailure(
+                "invariant: page tables", f"{page!r} is reachable from {tabled} live mms (want 1)"
+            )
         return
     if tabled:
-        raise ModelFailure("invariant: page tables", f"{page!r} is a table of a live mm "
-                           "but is not a page-table page")
+        raise ModelFailure(
+            "invariant: page tables",
+            f"{page!r} is a table of a live mm but is not a page-table page",
+        )
     if page._mapcount + 1 != mapped:
-        raise ModelFailure("invariant: mapcount",
-                           f"{page!r}: mapcount {page._mapcount + 1}, mapped by {mapped} ptes")
+        raise ModelFailure(
+            "invariant: mapcount",
+            f"{page!r}: mapcount {page._mapcount + 1}, mapped by {mapped} ptes",
+        )
     if count == 0 and not mapped and not cached and not pinned:
         return
     want = mapped + cached + pinned + (1 if page.flags & PG_reserved else 0)
     if count != want:
-        raise ModelFailure("invariant: page count",
-                           f"{page!r}: count {count}, want {want} = {mapped} ptes + "
-                           f"{cached} page cache + {pinned} pins"
-                           + (" + 1 reserved" if page.flags & PG_reserved else ""))
+        raise ModelFailure(
+            "invariant: page count",
+            f"{page!r}: count {count}, want {want} = {mapped} ptes + "
+            f"{cached} page cache + {pinned} pins"
+            + (" + 1 reserved" if page.flags & PG_reserved else ""),
+        )
 
 
 def _check_huge_page(page: object, mapped: int, cached: int, pinned: int) -> None:
@@ -118,9 +128,11 @@ def _check_huge_page(page: object, mapped: int, cached: int, pinned: int) -> Non
     if count == 0 and not (mapped or cached or pinned):
         return
     if count != mapped + cached + pinned:
-        raise ModelFailure("invariant: page count",
-                           f"huge {page!r}: count {count}, want {mapped} huge ptes + "
-                           f"{cached} page cache + {pinned} pins")
+        raise ModelFailure(
+            "invariant: page count",
+            f"huge {page!r}: count {count}, want {mapped} huge ptes + "
+            f"{cached} page cache + {pinned} pins",
+        )
 
 
 def _check_locks_of(mm: object) -> None:
@@ -133,5 +145,6 @@ def _check_locks_of(mm: object) -> None:
             if level == 1:
                 ptl = k.alloc.mem_map[pfn].private
                 if ptl is None or is_locked(ptl):
-                    raise ModelFailure("invariant: locks",
-                                       f"pte lock of table pfn {pfn} is missing or held")
+                    raise ModelFailure(
+                        "invariant: locks", f"pte lock of table pfn {pfn} is missing or held"
+                    )

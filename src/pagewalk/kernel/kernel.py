@@ -65,12 +65,28 @@ from .ptrace import access_process_vm
 from .semantics import Semantics, get_semantics
 from .vma import vm_area_struct
 
-PROTS = {"": PROT_NONE, "r": PROT_READ, "rw": PROT_READ | PROT_WRITE,
-         "rx": PROT_READ | PROT_EXEC, "rwx": PROT_READ | PROT_WRITE | PROT_EXEC}
-MAP_FLAGS = {"private": MAP_PRIVATE, "shared": MAP_SHARED, "fixed": MAP_FIXED,
-             "growsdown": MAP_GROWSDOWN, "locked": MAP_LOCKED, "populate": MAP_POPULATE}
-ADVICE = {"normal": MADV_NORMAL, "random": MADV_RANDOM, "sequential": MADV_SEQUENTIAL,
-          "willneed": MADV_WILLNEED, "dontneed": MADV_DONTNEED}
+PROTS = {
+    "": PROT_NONE,
+    "r": PROT_READ,
+    "rw": PROT_READ | PROT_WRITE,
+    "rx": PROT_READ | PROT_EXEC,
+    "rwx": PROT_READ | PROT_WRITE | PROT_EXEC,
+}
+MAP_FLAGS = {
+    "private": MAP_PRIVATE,
+    "shared": MAP_SHARED,
+    "fixed": MAP_FIXED,
+    "growsdown": MAP_GROWSDOWN,
+    "locked": MAP_LOCKED,
+    "populate": MAP_POPULATE,
+}
+ADVICE = {
+    "normal": MADV_NORMAL,
+    "random": MADV_RANDOM,
+    "sequential": MADV_SEQUENTIAL,
+    "willneed": MADV_WILLNEED,
+    "dontneed": MADV_DONTNEED,
+}
 
 #: 4 GiB of RAM per node by default: far more than scenarios touch.
 DEFAULT_PAGES_PER_NODE = 1 << 20
@@ -88,10 +104,14 @@ class Access:
 class Kernel:
     """One simulated machine running one kernel profile."""
 
-    def __init__(self, semantics: str | Semantics = "2.6.15", nodes: int = 1,
-                 split_ptlock: bool = True,
-                 pages_per_node: int = DEFAULT_PAGES_PER_NODE,
-                 hugepages: int = DEFAULT_MAX_HUGE_PAGES) -> None:
+    def __init__(
+        self,
+        semantics: str | Semantics = "2.6.15",
+        nodes: int = 1,
+        split_ptlock: bool = True,
+        pages_per_node: int = DEFAULT_PAGES_PER_NODE,
+        hugepages: int = DEFAULT_MAX_HUGE_PAGES,
+    ) -> None:
         self.semantics = get_semantics(semantics) if isinstance(semantics, str) else semantics
         if not 1 <= nodes <= 64:
             raise InputError(f"nodes must be 1..64, got {nodes}")
@@ -161,14 +181,17 @@ class Kernel:
             self.current = saved
 
     # -- the world -----------------------------------------------------------------
-    def add_file(self, path: str, content: bytes = b"", mode: str = "rw",
-                 hugetlb: bool = False) -> File:
+    def add_file(
+        self, path: str, content: bytes = b"", mode: str = "rw", hugetlb: bool = False
+    ) -> File:
         """Create a file; ``mode="r"`` means processes can only open it read-only."""
         if path in self.files:
             raise InputError(f"file {path} already exists")
         if hugetlb and any(content):
-            raise InputError(f"{path}: a hugetlbfs file has no content to give "
-                             "(hugetlbfs supports no write(2)); use size")
+            raise InputError(
+                f"{path}: a hugetlbfs file has no content to give "
+                "(hugetlbfs supports no write(2)); use size"
+            )
         file = File(self, path, content, writable=(mode == "rw"), hugetlb=hugetlb)
         self.files[path] = file
         return file
@@ -201,9 +224,16 @@ class Kernel:
         return tsk
 
     # -- system calls ----------------------------------------------------------------
-    def mmap(self, proc: str | task_struct, length: int, prot: str | int = "rw",
-             flags: Iterable[str] | int = ("private",), file: str | File | None = None,
-             offset: int = 0, addr: int = 0) -> int:
+    def mmap(
+        self,
+        proc: str | task_struct,
+        length: int,
+        prot: str | int = "rw",
+        flags: Iterable[str] | int = ("private",),
+        file: str | File | None = None,
+        offset: int = 0,
+        addr: int = 0,
+    ) -> int:
         """sys_mmap (arch/x86_64/kernel/sys_x86_64.c): the address or -errno."""
         tsk = self._live(proc)
         prot_v = PROTS[prot] if isinstance(prot, str) else prot
@@ -229,8 +259,7 @@ class Kernel:
             finally:
                 up_write(tsk.mm.mmap_sem)
 
-    def mprotect(self, proc: str | task_struct, addr: int, length: int,
-                 prot: str | int) -> int:
+    def mprotect(self, proc: str | task_struct, addr: int, length: int, prot: str | int) -> int:
         tsk = self._live(proc)
         with self.running(tsk):
             return sys_mprotect(tsk, addr, length, PROTS[prot] if isinstance(prot, str) else prot)
@@ -238,8 +267,9 @@ class Kernel:
     def madvise(self, proc: str | task_struct, addr: int, length: int, advice: str | int) -> int:
         tsk = self._live(proc)
         with self.running(tsk):
-            return sys_madvise(tsk, addr, length,
-                               ADVICE[advice] if isinstance(advice, str) else advice)
+            return sys_madvise(
+                tsk, addr, length, ADVICE[advice] if isinstance(advice, str) else advice
+            )
 
     def mlock(self, proc: str | task_struct, addr: int, length: int) -> int:
         tsk = self._live(proc)
@@ -285,8 +315,9 @@ class Kernel:
         return Access(count, sig)
 
     # -- ptrace and get_user_pages --------------------------------------------------
-    def mem_read(self, proc: str | task_struct, addr: int, length: int,
-                 by: str | task_struct | None = None) -> tuple[int, bytes]:
+    def mem_read(
+        self, proc: str | task_struct, addr: int, length: int, by: str | task_struct | None = None
+    ) -> tuple[int, bytes]:
         """access_process_vm(write=0) by ``by`` (default: the target itself):
         (bytes transferred, the bytes)."""
         tsk = self._live(proc)
@@ -295,15 +326,22 @@ class Kernel:
             n = access_process_vm(tsk, addr, buf, length, 0)
         return n, bytes(buf[:n])
 
-    def mem_write(self, proc: str | task_struct, addr: int, data: bytes,
-                  by: str | task_struct | None = None) -> int:
+    def mem_write(
+        self, proc: str | task_struct, addr: int, data: bytes, by: str | task_struct | None = None
+    ) -> int:
         """access_process_vm(write=1, force=1): bytes transferred."""
         tsk = self._live(proc)
         with self.running(self._live(by) if by is not None else tsk):
             return access_process_vm(tsk, addr, bytearray(data), len(data), 1)
 
-    def gup(self, proc: str | task_struct, addr: int, npages: int, write: bool = False,
-            force: bool = False) -> tuple[int, list[Page]]:
+    def gup(
+        self,
+        proc: str | task_struct,
+        addr: int,
+        npages: int,
+        write: bool = False,
+        force: bool = False,
+    ) -> tuple[int, list[Page]]:
         """get_user_pages(..., pages) under mmap_sem for read; the references
         stay held (pinned) until :meth:`put_pages`."""
         tsk = self._live(proc)
@@ -311,8 +349,7 @@ class Kernel:
         with self.running(tsk):
             down_read(tsk.mm.mmap_sem)
             try:
-                ret = get_user_pages(tsk, tsk.mm, addr, npages, int(write), int(force), pages,
-                                     None)
+                ret = get_user_pages(tsk, tsk.mm, addr, npages, int(write), int(force), pages, None)
             finally:
                 up_read(tsk.mm.mmap_sem)
         for page in pages:
@@ -353,8 +390,12 @@ class Kernel:
         from . import procfs
 
         tsk = self._live(proc)
-        show = {"maps": procfs.show_map, "smaps": procfs.show_smap,
-                "numa_maps": procfs.numa_maps, "pagetables": procfs.show_pagetables}[view]
+        show = {
+            "maps": procfs.show_map,
+            "smaps": procfs.show_smap,
+            "numa_maps": procfs.numa_maps,
+            "pagetables": procfs.show_pagetables,
+        }[view]
         return show(tsk)
 
     # -- inspection (no side effects) ---------------------------------------------------
@@ -405,4 +446,3 @@ class Kernel:
         from .invariants import check_invariants
 
         check_invariants(self)
-

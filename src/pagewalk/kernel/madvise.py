@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 VM_READHINTMASK = VM_SEQ_READ | VM_RAND_READ
 
 
-def madvise_behavior(vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int,
-                     behavior: int) -> tuple[int, vm_area_struct | None]:
+def madvise_behavior(
+    vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int, behavior: int
+) -> tuple[int, vm_area_struct | None]:
     mm = vma.vm_mm
     new_flags = vma.vm_flags & ~VM_READHINTMASK
     if behavior == MADV_SEQUENTIAL:
@@ -61,8 +62,9 @@ def madvise_behavior(vma: vm_area_struct, prev: vm_area_struct | None, start: in
     return 0, vma
 
 
-def madvise_willneed(vma: vm_area_struct, prev: vm_area_struct | None, start: int,
-                     end: int) -> tuple[int, vm_area_struct | None]:
+def madvise_willneed(
+    vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int
+) -> tuple[int, vm_area_struct | None]:
     file = vma.vm_file
     if file is None:
         return -9, prev  # EBADF
@@ -73,16 +75,18 @@ def madvise_willneed(vma: vm_area_struct, prev: vm_area_struct | None, start: in
     return 0, vma
 
 
-def madvise_dontneed(vma: vm_area_struct, prev: vm_area_struct | None, start: int,
-                     end: int) -> tuple[int, vm_area_struct | None]:
+def madvise_dontneed(
+    vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int
+) -> tuple[int, vm_area_struct | None]:
     if vma.vm_flags & (VM_LOCKED | VM_HUGETLB | VM_RESERVED):
         return -22, vma
     zap_page_range(vma, start, end - start)
     return 0, vma
 
 
-def madvise_vma(vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int,
-                behavior: int) -> tuple[int, vm_area_struct | None]:
+def madvise_vma(
+    vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int, behavior: int
+) -> tuple[int, vm_area_struct | None]:
     if behavior in (MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM):
         return madvise_behavior(vma, prev, start, end, behavior)
     if behavior == MADV_WILLNEED:

@@ -123,8 +123,15 @@ def _mk_pte(page: Page, prot: int) -> int:
 # =============================================================================
 # fork: copy_page_range
 # =============================================================================
-def copy_one_pte(dst_mm: mm_struct, src_mm: mm_struct, dst_pte: array, src_pte: array,
-                 vma: vm_area_struct, addr: int, rss: list[int]) -> None:
+def copy_one_pte(
+    dst_mm: mm_struct,
+    src_mm: mm_struct,
+    dst_pte: array,
+    src_pte: array,
+    vma: vm_area_struct,
+    addr: int,
+    rss: list[int],
+) -> None:
     i = pte_index(addr)
     pte = src_pte[i]
     k = src_mm.k
@@ -153,8 +160,15 @@ def copy_one_pte(dst_mm: mm_struct, src_mm: mm_struct, dst_pte: array, src_pte: 
     dst_pte[i] = pte
 
 
-def copy_pte_range(dst_mm: mm_struct, src_mm: mm_struct, dst_pmd: array, src_pmd: array,
-                   vma: vm_area_struct, addr: int, end: int) -> int:
+def copy_pte_range(
+    dst_mm: mm_struct,
+    src_mm: mm_struct,
+    dst_pmd: array,
+    src_pmd: array,
+    vma: vm_area_struct,
+    addr: int,
+    end: int,
+) -> int:
     """One pte page under both pte locks.  The kernel breaks the locks every 32
     units of progress only when need_resched(); a model CPU never needs to,
     so the whole page is copied under the locks."""
@@ -179,8 +193,15 @@ def copy_pte_range(dst_mm: mm_struct, src_mm: mm_struct, dst_pmd: array, src_pmd
     return 0
 
 
-def copy_pmd_range(dst_mm: mm_struct, src_mm: mm_struct, dst_pud: array, src_pud: array,
-                   vma: vm_area_struct, addr: int, end: int) -> int:
+def copy_pmd_range(
+    dst_mm: mm_struct,
+    src_mm: mm_struct,
+    dst_pud: array,
+    src_pud: array,
+    vma: vm_area_struct,
+    addr: int,
+    end: int,
+) -> int:
     dst_pmd = pmd_alloc(dst_mm, dst_pud, addr)
     if dst_pmd is None:
         return -12
@@ -188,16 +209,26 @@ def copy_pmd_range(dst_mm: mm_struct, src_mm: mm_struct, dst_pud: array, src_pud
     while True:
         nxt = pmd_addr_end(addr, end)
         e = src_pmd[pmd_index(addr)]
-        if not pmd_none(e) and not pmd_bad(e) and copy_pte_range(
-                dst_mm, src_mm, dst_pmd, src_pmd, vma, addr, nxt):
+        if (
+            not pmd_none(e)
+            and not pmd_bad(e)
+            and copy_pte_range(dst_mm, src_mm, dst_pmd, src_pmd, vma, addr, nxt)
+        ):
             return -12
         addr = nxt
         if addr == end:
             return 0
 
 
-def copy_pud_range(dst_mm: mm_struct, src_mm: mm_struct, dst_pgd: array, src_pgd: array,
-                   vma: vm_area_struct, addr: int, end: int) -> int:
+def copy_pud_range(
+    dst_mm: mm_struct,
+    src_mm: mm_struct,
+    dst_pgd: array,
+    src_pgd: array,
+    vma: vm_area_struct,
+    addr: int,
+    end: int,
+) -> int:
     dst_pud = pud_alloc(dst_mm, dst_pgd, addr)
     if dst_pud is None:
         return -12
@@ -205,8 +236,11 @@ def copy_pud_range(dst_mm: mm_struct, src_mm: mm_struct, dst_pgd: array, src_pgd
     while True:
         nxt = pud_addr_end(addr, end)
         e = src_pud[pud_index(addr)]
-        if not pud_none(e) and not pud_bad(e) and copy_pmd_range(
-                dst_mm, src_mm, dst_pud, src_pud, vma, addr, nxt):
+        if (
+            not pud_none(e)
+            and not pud_bad(e)
+            and copy_pmd_range(dst_mm, src_mm, dst_pud, src_pud, vma, addr, nxt)
+        ):
             return -12
         addr = nxt
         if addr == end:
@@ -225,14 +259,18 @@ def copy_page_range(dst_mm: mm_struct, src_mm: mm_struct, vma: vm_area_struct) -
         return 0
     if is_vm_hugetlb_page(vma):
         from .hugetlb import copy_hugetlb_page_range
+
         return copy_hugetlb_page_range(dst_mm, src_mm, vma)
     dst_pgd = dst_mm.pgd.data
     src_pgd = src_mm.pgd.data
     while True:
         nxt = pgd_addr_end(addr, end)
         e = src_pgd[pgd_index(addr)]
-        if not pgd_none(e) and not pgd_bad(e) and copy_pud_range(
-                dst_mm, src_mm, dst_pgd, src_pgd, vma, addr, nxt):
+        if (
+            not pgd_none(e)
+            and not pgd_bad(e)
+            and copy_pud_range(dst_mm, src_mm, dst_pgd, src_pgd, vma, addr, nxt)
+        ):
             return -12
         addr = nxt
         if addr == end:
@@ -242,8 +280,7 @@ def copy_page_range(dst_mm: mm_struct, src_mm: mm_struct, vma: vm_area_struct) -
 # =============================================================================
 # munmap, madvise(DONTNEED), exit: zap_page_range and unmap_vmas
 # =============================================================================
-def zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, pmd: array, addr: int,
-                  end: int) -> None:
+def zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, pmd: array, addr: int, end: int) -> None:
     """Clear the ptes of [addr, end) in one pte page under its lock.  (The
     ``details`` argument, used only by truncation, is not modelled.)"""
     mm = tlb.mm
@@ -285,8 +322,7 @@ def zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, pmd: array, addr: int,
     pte_unmap_unlock(pte, ptl)
 
 
-def zap_pmd_range(tlb: mmu_gather, vma: vm_area_struct, pud: array, addr: int,
-                  end: int) -> None:
+def zap_pmd_range(tlb: mmu_gather, vma: vm_area_struct, pud: array, addr: int, end: int) -> None:
     pmd = next_table(tlb.mm, pud[pud_index(addr)])
     while True:
         nxt = pmd_addr_end(addr, end)
@@ -301,8 +337,7 @@ def zap_pmd_range(tlb: mmu_gather, vma: vm_area_struct, pud: array, addr: int,
             return
 
 
-def zap_pud_range(tlb: mmu_gather, vma: vm_area_struct, pgd: array, addr: int,
-                  end: int) -> None:
+def zap_pud_range(tlb: mmu_gather, vma: vm_area_struct, pgd: array, addr: int, end: int) -> None:
     pud = next_table(tlb.mm, pgd[pgd_index(addr)])
     while True:
         nxt = pud_addr_end(addr, end)
@@ -331,8 +366,9 @@ def unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: int, end: int) 
 ZAP_BLOCK_SIZE = 1024 * PAGE_SIZE
 
 
-def unmap_vmas(tlb: mmu_gather, vma: vm_area_struct | None, start_addr: int,
-               end_addr: int) -> tuple[mmu_gather, int]:
+def unmap_vmas(
+    tlb: mmu_gather, vma: vm_area_struct | None, start_addr: int, end_addr: int
+) -> tuple[mmu_gather, int]:
     """Unmap [start_addr, end_addr) of a vma chain in ZAP_BLOCK_SIZE blocks,
     finishing the TLB gather and offering to reschedule between blocks.
     Returns the (possibly renewed) gather and the end address."""
@@ -353,6 +389,7 @@ def unmap_vmas(tlb: mmu_gather, vma: vm_area_struct | None, start_addr: int,
                 tlb_start_valid = True
             if is_vm_hugetlb_page(vma):
                 from .hugetlb import unmap_hugepage_range
+
                 block = end - start
                 unmap_hugepage_range(vma, start, end)
             else:
@@ -414,6 +451,7 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     if pmd_huge(e):
         BUG_ON(flags & FOLL_GET, "mm/memory.c:follow_page: BUG_ON(flags & FOLL_GET) [huge pmd]")
         from .hugetlb import follow_huge_pmd
+
         return follow_huge_pmd(mm, address, pmd, flags & FOLL_WRITE)
 
     # The section reads the pte; get_page and the accessed/dirty marking
@@ -449,7 +487,8 @@ def can_follow_write_pte(pte: int, flags: int) -> bool:
     Dirty COW fix), a dirty one after a COW this call completed (FOLL_COW,
     only ever set by the "4.8.3" profile)."""
     return bool(pte & _PAGE_RW) or bool(
-        flags & FOLL_FORCE and flags & FOLL_COW and pte & _PAGE_DIRTY)
+        flags & FOLL_FORCE and flags & FOLL_COW and pte & _PAGE_DIRTY
+    )
 
 
 def _follow_no_page_table(k: object, address: int, flags: int) -> Page | None:
@@ -465,9 +504,16 @@ def _follow_no_page_table(k: object, address: int, flags: int) -> Page | None:
     return page
 
 
-def get_user_pages(tsk: task_struct, mm: mm_struct, start: int, len: int, write: int,
-                   force: int, pages: list[Page] | None,
-                   vmas: list[vm_area_struct] | None) -> int:
+def get_user_pages(
+    tsk: task_struct,
+    mm: mm_struct,
+    start: int,
+    len: int,
+    write: int,
+    force: int,
+    pages: list[Page] | None,
+    vmas: list[vm_area_struct] | None,
+) -> int:
     """Fault in and pin ``len`` pages from ``start``; the caller holds mmap_sem.
 
     Models get_user_pages() after deceb6cd: no page_table_lock, FOLL_GET when
@@ -481,6 +527,7 @@ def get_user_pages(tsk: task_struct, mm: mm_struct, start: int, len: int, write:
     k = mm.k
     if not k.semantics.follow_page_inner_ptlock:
         from . import prepatch  # the tree before deceb6cd
+
         return prepatch.get_user_pages(tsk, mm, start, len, write, force, pages, vmas)
     BUG_ON(len <= 0, "mm/memory.c:get_user_pages: len <= 0 (the kernel's loop never ends)")
     vm_flags = (VM_WRITE | VM_MAYWRITE) if write else (VM_READ | VM_MAYREAD)
@@ -504,6 +551,7 @@ def get_user_pages(tsk: task_struct, mm: mm_struct, start: int, len: int, write:
 
         if is_vm_hugetlb_page(vma):
             from .hugetlb import follow_hugetlb_page
+
             i, start, len = follow_hugetlb_page(mm, vma, pages, vmas, start, len, i)
             if not len or i < 0:
                 return i
@@ -561,8 +609,10 @@ def _cow_done(k: object, vma: vm_area_struct, foll_flags: int) -> int:
     next lookup, the retry is a read fault that maps the page-cache page.
     The fix (19be0eaffa3a) keeps FOLL_WRITE and sets FOLL_COW instead."""
     if k.sched is not None:
-        k.sched.note("VM_FAULT_WRITE: COW resolved, "
-                     + ("FOLL_COW set" if k.semantics.gup_foll_cow else "FOLL_WRITE dropped"))
+        k.sched.note(
+            "VM_FAULT_WRITE: COW resolved, "
+            + ("FOLL_COW set" if k.semantics.gup_foll_cow else "FOLL_WRITE dropped")
+        )
     if k.semantics.gup_foll_cow:
         if not vma.vm_flags & VM_WRITE:
             foll_flags |= FOLL_COW
@@ -576,8 +626,14 @@ def _vm_locked_blocks_foll_anon(k: object, vma: vm_area_struct) -> bool:
     return bool(vma.vm_flags & VM_LOCKED) and k.semantics.foll_anon_respects_vm_locked
 
 
-def _get_gate_page(k: object, tsk: task_struct, start: int, write: int,
-                   pages: list[Page] | None, vmas: list[vm_area_struct] | None) -> int:
+def _get_gate_page(
+    k: object,
+    tsk: task_struct,
+    start: int,
+    write: int,
+    pages: list[Page] | None,
+    vmas: list[vm_area_struct] | None,
+) -> int:
     """get_user_pages' gate-area branch: user gate pages are read-only and
     are looked up in the kernel's own page table, without follow_page."""
     if write:
@@ -615,8 +671,15 @@ def make_pages_present(addr: int, end: int, current: task_struct) -> int:
 # =============================================================================
 # Page faults
 # =============================================================================
-def do_wp_page(mm: mm_struct, vma: vm_area_struct, address: int, page_table: array,
-               pmd: array, ptl: object, orig_pte: int) -> int:
+def do_wp_page(
+    mm: mm_struct,
+    vma: vm_area_struct,
+    address: int,
+    page_table: array,
+    pmd: array,
+    ptl: object,
+    orig_pte: int,
+) -> int:
     """Write to a present, write-protected pte: reuse the page if it is anonymous
     and mapped once, else copy it.  Entered with the pte locked, returns
     unlocked.  VM_FAULT_WRITE is or'ed in exactly when the COW was resolved."""
@@ -624,8 +687,9 @@ def do_wp_page(mm: mm_struct, vma: vm_area_struct, address: int, page_table: arr
     alloc = k.alloc
     pfn = (orig_pte & PTE_MASK) >> 12
     ret = VM_FAULT_MINOR
-    BUG_ON(vma.vm_flags & VM_RESERVED,
-           "mm/memory.c:do_wp_page: BUG_ON(vma->vm_flags & VM_RESERVED)")
+    BUG_ON(
+        vma.vm_flags & VM_RESERVED, "mm/memory.c:do_wp_page: BUG_ON(vma->vm_flags & VM_RESERVED)"
+    )
     if not alloc.pfn_valid(pfn):
         print_bad_pte(vma, orig_pte, address)
         pte_unmap_unlock(page_table, ptl)
@@ -684,8 +748,14 @@ def can_share_swap_page(page: Page) -> bool:
     return page._mapcount + 1 == 1
 
 
-def do_anonymous_page(mm: mm_struct, vma: vm_area_struct, address: int, page_table: array,
-                      pmd: array, write_access: int) -> int:
+def do_anonymous_page(
+    mm: mm_struct,
+    vma: vm_area_struct,
+    address: int,
+    page_table: array,
+    pmd: array,
+    write_access: int,
+) -> int:
     """First touch of anonymous memory: a read maps the shared ZERO_PAGE
     (refcounted, rmap'd, counted as file_rss); a write maps a new zeroed page."""
     k = mm.k
@@ -724,8 +794,14 @@ def do_anonymous_page(mm: mm_struct, vma: vm_area_struct, address: int, page_tab
     return VM_FAULT_MINOR
 
 
-def do_no_page(mm: mm_struct, vma: vm_area_struct, address: int, page_table: array,
-               pmd: array, write_access: int) -> int:
+def do_no_page(
+    mm: mm_struct,
+    vma: vm_area_struct,
+    address: int,
+    page_table: array,
+    pmd: array,
+    write_access: int,
+) -> int:
     """First touch of a file (or shmem) mapping: ask ->nopage for the page; a
     write fault on a private mapping copies it at once (early COW)."""
     k = mm.k
@@ -782,8 +858,9 @@ def do_no_page(mm: mm_struct, vma: vm_area_struct, address: int, page_table: arr
     return ret
 
 
-def handle_pte_fault(mm: mm_struct, vma: vm_area_struct, address: int, pte: array,
-                     pmd: array, write_access: int) -> int:
+def handle_pte_fault(
+    mm: mm_struct, vma: vm_area_struct, address: int, pte: array, pmd: array, write_access: int
+) -> int:
     """Dispatch on the pte read without the lock; present ptes are rechecked
     under it (pte_same) before do_wp_page or an accessed/dirty update."""
     i = pte_index(address)
@@ -796,8 +873,9 @@ def handle_pte_fault(mm: mm_struct, vma: vm_area_struct, address: int, pte: arra
             if not vma_has_nopage(vma):
                 return do_anonymous_page(mm, vma, address, pte, pmd, write_access)
             return do_no_page(mm, vma, address, pte, pmd, write_access)
-        raise ModelFailure("mm/memory.c:handle_pte_fault",
-                           f"swap/nonlinear pte {entry:#x} (not modelled)")
+        raise ModelFailure(
+            "mm/memory.c:handle_pte_fault", f"swap/nonlinear pte {entry:#x} (not modelled)"
+        )
     ptl = pte_lockptr(mm, pmd[pmd_index(address)])
     spin_lock(ptl)
     if pte[i] == entry:
@@ -812,13 +890,13 @@ def handle_pte_fault(mm: mm_struct, vma: vm_area_struct, address: int, pte: arra
     return VM_FAULT_MINOR
 
 
-def __handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int,
-                      write_access: int) -> int:
+def __handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int, write_access: int) -> int:
     """Allocate the page tables down to the pte and handle the fault.  Returns
     VM_FAULT_* with the VM_FAULT_WRITE bit, which only get_user_pages sees."""
     mm.k.pgfault += 1
     if is_vm_hugetlb_page(vma):
         from .hugetlb import hugetlb_fault
+
         return hugetlb_fault(mm, vma, address, write_access)
     pud = pud_alloc(mm, mm.pgd.data, address)
     if pud is None:
@@ -832,11 +910,16 @@ def __handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int,
     return handle_pte_fault(mm, vma, address, pte, pmd, write_access)
 
 
-def handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int,
-                    write_access: int) -> int:
+def handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int, write_access: int) -> int:
     """The arch fault handlers' entry: the VM_FAULT_WRITE bit masked off."""
     return __handle_mm_fault(mm, vma, address, write_access) & ~VM_FAULT_WRITE
 
 
-__all__ = ["ULONG_MAX", "follow_page", "get_user_pages", "handle_mm_fault",
-           "make_pages_present", "zap_page_range"]
+__all__ = [
+    "ULONG_MAX",
+    "follow_page",
+    "get_user_pages",
+    "handle_mm_fault",
+    "make_pages_present",
+    "zap_page_range",
+]

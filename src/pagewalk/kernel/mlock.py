@@ -17,8 +17,14 @@ if TYPE_CHECKING:
     from .mm import task_struct
 
 
-def mlock_fixup(current: task_struct, vma: vm_area_struct, prev: vm_area_struct | None,
-                start: int, end: int, newflags: int) -> tuple[int, vm_area_struct | None]:
+def mlock_fixup(
+    current: task_struct,
+    vma: vm_area_struct,
+    prev: vm_area_struct | None,
+    start: int,
+    end: int,
+    newflags: int,
+) -> tuple[int, vm_area_struct | None]:
     mm = vma.vm_mm
     ret = 0
     if newflags == vma.vm_flags:

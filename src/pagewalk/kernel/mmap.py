@@ -76,8 +76,7 @@ def find_vma(mm: mm_struct, addr: int) -> vm_area_struct | None:
     return vma
 
 
-def find_vma_prev(mm: mm_struct, addr: int) -> tuple[vm_area_struct | None,
-                                                      vm_area_struct | None]:
+def find_vma_prev(mm: mm_struct, addr: int) -> tuple[vm_area_struct | None, vm_area_struct | None]:
     """(vma, prev): find_vma plus the vma before it."""
     prev = None
     vma = mm.mmap
@@ -149,8 +148,9 @@ def __vma_unlink(mm: mm_struct, vma: vm_area_struct, prev: vm_area_struct | None
         mm.mmap_cache = prev
 
 
-def vma_adjust(vma: vm_area_struct, start: int, end: int, pgoff: int,
-               insert: vm_area_struct | None) -> None:
+def vma_adjust(
+    vma: vm_area_struct, start: int, end: int, pgoff: int, insert: vm_area_struct | None
+) -> None:
     """Change a vma's bounds, inserting a split-off part or absorbing /
     trimming its successor; anon_vma moves with the pages it covers."""
     mm = vma.vm_mm
@@ -205,20 +205,36 @@ def _is_mergeable_anon_vma(a1: anon_vma | None, a2: anon_vma | None) -> bool:
     return a1 is None or a2 is None or a1 is a2
 
 
-def _can_vma_merge_before(vma: vm_area_struct, vm_flags: int, av: anon_vma | None,
-                          file: File | None, vm_pgoff: int) -> bool:
-    return (_is_mergeable_vma(vma, file, vm_flags) and _is_mergeable_anon_vma(av, vma.anon_vma)
-            and vma.vm_pgoff == vm_pgoff)
+def _can_vma_merge_before(
+    vma: vm_area_struct, vm_flags: int, av: anon_vma | None, file: File | None, vm_pgoff: int
+) -> bool:
+    return (
+        _is_mergeable_vma(vma, file, vm_flags)
+        and _is_mergeable_anon_vma(av, vma.anon_vma)
+        and vma.vm_pgoff == vm_pgoff
+    )
 
 
-def _can_vma_merge_after(vma: vm_area_struct, vm_flags: int, av: anon_vma | None,
-                         file: File | None, vm_pgoff: int) -> bool:
-    return (_is_mergeable_vma(vma, file, vm_flags) and _is_mergeable_anon_vma(av, vma.anon_vma)
-            and vma.vm_pgoff + vma_pages(vma) == vm_pgoff)
+def _can_vma_merge_after(
+    vma: vm_area_struct, vm_flags: int, av: anon_vma | None, file: File | None, vm_pgoff: int
+) -> bool:
+    return (
+        _is_mergeable_vma(vma, file, vm_flags)
+        and _is_mergeable_anon_vma(av, vma.anon_vma)
+        and vma.vm_pgoff + vma_pages(vma) == vm_pgoff
+    )
 
 
-def vma_merge(mm: mm_struct, prev: vm_area_struct | None, addr: int, end: int, vm_flags: int,
-              av: anon_vma | None, file: File | None, pgoff: int) -> vm_area_struct | None:
+def vma_merge(
+    mm: mm_struct,
+    prev: vm_area_struct | None,
+    addr: int,
+    end: int,
+    vm_flags: int,
+    av: anon_vma | None,
+    file: File | None,
+    pgoff: int,
+) -> vm_area_struct | None:
     """Merge [addr, end) with prev and/or next when flags, file, offset and
     anon_vma allow; returns the vma that now covers the range, or None."""
     pglen = (end - addr) >> PAGE_SHIFT
@@ -228,17 +244,26 @@ def vma_merge(mm: mm_struct, prev: vm_area_struct | None, addr: int, end: int, v
     area = nxt
     if nxt is not None and nxt.vm_end == end:  # cases 6, 7, 8
         nxt = nxt.vm_next
-    if prev is not None and prev.vm_end == addr and _can_vma_merge_after(
-            prev, vm_flags, av, file, pgoff):
-        if nxt is not None and end == nxt.vm_start and _can_vma_merge_before(
-                nxt, vm_flags, av, file, pgoff + pglen) and _is_mergeable_anon_vma(
-                prev.anon_vma, nxt.anon_vma):
+    if (
+        prev is not None
+        and prev.vm_end == addr
+        and _can_vma_merge_after(prev, vm_flags, av, file, pgoff)
+    ):
+        if (
+            nxt is not None
+            and end == nxt.vm_start
+            and _can_vma_merge_before(nxt, vm_flags, av, file, pgoff + pglen)
+            and _is_mergeable_anon_vma(prev.anon_vma, nxt.anon_vma)
+        ):
             vma_adjust(prev, prev.vm_start, nxt.vm_end, prev.vm_pgoff, None)  # cases 1, 6
         else:
             vma_adjust(prev, prev.vm_start, end, prev.vm_pgoff, None)  # cases 2, 5, 7
         return prev
-    if nxt is not None and end == nxt.vm_start and _can_vma_merge_before(
-            nxt, vm_flags, av, file, pgoff + pglen):
+    if (
+        nxt is not None
+        and end == nxt.vm_start
+        and _can_vma_merge_before(nxt, vm_flags, av, file, pgoff + pglen)
+    ):
         if prev is not None and addr < prev.vm_end:  # case 4
             vma_adjust(prev, prev.vm_start, addr, prev.vm_pgoff, None)
         else:  # cases 3, 8
@@ -254,8 +279,7 @@ def split_vma(mm: mm_struct, vma: vm_area_struct, addr: int, new_below: int) -> 
     new = vma.copy()
     if new_below:
         new.vm_end = addr
-        vma_adjust(vma, addr, vma.vm_end, vma.vm_pgoff + ((addr - new.vm_start) >> PAGE_SHIFT),
-                   new)
+        vma_adjust(vma, addr, vma.vm_end, vma.vm_pgoff + ((addr - new.vm_start) >> PAGE_SHIFT), new)
     else:
         new.vm_start = addr
         new.vm_pgoff += (addr - vma.vm_start) >> PAGE_SHIFT
@@ -302,11 +326,13 @@ def arch_unmap_area(mm: mm_struct, addr: int) -> None:
         mm.cached_hole_size = ULONG_MAX
 
 
-def get_unmapped_area(mm: mm_struct, file: File | None, addr: int, length: int, pgoff: int,
-                      flags: int) -> int:
+def get_unmapped_area(
+    mm: mm_struct, file: File | None, addr: int, length: int, pgoff: int, flags: int
+) -> int:
     if not flags & MAP_FIXED:
         if file is not None and file.hugetlb:
             from .hugetlb import hugetlb_get_unmapped_area
+
             addr = hugetlb_get_unmapped_area(mm, addr, length, flags)
         else:
             addr = arch_get_unmapped_area(mm, addr, length, flags)
@@ -322,13 +348,23 @@ def get_unmapped_area(mm: mm_struct, file: File | None, addr: int, length: int, 
 
 
 def calc_vm_prot_bits(prot: int) -> int:
-    return ((VM_READ if prot & PROT_READ else 0) | (VM_WRITE if prot & PROT_WRITE else 0)
-            | (VM_EXEC if prot & PROT_EXEC else 0))
+    return (
+        (VM_READ if prot & PROT_READ else 0)
+        | (VM_WRITE if prot & PROT_WRITE else 0)
+        | (VM_EXEC if prot & PROT_EXEC else 0)
+    )
 
 
 # --- mmap ----------------------------------------------------------------------
-def do_mmap_pgoff(current: task_struct, file: File | None, addr: int, length: int, prot: int,
-                  flags: int, pgoff: int) -> int:
+def do_mmap_pgoff(
+    current: task_struct,
+    file: File | None,
+    addr: int,
+    length: int,
+    prot: int,
+    flags: int,
+    pgoff: int,
+) -> int:
     """Create a mapping; returns its address or -errno.  Caller holds mmap_sem
     for write.  MAP_LOCKED mappings are faulted in with make_pages_present;
     MAP_POPULATE populates only shared mappings, as in this era."""
@@ -345,12 +381,19 @@ def do_mmap_pgoff(current: task_struct, file: File | None, addr: int, length: in
     addr = get_unmapped_area(mm, file, addr, length, pgoff, flags)
     if addr < 0:
         return addr
-    vm_flags = (calc_vm_prot_bits(prot) | (VM_GROWSDOWN if flags & MAP_GROWSDOWN else 0)
-                | mm.def_flags | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
+    vm_flags = (
+        calc_vm_prot_bits(prot)
+        | (VM_GROWSDOWN if flags & MAP_GROWSDOWN else 0)
+        | mm.def_flags
+        | VM_MAYREAD
+        | VM_MAYWRITE
+        | VM_MAYEXEC
+    )
     if flags & MAP_LOCKED:
         vm_flags |= VM_LOCKED
     if file is not None:
         from .filemap import FMODE_READ, FMODE_WRITE
+
         maptype = flags & MAP_TYPE
         if maptype == MAP_SHARED:
             if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
@@ -379,21 +422,23 @@ def do_mmap_pgoff(current: task_struct, file: File | None, addr: int, length: in
                 return ENOMEM
             continue
         break
-    if not (file is not None and file.hugetlb) and (
-            vm_flags & VM_SHARED or vm_flags & VM_WRITE):
+    if not (file is not None and file.hugetlb) and (vm_flags & VM_SHARED or vm_flags & VM_WRITE):
         vm_flags |= VM_ACCOUNT
 
     # Can we just expand an old private anonymous mapping?
-    if file is None and not vm_flags & VM_SHARED and vma_merge(
-            mm, prev, addr, addr + length, vm_flags, None, None, pgoff):
+    if (
+        file is None
+        and not vm_flags & VM_SHARED
+        and vma_merge(mm, prev, addr, addr + length, vm_flags, None, None, pgoff)
+    ):
         return _mmap_out(current, addr, length, vm_flags, flags, pgoff)
 
-    vma = vm_area_struct(mm, addr, addr + length, vm_flags, protection_map[vm_flags & 0xF],
-                         pgoff)
+    vma = vm_area_struct(mm, addr, addr + length, vm_flags, protection_map[vm_flags & 0xF], pgoff)
     if file is not None:
         if vm_flags & (VM_GROWSDOWN | VM_GROWSUP):
             return EINVAL
         from .filemap import get_file
+
         vma.vm_file = file
         get_file(file)
         err = _file_mmap(file, vma)
@@ -406,8 +451,7 @@ def do_mmap_pgoff(current: task_struct, file: File | None, addr: int, length: in
     addr = vma.vm_start
     pgoff = vma.vm_pgoff
     vm_flags = vma.vm_flags
-    if file is None or not vma_merge(mm, prev, addr, vma.vm_end, vma.vm_flags, None, file,
-                                     pgoff):
+    if file is None or not vma_merge(mm, prev, addr, vma.vm_end, vma.vm_flags, None, file, pgoff):
         vma_link(mm, vma, prev)
     else:
         remove_vma(vma)  # merged into a neighbour: drop the new vma's file ref
@@ -418,8 +462,10 @@ def _file_mmap(file: File, vma: vm_area_struct) -> int:
     """file->f_op->mmap: generic_file_mmap, or hugetlbfs_file_mmap."""
     if file.hugetlb:
         from .hugetlb import hugetlbfs_file_mmap
+
         return hugetlbfs_file_mmap(file, vma)
     from .filemap import generic_file_vm_ops
+
     vma.vm_ops = generic_file_vm_ops
     return 0
 
@@ -437,8 +483,9 @@ def shmem_zero_setup(vma: vm_area_struct) -> None:
     vma.vm_ops = shmem_vm_ops
 
 
-def _mmap_out(current: task_struct, addr: int, length: int, vm_flags: int, flags: int,
-              pgoff: int) -> int:
+def _mmap_out(
+    current: task_struct, addr: int, length: int, vm_flags: int, flags: int, pgoff: int
+) -> int:
     """do_mmap_pgoff's ``out:`` label."""
     mm = current.mm
     mm.total_vm += length >> PAGE_SHIFT
@@ -448,6 +495,7 @@ def _mmap_out(current: task_struct, addr: int, length: int, vm_flags: int, flags
     if flags & MAP_POPULATE:
         from .fremap import sys_remap_file_pages
         from .locks import down_write, up_write
+
         up_write(mm.mmap_sem)
         sys_remap_file_pages(current, addr, length, 0, pgoff, flags & MAP_NONBLOCK)
         down_write(mm.mmap_sem)
@@ -473,21 +521,27 @@ def remove_vma_list(mm: mm_struct, vma: vm_area_struct | None) -> None:
         vma = remove_vma(vma)
 
 
-def unmap_region(mm: mm_struct, vma: vm_area_struct, prev: vm_area_struct | None, start: int,
-                 end: int) -> None:
+def unmap_region(
+    mm: mm_struct, vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int
+) -> None:
     """Zap the ptes of a detached vma chain, then free the page tables no
     remaining vma (prev below, next above) can be using."""
     nxt = prev.vm_next if prev is not None else mm.mmap
     tlb = tlb_gather_mmu(mm, 0)
     update_hiwater_rss(mm)
     tlb, _ = unmap_vmas(tlb, vma, start, end)
-    free_pgtables(tlb, vma, prev.vm_end if prev is not None else FIRST_USER_ADDRESS,
-                  nxt.vm_start if nxt is not None else 0)
+    free_pgtables(
+        tlb,
+        vma,
+        prev.vm_end if prev is not None else FIRST_USER_ADDRESS,
+        nxt.vm_start if nxt is not None else 0,
+    )
     tlb_finish_mmu(tlb, start, end)
 
 
-def detach_vmas_to_be_unmapped(mm: mm_struct, vma: vm_area_struct,
-                               prev: vm_area_struct | None, end: int) -> None:
+def detach_vmas_to_be_unmapped(
+    mm: mm_struct, vma: vm_area_struct, prev: vm_area_struct | None, end: int
+) -> None:
     """Unlink the vmas below ``end`` starting at ``vma``; they stay chained by
     vm_next, ending in None."""
     last = None
@@ -555,8 +609,9 @@ def exit_mmap(mm: mm_struct) -> None:
     mm.map_count = 0
     mm.total_vm = mm.locked_vm = 0
     if mm.nr_ptes > (FIRST_USER_ADDRESS + (1 << 21) - 1) >> 21:
-        raise ModelFailure("mm/mmap.c:exit_mmap: BUG_ON(mm->nr_ptes > ...)",
-                           f"{mm.nr_ptes} pte pages left")
+        raise ModelFailure(
+            "mm/mmap.c:exit_mmap: BUG_ON(mm->nr_ptes > ...)", f"{mm.nr_ptes} pte pages left"
+        )
 
 
 __all__ = ["VM_HUGETLB", "do_mmap_pgoff", "do_munmap", "find_vma"]

@@ -86,8 +86,9 @@ def _outside_user_space(tsk: task_struct, address: int, write: bool) -> tuple[Pa
     return None, SIGSEGV
 
 
-def _access(tsk: task_struct, address: int, length: int, write: bool,
-            data: bytes | None) -> tuple[bytearray, int, str | None]:
+def _access(
+    tsk: task_struct, address: int, length: int, write: bool, data: bytes | None
+) -> tuple[bytearray, int, str | None]:
     mm = tsk.mm
     out = bytearray()
     done = 0
@@ -109,18 +110,19 @@ def _access(tsk: task_struct, address: int, length: int, write: bool,
                 return out, done, sig
             retries += 1
             if retries > MAX_FAULT_RETRIES:
-                raise ModelFailure("mmu: fault loop",
-                                   f"{tsk} at {addr:#x}: faults never make the access possible")
+                raise ModelFailure(
+                    "mmu: fault loop", f"{tsk} at {addr:#x}: faults never make the access possible"
+                )
             continue
         retries = 0
         off = addr & (PAGE_SIZE - 1)
         n = min(PAGE_SIZE - off, length - done)
         if write:
-            page_bytes(page)[off:off + n] = data[done:done + n]
+            page_bytes(page)[off : off + n] = data[done : done + n]
         elif page.data is None:
             out += bytes(n)
         else:
-            out += page.data[off:off + n]
+            out += page.data[off : off + n]
         done += n
     return out, done, None
 

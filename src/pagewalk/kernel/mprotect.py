@@ -88,8 +88,9 @@ def change_protection(vma: vm_area_struct, addr: int, end: int, newprot: int) ->
             addr = nxt_pud
 
 
-def mprotect_fixup(vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int,
-                   newflags: int) -> tuple[int, vm_area_struct | None]:
+def mprotect_fixup(
+    vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int, newflags: int
+) -> tuple[int, vm_area_struct | None]:
     """Returns (error, new prev)."""
     mm = vma.vm_mm
     oldflags = vma.vm_flags

@@ -37,9 +37,15 @@ PG_anon = 1 << 20  # model-only: PAGE_MAPPING_ANON in page->mapping
 PG_pgtable = 1 << 21  # model-only: this page holds a page table
 
 FLAG_NAMES = (
-    (PG_locked, "locked"), (PG_referenced, "referenced"), (PG_uptodate, "uptodate"),
-    (PG_dirty, "dirty"), (PG_lru, "lru"), (PG_active, "active"),
-    (PG_reserved, "reserved"), (PG_compound, "compound"), (PG_anon, "anon"),
+    (PG_locked, "locked"),
+    (PG_referenced, "referenced"),
+    (PG_uptodate, "uptodate"),
+    (PG_dirty, "dirty"),
+    (PG_lru, "lru"),
+    (PG_active, "active"),
+    (PG_reserved, "reserved"),
+    (PG_compound, "compound"),
+    (PG_anon, "anon"),
     (PG_pgtable, "pgtable"),
 )
 
@@ -47,8 +53,17 @@ FLAG_NAMES = (
 class Page:
     """struct page.  ``private`` doubles as ``u.ptl`` for split page-table locks."""
 
-    __slots__ = ("_count", "_mapcount", "data", "flags", "index", "mapping", "node",
-                 "pfn", "private")
+    __slots__ = (
+        "_count",
+        "_mapcount",
+        "data",
+        "flags",
+        "index",
+        "mapping",
+        "node",
+        "pfn",
+        "private",
+    )
 
     def __init__(self, pfn: int, node: int) -> None:
         self.pfn = pfn
@@ -63,8 +78,9 @@ class Page:
 
     def __repr__(self) -> str:
         names = ",".join(n for bit, n in FLAG_NAMES if self.flags & bit)
-        return (f"<page pfn={self.pfn} count={self._count + 1} "
-                f"mapcount={self._mapcount + 1} [{names}]>")
+        return (
+            f"<page pfn={self.pfn} count={self._count + 1} mapcount={self._mapcount + 1} [{names}]>"
+        )
 
 
 # --- accessors named as in the kernel ---------------------------------------
@@ -142,8 +158,7 @@ class PageAllocator:
     node and falls back to the others in order (the default zonelist).
     """
 
-    __slots__ = ("allocated_total", "free_lists", "mem_map", "nodes", "pages_per_node",
-                 "used")
+    __slots__ = ("allocated_total", "free_lists", "mem_map", "nodes", "pages_per_node", "used")
 
     def __init__(self, nodes: int, pages_per_node: int) -> None:
         self.nodes = nodes
@@ -176,8 +191,10 @@ class PageAllocator:
         if page.flags & PG_anon:  # anon pages keep mapping until freed
             page.mapping = None
             page.flags &= ~PG_anon
-        if page._mapcount != -1 or page.mapping is not None or page.flags & (
-            PG_reserved | PG_locked | PG_lru | PG_active | PG_swapcache
+        if (
+            page._mapcount != -1
+            or page.mapping is not None
+            or page.flags & (PG_reserved | PG_locked | PG_lru | PG_active | PG_swapcache)
         ):
             raise ModelFailure("mm/page_alloc.c:bad_page", repr(page))
         page.flags = 0
@@ -219,15 +236,17 @@ def put_page(alloc: PageAllocator, page: Page) -> None:
     if page.flags & PG_compound:
         head = page.private
         if head._count < 0:
-            raise ModelFailure("include/linux/mm.h:put_page: BUG_ON(page_count(page) == 0)",
-                               repr(head))
+            raise ModelFailure(
+                "include/linux/mm.h:put_page: BUG_ON(page_count(page) == 0)", repr(head)
+            )
         head._count -= 1
         if head._count < 0:
             alloc.mem_map[head.pfn + 1].mapping(head)
         return
     if page._count < 0:
-        raise ModelFailure("include/linux/mm.h:put_page_testzero: BUG_ON(page_count(page) == 0)",
-                           repr(page))
+        raise ModelFailure(
+            "include/linux/mm.h:put_page_testzero: BUG_ON(page_count(page) == 0)", repr(page)
+        )
     page._count -= 1
     if page._count < 0:
         # __page_cache_release: take it off the LRU, then free it.

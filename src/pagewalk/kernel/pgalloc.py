@@ -95,8 +95,9 @@ def pte_lockptr(mm: mm_struct, pmd_entry: int) -> spinlock_t:
     return mm.page_table_lock
 
 
-def pte_offset_map_lock(mm: mm_struct, pmd: array, address: int,
-                        reads_only: bool = False) -> tuple[array, spinlock_t]:
+def pte_offset_map_lock(
+    mm: mm_struct, pmd: array, address: int, reads_only: bool = False
+) -> tuple[array, spinlock_t]:
     """Map the pte page under ``pmd`` and take its lock: returns (ptes, ptl).
     (``reads_only``: see locks.spin_lock; not part of the C signature.)"""
     entry = pmd[pmd_index(address)]
@@ -179,8 +180,9 @@ def pte_alloc_map(mm: mm_struct, pmd: array, address: int) -> array | None:
     return next_table(mm, pmd[i])
 
 
-def pte_alloc_map_lock(mm: mm_struct, pmd: array,
-                       address: int) -> tuple[array, spinlock_t] | tuple[None, None]:
+def pte_alloc_map_lock(
+    mm: mm_struct, pmd: array, address: int
+) -> tuple[array, spinlock_t] | tuple[None, None]:
     if not pmd_present(pmd[pmd_index(address)]) and __pte_alloc(mm, pmd, address):
         return None, None
     return pte_offset_map_lock(mm, pmd, address)
@@ -221,8 +223,9 @@ def free_pte_range(tlb: mmu_gather, pmd: array, i: int) -> None:
     mm.nr_ptes -= 1
 
 
-def free_pmd_range(tlb: mmu_gather, pud: array, addr: int, end: int, floor: int,
-                   ceiling: int) -> None:
+def free_pmd_range(
+    tlb: mmu_gather, pud: array, addr: int, end: int, floor: int, ceiling: int
+) -> None:
     mm = tlb.mm
     start = addr
     pmd = next_table(mm, pud[pud_index(addr)])
@@ -249,8 +252,9 @@ def free_pmd_range(tlb: mmu_gather, pud: array, addr: int, end: int, floor: int,
     _free_table(mm, page)  # pmd_free_tlb: x86-64 frees at once
 
 
-def free_pud_range(tlb: mmu_gather, pgd: array, addr: int, end: int, floor: int,
-                   ceiling: int) -> None:
+def free_pud_range(
+    tlb: mmu_gather, pgd: array, addr: int, end: int, floor: int, ceiling: int
+) -> None:
     mm = tlb.mm
     start = addr
     pud = next_table(mm, pgd[pgd_index(addr)])
@@ -304,8 +308,7 @@ def free_pgd_range(tlb: mmu_gather, addr: int, end: int, floor: int, ceiling: in
             break
 
 
-def free_pgtables(tlb: mmu_gather, vma: vm_area_struct | None, floor: int,
-                  ceiling: int) -> None:
+def free_pgtables(tlb: mmu_gather, vma: vm_area_struct | None, floor: int, ceiling: int) -> None:
     """mm/memory.c free_pgtables(): walk a vma chain, gathering neighbours
     within PMD_SIZE into one free_pgd_range call."""
     while vma is not None:

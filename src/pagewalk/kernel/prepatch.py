@@ -76,6 +76,7 @@ def follow_page(mm: mm_struct, address: int, write: int) -> Page | None:
         return None
     if pmd_huge(e):
         from .hugetlb import follow_huge_pmd
+
         return follow_huge_pmd(mm, address, pmd, write)
     pte = next_table(mm, e)[pte_index(address)]  # pte_offset_map; pte_unmap
     if pte & 0x81:  # pte_present
@@ -107,9 +108,16 @@ def untouched_anonymous_page(mm: mm_struct, vma: vm_area_struct, address: int) -
     return 0
 
 
-def get_user_pages(tsk: task_struct, mm: mm_struct, start: int, len: int, write: int,
-                   force: int, pages: list[Page] | None,
-                   vmas: list[vm_area_struct] | None) -> int:
+def get_user_pages(
+    tsk: task_struct,
+    mm: mm_struct,
+    start: int,
+    len: int,
+    write: int,
+    force: int,
+    pages: list[Page] | None,
+    vmas: list[vm_area_struct] | None,
+) -> int:
     """get_user_pages() before the patch: page_table_lock over the inner loop."""
     from .memory import BUG_ON, __handle_mm_fault, _get_gate_page
     from .mmap import find_extend_vma
@@ -135,6 +143,7 @@ def get_user_pages(tsk: task_struct, mm: mm_struct, start: int, len: int, write:
             return i or -14
         if is_vm_hugetlb_page(vma):
             from .hugetlb import follow_hugetlb_page
+
             i, start, len = follow_hugetlb_page(mm, vma, pages, vmas, start, len, i)
             if not len or i < 0:
                 return i

@@ -22,8 +22,7 @@ if TYPE_CHECKING:
     from .mm import task_struct
 
 
-def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int,
-                      write: int) -> int:
+def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int, write: int) -> int:
     """Copy ``length`` bytes between ``buf`` and ``tsk``'s memory; returns the
     number of bytes transferred (0 if the first page failed).  For a read,
     ``buf`` may start empty: it grows as pages are copied."""
@@ -45,17 +44,18 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int,
                 break
             page = pages[0]
             if mm.k.sched is not None:  # copy_{to,from}_user_page, no pte lock
-                mm.k.sched.access("copy to page" if write else "copy from page",
-                                  ((page.pfn, write),))
+                mm.k.sched.access(
+                    "copy to page" if write else "copy from page", ((page.pfn, write),)
+                )
             offset = addr & (PAGE_SIZE - 1)
             nbytes = min(length, PAGE_SIZE - offset)
             if write:
-                page_bytes(page)[offset:offset + nbytes] = buf[done:done + nbytes]
+                page_bytes(page)[offset : offset + nbytes] = buf[done : done + nbytes]
                 set_page_dirty(page)  # copy_to_user_page + set_page_dirty_lock
             elif page.data is None:
-                buf[done:done + nbytes] = bytes(nbytes)
+                buf[done : done + nbytes] = bytes(nbytes)
             else:
-                buf[done:done + nbytes] = page.data[offset:offset + nbytes]
+                buf[done : done + nbytes] = page.data[offset : offset + nbytes]
             put_page(alloc, page)  # page_cache_release
             length -= nbytes
             done += nbytes

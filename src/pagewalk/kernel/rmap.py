@@ -25,12 +25,20 @@ def find_mergeable_anon_vma(vma: vm_area_struct) -> anon_vma | None:
     could later be shared if the two merged (same flags, contiguous)."""
     mm = vma.vm_mm
     nxt = vma.vm_next
-    if nxt is not None and nxt.vm_start == vma.vm_end and nxt.anon_vma is not None \
-            and _compatible(vma, nxt):
+    if (
+        nxt is not None
+        and nxt.vm_start == vma.vm_end
+        and nxt.anon_vma is not None
+        and _compatible(vma, nxt)
+    ):
         return nxt.anon_vma
     prev = mm.find_vma_prev_of(vma)
-    if prev is not None and prev.vm_end == vma.vm_start and prev.anon_vma is not None \
-            and _compatible(prev, vma):
+    if (
+        prev is not None
+        and prev.vm_end == vma.vm_start
+        and prev.anon_vma is not None
+        and _compatible(prev, vma)
+    ):
         return prev.anon_vma
     return None
 
@@ -39,8 +47,11 @@ def _compatible(a: vm_area_struct, b: vm_area_struct) -> bool:
     from .constants import VM_EXEC, VM_READ, VM_WRITE
 
     mask = ~(VM_READ | VM_WRITE | VM_EXEC)
-    return (a.vm_file is b.vm_file and (a.vm_flags & mask) == (b.vm_flags & mask)
-            and a.vm_pgoff + ((a.vm_end - a.vm_start) >> 12) == b.vm_pgoff)
+    return (
+        a.vm_file is b.vm_file
+        and (a.vm_flags & mask) == (b.vm_flags & mask)
+        and a.vm_pgoff + ((a.vm_end - a.vm_start) >> 12) == b.vm_pgoff
+    )
 
 
 def page_add_anon_rmap(page: Page, vma: vm_area_struct, address: int) -> None:
@@ -67,5 +78,6 @@ def page_dup_rmap(page: Page) -> None:
 def page_remove_rmap(page: Page) -> None:
     page._mapcount -= 1
     if page._mapcount < -1:
-        raise ModelFailure("mm/rmap.c:page_remove_rmap: BUG_ON(page_mapcount(page) < 0)",
-                           repr(page))
+        raise ModelFailure(
+            "mm/rmap.c:page_remove_rmap: BUG_ON(page_mapcount(page) < 0)", repr(page)
+        )

@@ -54,12 +54,30 @@ class vm_operations_struct:
 
 
 class vm_area_struct:
-    __slots__ = ("anon_vma", "vm_end", "vm_file", "vm_flags", "vm_mm", "vm_next",
-                 "vm_ops", "vm_page_prot", "vm_pgoff", "vm_start")
+    __slots__ = (
+        "anon_vma",
+        "vm_end",
+        "vm_file",
+        "vm_flags",
+        "vm_mm",
+        "vm_next",
+        "vm_ops",
+        "vm_page_prot",
+        "vm_pgoff",
+        "vm_start",
+    )
 
-    def __init__(self, mm: mm_struct, start: int, end: int, flags: int, prot: int,
-                 pgoff: int = 0, file: File | None = None,
-                 ops: vm_operations_struct | None = None) -> None:
+    def __init__(
+        self,
+        mm: mm_struct,
+        start: int,
+        end: int,
+        flags: int,
+        prot: int,
+        pgoff: int = 0,
+        file: File | None = None,
+        ops: vm_operations_struct | None = None,
+    ) -> None:
         self.vm_mm = mm
         self.vm_start = start
         self.vm_end = end
@@ -76,8 +94,16 @@ class vm_area_struct:
         file reference as both callers do with get_file()."""
         if self.vm_file is not None:
             self.vm_file.f_count += 1
-        new = vm_area_struct(self.vm_mm, self.vm_start, self.vm_end, self.vm_flags,
-                             self.vm_page_prot, self.vm_pgoff, self.vm_file, self.vm_ops)
+        new = vm_area_struct(
+            self.vm_mm,
+            self.vm_start,
+            self.vm_end,
+            self.vm_flags,
+            self.vm_page_prot,
+            self.vm_pgoff,
+            self.vm_file,
+            self.vm_ops,
+        )
         new.anon_vma = self.anon_vma
         return new
 
@@ -104,10 +130,20 @@ def vma_has_nopage(vma: vm_area_struct) -> bool:
 
 
 _FLAG_LETTERS = (
-    (VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"),
-    (VM_MAYREAD, "mr"), (VM_MAYWRITE, "mw"), (VM_MAYSHARE, "ms"), (VM_GROWSDOWN, "gd"),
-    (VM_LOCKED, "lo"), (VM_IO, "io"), (VM_SEQ_READ, "sr"), (VM_RAND_READ, "rr"),
-    (VM_RESERVED, "re"), (VM_HUGETLB, "ht"),
+    (VM_READ, "rd"),
+    (VM_WRITE, "wr"),
+    (VM_EXEC, "ex"),
+    (VM_SHARED, "sh"),
+    (VM_MAYREAD, "mr"),
+    (VM_MAYWRITE, "mw"),
+    (VM_MAYSHARE, "ms"),
+    (VM_GROWSDOWN, "gd"),
+    (VM_LOCKED, "lo"),
+    (VM_IO, "io"),
+    (VM_SEQ_READ, "sr"),
+    (VM_RAND_READ, "rr"),
+    (VM_RESERVED, "re"),
+    (VM_HUGETLB, "ht"),
 )
 
 

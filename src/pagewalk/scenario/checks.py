@@ -47,14 +47,16 @@ def check_file_unchanged(runner: Runner, a: dict) -> tuple[bool, str]:
     if now == f.initial:
         return True, f"{f.path} unchanged"
     first = next(i for i in range(len(now)) if now[i] != f.initial[i])
-    return False, (f"{f.path} changed at offset {first}: "
-                   f"{now[first:first + 16]!r} (was {f.initial[first:first + 16]!r})")
+    return False, (
+        f"{f.path} changed at offset {first}: "
+        f"{now[first : first + 16]!r} (was {f.initial[first : first + 16]!r})"
+    )
 
 
 def check_file_content(runner: Runner, a: dict) -> tuple[bool, str]:
     f = _file(runner, a["path"])
     off, data = a["offset"], a["data"]
-    got = f.content()[off:off + len(data)]
+    got = f.content()[off : off + len(data)]
     if got == data:
         return True, f"{f.path}@{off} holds {data!r}"
     return False, f"{f.path}@{off} holds {got!r}, expected {data!r}"
@@ -127,7 +129,7 @@ def check_same_page(runner: Runner, a: dict) -> tuple[bool, str]:
         pages.append((proc, addr, page))
     (pa, aa, ga), (pb, ab, gb) = pages
     same = ga is not None and ga is gb
-    what = (f"{pa}@{aa:#x} -> {_pfn(ga)}, {pb}@{ab:#x} -> {_pfn(gb)}")
+    what = f"{pa}@{aa:#x} -> {_pfn(ga)}, {pb}@{ab:#x} -> {_pfn(gb)}"
     return same == a.get("expect", True), ("same page: " if same else "different pages: ") + what
 
 

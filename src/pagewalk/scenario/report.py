@@ -47,13 +47,22 @@ def _all_ops(scenario: Scenario) -> dict[str, OpSpec]:
 
 def render_text(scenario: Scenario, result: RunResult) -> str:
     ops = _all_ops(scenario)
-    lines = [f"scenario {scenario.name!r} ({scenario.path}), profile {result.semantics}, "
-             f"{scenario.nodes} node(s), split ptlock {'on' if scenario.split_ptlock else 'off'}"]
+    lines = [
+        f"scenario {scenario.name!r} ({scenario.path}), profile {result.semantics}, "
+        f"{scenario.nodes} node(s), split ptlock {'on' if scenario.split_ptlock else 'off'}"
+    ]
     rows = [("step", "process", "op", "arguments", "result")]
     for res in result.results:
         op = ops.get(res.step)
-        rows.append((res.step, res.process, res.op, describe_args(op) if op else "",
-                     describe_result(res.op, res)))
+        rows.append(
+            (
+                res.step,
+                res.process,
+                res.op,
+                describe_args(op) if op else "",
+                describe_result(res.op, res),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         lines.append("  " + "  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])

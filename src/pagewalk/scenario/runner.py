@@ -33,9 +33,14 @@ class OpResult:
     data: bytes | None = None  # what a read returned
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"step": self.step, "op": self.op, "value": self.value,
-                               "errno": self.errno, "signal": self.signal,
-                               "process": self.process}
+        out: dict[str, Any] = {
+            "step": self.step,
+            "op": self.op,
+            "value": self.value,
+            "errno": self.errno,
+            "signal": self.signal,
+            "process": self.process,
+        }
         if self.data is not None:
             out["data"] = self.data.decode("utf-8", errors="replace")
         return out
@@ -67,16 +72,26 @@ class RunResult:
         return "ok" if all(c.ok for c in self.checks) else "violation"
 
     def as_json(self) -> dict[str, Any]:
-        return {"scenario": self.scenario, "semantics": self.semantics, "status": self.status,
-                "results": [r.as_json() for r in self.results],
-                "checks": [c.as_json() for c in self.checks], "stats": self.stats}
+        return {
+            "scenario": self.scenario,
+            "semantics": self.semantics,
+            "status": self.status,
+            "results": [r.as_json() for r in self.results],
+            "checks": [c.as_json() for c in self.checks],
+            "stats": self.stats,
+        }
 
 
 class Runner:
     """One execution of a scenario: kernel, name bindings and results."""
 
-    def __init__(self, scenario: Scenario, semantics: str | None = None,
-                 check_invariants: bool = False, output_dir: str = ".") -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        semantics: str | None = None,
+        check_invariants: bool = False,
+        output_dir: str = ".",
+    ) -> None:
         self.scenario = scenario
         self.semantics = semantics or scenario.semantics
         self.check = check_invariants
@@ -114,9 +129,11 @@ class Runner:
 
     def thread_body(self, thread: ThreadSpec) -> Callable[[], None]:
         """What one scenario thread does, as a task for a scheduler."""
+
         def body() -> None:
             for _ in range(thread.repeat):
                 self.run_ops(thread.ops)
+
         return body
 
     def run_ops(self, ops: list[OpSpec]) -> None:
@@ -130,8 +147,11 @@ class Runner:
         self.by_step[op.step] = res
         expect = op.args.get("expect")
         if expect is not None and res.data is not None and res.data != expect:
-            self.result.checks.append(CheckResult(
-                "expect", False, f"{op.step}: read {res.data!r}, expected {expect!r}", op.where))
+            self.result.checks.append(
+                CheckResult(
+                    "expect", False, f"{op.step}: read {res.data!r}, expected {expect!r}", op.where
+                )
+            )
         if self.check:
             self.k.check_invariants()
         return res
@@ -162,8 +182,7 @@ class Runner:
         if ref.name is None:
             return ref.offset
         if ref.name not in self.addrs:
-            raise InputError(f"mapping {ref.name!r} has not been created yet at this point",
-                             where)
+            raise InputError(f"mapping {ref.name!r} has not been created yet at this point", where)
         base = self.addrs[ref.name]
         if base is None:
             raise InputError(f"mapping {ref.name!r} has no address: its mmap failed", where)
@@ -180,8 +199,9 @@ class Runner:
     def op_mmap(self, op: OpSpec, res: OpResult) -> None:
         a = op.args
         addr = self.resolve(a["addr"], f"{op.where}.addr") if "addr" in a else 0
-        ret = self.k.mmap(op.process, a["length"], a["prot"], a["flags"], a.get("file"),
-                          a.get("offset", 0), addr)
+        ret = self.k.mmap(
+            op.process, a["length"], a["prot"], a["flags"], a.get("file"), a.get("offset", 0), addr
+        )
         self._ret(res, ret)
         if op.as_name:
             self.addrs[op.as_name] = ret if ret >= 0 else None
@@ -190,12 +210,14 @@ class Runner:
         self._ret(res, self.k.munmap(op.process, self.addr(op), op.args["length"]))
 
     def op_mprotect(self, op: OpSpec, res: OpResult) -> None:
-        self._ret(res, self.k.mprotect(op.process, self.addr(op), op.args["length"],
-                                       op.args["prot"]))
+        self._ret(
+            res, self.k.mprotect(op.process, self.addr(op), op.args["length"], op.args["prot"])
+        )
 
     def op_madvise(self, op: OpSpec, res: OpResult) -> None:
-        self._ret(res, self.k.madvise(op.process, self.addr(op), op.args["length"],
-                                      op.args["advice"]))
+        self._ret(
+            res, self.k.madvise(op.process, self.addr(op), op.args["length"], op.args["advice"])
+        )
 
     def op_mlock(self, op: OpSpec, res: OpResult) -> None:
         self._ret(res, self.k.mlock(op.process, self.addr(op), op.args["length"]))
@@ -223,8 +245,7 @@ class Runner:
         res.value, res.data = n, data
 
     def op_mem_write(self, op: OpSpec, res: OpResult) -> None:
-        res.value = self.k.mem_write(op.process, self.addr(op), op.args["data"],
-                                     op.args.get("by"))
+        res.value = self.k.mem_write(op.process, self.addr(op), op.args["data"], op.args.get("by"))
 
     def op_gup(self, op: OpSpec, res: OpResult) -> None:
         a = op.args
@@ -236,8 +257,9 @@ class Runner:
         name = op.args["pins"]
         pages = self.pins.pop(name, None)
         if pages is None:
-            raise InputError(f"no pages are pinned under {name!r} at this point",
-                             f"{op.where}.pins")
+            raise InputError(
+                f"no pages are pinned under {name!r} at this point", f"{op.where}.pins"
+            )
         self.k.put_pages(pages)
         res.value = 0
 
@@ -268,8 +290,11 @@ def stats(k: Kernel) -> dict[str, int]:
     from ..kernel.page import PG_compound, PG_pgtable, PG_reserved
 
     tasks = k.tasks.values()
-    in_use = sum(512 if p.flags & PG_compound else 1 for p in k.alloc.mem_map
-                 if p._count >= 0 and not p.flags & (PG_pgtable | PG_reserved))
+    in_use = sum(
+        512 if p.flags & PG_compound else 1
+        for p in k.alloc.mem_map
+        if p._count >= 0 and not p.flags & (PG_pgtable | PG_reserved)
+    )
     return {
         "minor_faults": sum(t.min_flt for t in tasks),
         "major_faults": sum(t.maj_flt for t in tasks),
@@ -280,8 +305,12 @@ def stats(k: Kernel) -> dict[str, int]:
     }
 
 
-def run_scenario(scenario: Scenario, semantics: str | None = None,
-                 check_invariants: bool = False, output_dir: str = ".",
-                 checks: bool = True) -> RunResult:
+def run_scenario(
+    scenario: Scenario,
+    semantics: str | None = None,
+    check_invariants: bool = False,
+    output_dir: str = ".",
+    checks: bool = True,
+) -> RunResult:
     """Run one execution of ``scenario`` and return what happened."""
     return Runner(scenario, semantics, check_invariants, output_dir).run(checks)

@@ -113,8 +113,9 @@ class World:
         self.checks.append((predicate, message))
 
 
-def run_program(program: Callable[[World], None], chooser: Chooser, max_steps: int = 10_000,
-                trace: bool = False) -> Any:
+def run_program(
+    program: Callable[[World], None], chooser: Chooser, max_steps: int = 10_000, trace: bool = False
+) -> Any:
     """One execution of ``program`` under ``chooser``."""
     from ..explore.engine import Execution, Pruned, RecordingScheduler
 
@@ -126,7 +127,8 @@ def run_program(program: Callable[[World], None], chooser: Chooser, max_steps: i
     events: list[dict[str, Any]] = []
     if trace:
         sched.on_step = lambda s, t, ev: events.append(
-            {"task": t.name, "event": ev.describe(), "kind": "step", "where": ""})
+            {"task": t.name, "event": ev.describe(), "kind": "step", "where": ""}
+        )
     for name, body in world.threads:
         sched.add_task(name, body, None)
     world.sched = sched
@@ -137,23 +139,34 @@ def run_program(program: Callable[[World], None], chooser: Chooser, max_steps: i
     finally:
         world.sched = None
     if outcome != "ok":
-        blocked = ", ".join(f"{t.name} waits in {t.pending.describe()}"
-                            for t in sched.tasks if not t.done)
-        message = (f"deadlock: every task is blocked ({blocked})" if outcome == "deadlock"
-                   else f"{outcome}: {sched.failure}")
+        blocked = ", ".join(
+            f"{t.name} waits in {t.pending.describe()}" for t in sched.tasks if not t.done
+        )
+        message = (
+            f"deadlock: every task is blocked ({blocked})"
+            if outcome == "deadlock"
+            else f"{outcome}: {sched.failure}"
+        )
     else:
         failed = [msg for pred, msg in world.checks if not pred()]
         message = f"check: {failed[0]}" if failed else ""
-    ex = Execution(sched.choices, sched.steps, sched.states, None,
-                   "violation" if message else "ok", message)
+    ex = Execution(
+        sched.choices, sched.steps, sched.states, None, "violation" if message else "ok", message
+    )
     ex.trace = events
     return ex
 
 
-def explore_program(program: Callable[[World], None], strategy: str = "dpor",
-                    max_executions: int | None = None, timeout: float | None = None,
-                    preemption_bound: int | None = None, stop_first: bool = True,
-                    seed: int = 0, max_steps: int = 10_000) -> Any:
+def explore_program(
+    program: Callable[[World], None],
+    strategy: str = "dpor",
+    max_executions: int | None = None,
+    timeout: float | None = None,
+    preemption_bound: int | None = None,
+    stop_first: bool = True,
+    seed: int = 0,
+    max_steps: int = 10_000,
+) -> Any:
     """Explore the interleavings of a user program (see the module docstring)."""
     from ..explore.api import STRATEGIES, Budget, ExploreResult, ReplayChooser, search
 
@@ -162,10 +175,20 @@ def explore_program(program: Callable[[World], None], strategy: str = "dpor",
     probe = World()
     program(probe)
     res = ExploreResult(getattr(program, "__name__", "program"), "-", strategy, "ok", 0, 0.0)
-    return search(lambda chooser: run_program(program, chooser, max_steps),
-                  lambda choices: run_program(program, ReplayChooser(choices), max_steps, True),
-                  res, len(probe.threads), strategy, Budget(max_executions, timeout),
-                  preemption_bound, stop_first, seed, False, True, None)
+    return search(
+        lambda chooser: run_program(program, chooser, max_steps),
+        lambda choices: run_program(program, ReplayChooser(choices), max_steps, True),
+        res,
+        len(probe.threads),
+        strategy,
+        Budget(max_executions, timeout),
+        preemption_bound,
+        stop_first,
+        seed,
+        False,
+        True,
+        None,
+    )
 
 
 __all__ = ["Lock", "Var", "World", "explore_program", "run_program"]

@@ -70,8 +70,20 @@ def dependent(a: Event, b: Event) -> bool:
 
 
 class Task:
-    __slots__ = ("atomic", "body", "current", "done", "error", "glet", "index", "name",
-                 "pending", "section", "steps", "where")
+    __slots__ = (
+        "atomic",
+        "body",
+        "current",
+        "done",
+        "error",
+        "glet",
+        "index",
+        "name",
+        "pending",
+        "section",
+        "steps",
+        "where",
+    )
 
     def __init__(self, index: int, name: str, body: Callable[[], None], current: Any) -> None:
         self.index = index
@@ -111,8 +123,9 @@ class NonPreemptive(Chooser):
 class Scheduler:
     """Installed as ``k.sched`` for the concurrent part of an execution."""
 
-    def __init__(self, k: Any, chooser: Chooser | None = None, max_steps: int = 100_000,
-                 trace: bool = False) -> None:
+    def __init__(
+        self, k: Any, chooser: Chooser | None = None, max_steps: int = 100_000, trace: bool = False
+    ) -> None:
         self.k = k
         self.chooser = chooser or NonPreemptive()
         self.max_steps = max_steps
@@ -157,8 +170,9 @@ class Scheduler:
                 if task.steps > self.max_steps:
                     self.outcome = "nontermination"
                     self.failure = ModelFailure(
-                        "scheduler: step bound", f"task {task.name} took more than "
-                        f"{self.max_steps} steps (a livelock?)")
+                        "scheduler: step bound",
+                        f"task {task.name} took more than {self.max_steps} steps (a livelock?)",
+                    )
                     return self.outcome
                 self.running = task
                 self.last = task
@@ -189,6 +203,7 @@ class Scheduler:
             except BaseException as err:  # reported by run()
                 task.error = err
             task.done = True
+
         return body
 
     def is_enabled(self, task: Task) -> bool:
@@ -220,8 +235,10 @@ class Scheduler:
         if task.atomic and event.kind in _SLEEPING:
             # the step check: sleeping (a semaphore, a voluntary reschedule)
             # while holding a spinlock would deadlock a real CPU
-            raise ModelFailure(f"BUG: scheduling while atomic: {event.describe()}",
-                               f"task {task.name} holds {task.atomic} spinlock(s)")
+            raise ModelFailure(
+                f"BUG: scheduling while atomic: {event.describe()}",
+                f"task {task.name} holds {task.atomic} spinlock(s)",
+            )
         task.pending = event
         task.current = self.k.current
         if self.tracing:
