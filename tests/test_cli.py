@@ -302,23 +302,27 @@ def test_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_unknown_semantics_exits_2_naming_the_profiles(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run(capsys, "--semantics", "9.9.9", write(tmp_path, PASSING))
     assert (code, out) == (2, "")
     assert_one_line_error(err, "9.9.9", *PROFILES)
 
 
 def test_unknown_semantics_in_the_file_exits_2(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, PASSING.replace('name = "passing"',
-                                           'name = "passing"\nsemantics = "1.0"'))
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path, PASSING.replace('name = "passing"', 'name = "passing"\nsemantics = "1.0"')
+    )
     code, out, err = run(capsys, path)
     assert (code, out) == (2, "")
     assert_one_line_error(err, path, "semantics", "1.0", *PROFILES)
 
 
 def test_every_known_semantics_is_accepted(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(tmp_path, PASSING)
     for name in PROFILES:
         code, doc = run_json(capsys, "--semantics", name, path)
@@ -326,7 +330,8 @@ def test_every_known_semantics_is_accepted(
 
 
 def test_bad_schedule_exits_2_with_a_clear_message(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Before the explorer existed any --schedule was refused; with it, a
     schedule that is not one is.  Either way: exit 2, one line, no traceback."""
     code, out, err = run(capsys, "--schedule", "!!not a schedule!!", write(tmp_path, PASSING))
@@ -335,7 +340,8 @@ def test_bad_schedule_exits_2_with_a_clear_message(
 
 
 def test_reference_to_a_failed_mmap_exits_2_naming_the_field(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(tmp_path, FAILED_MMAP_REFERENCE)
     code, out, err = run(capsys, path)
     assert (code, out) == (2, "")
@@ -357,7 +363,8 @@ def test_bad_command_line_exits_2(argv: list[str], capsys: pytest.CaptureFixture
 
 
 def test_json_has_the_fixed_fields_with_their_types(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, doc = run_json(capsys, write(tmp_path, ERRORS))
     assert code == 0, doc["checks"]
     assert {"scenario", "semantics", "status", "results", "checks", "stats"} <= doc.keys()
@@ -368,8 +375,9 @@ def test_json_has_the_fixed_fields_with_their_types(
     for res in doc["results"]:
         assert {"step", "op", "value", "errno", "signal"} <= res.keys()
         assert isinstance(res["step"], str) and isinstance(res["op"], str)
-        assert res["value"] is None or (isinstance(res["value"], int | str)
-                                        and not isinstance(res["value"], bool))
+        assert res["value"] is None or (
+            isinstance(res["value"], int | str) and not isinstance(res["value"], bool)
+        )
         assert res["errno"] is None or ERRNO_RE.match(res["errno"])
         assert res["signal"] is None or res["signal"] in SIGNALS
     assert isinstance(doc["checks"], list) and len(doc["checks"]) == 6
@@ -384,13 +392,30 @@ def test_json_has_the_fixed_fields_with_their_types(
 
 
 def test_json_results_carry_errno_names_and_signals(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, doc = run_json(capsys, write(tmp_path, ERRORS))
     by_step = {r["step"]: r for r in doc["results"]}
-    assert list(by_step) == ["ro", "segv", "einval", "filemap", "sigbus", "eacces", "efault",
-                             "peek"]
-    assert [r["op"] for r in doc["results"]] == ["mmap", "write", "munmap", "mmap", "read",
-                                                 "mmap", "gup", "mem_read"]
+    assert list(by_step) == [
+        "ro",
+        "segv",
+        "einval",
+        "filemap",
+        "sigbus",
+        "eacces",
+        "efault",
+        "peek",
+    ]
+    assert [r["op"] for r in doc["results"]] == [
+        "mmap",
+        "write",
+        "munmap",
+        "mmap",
+        "read",
+        "mmap",
+        "gup",
+        "mem_read",
+    ]
     assert by_step["segv"]["signal"] == "SIGSEGV"
     assert by_step["sigbus"]["signal"] == "SIGBUS"
     assert (by_step["einval"]["errno"], by_step["einval"]["value"]) == ("EINVAL", None)
@@ -404,7 +429,9 @@ def test_json_results_carry_errno_names_and_signals(
 
 def test_json_step_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A result's step is its `as` name, else setup[i] / THREAD[i] / final[i]."""
-    text = PASSING + """
+    text = (
+        PASSING
+        + """
 [[thread]]
 name = "t"
 ops = [{ op = "read", addr = "buf", length = 1 }]
@@ -414,9 +441,9 @@ op = "munmap"
 addr = "buf"
 length = 8192
 """
+    )
     _, doc = run_json(capsys, write(tmp_path, text))
-    assert [r["step"] for r in doc["results"]] == ["buf", "store", "setup[2]", "t[0]",
-                                                   "final[0]"]
+    assert [r["step"] for r in doc["results"]] == ["buf", "store", "setup[2]", "t[0]", "final[0]"]
 
 
 def test_json_violation_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -429,14 +456,15 @@ def test_json_violation_status(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_text_report_has_steps_checks_and_stats(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run(capsys, write(tmp_path, ERRORS))
     assert (code, err) == (0, "")
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["step", "process"])
     for word in ("op", "arguments", "result"):
         assert word in lines[header].split()
-    rows = lines[header + 1:header + 9]
+    rows = lines[header + 1 : header + 9]
     steps = ["ro", "segv", "einval", "filemap", "sigbus", "eacces", "efault", "peek"]
     assert [row.split()[0] for row in rows] == steps
     assert rows[1].rstrip().endswith("SIGSEGV")
@@ -445,7 +473,7 @@ def test_text_report_has_steps_checks_and_stats(
     assert rows[5].rstrip().endswith("EACCES")
     assert rows[6].rstrip().endswith("EFAULT")
     checks = lines.index("checks:")
-    check_rows = lines[checks + 1:checks + 7]
+    check_rows = lines[checks + 1 : checks + 7]
     assert all(row.split()[:2] == ["ok", "result"] for row in check_rows), check_rows
     stats = next(line for line in lines if line.startswith("stats:"))
     for key in ("minor_faults", "major_faults", "page_tables", "pages_allocated"):
@@ -457,13 +485,20 @@ def test_text_report_has_steps_checks_and_stats(
 # The real executable
 
 
-@pytest.mark.parametrize(("text", "want"), [(PASSING, 0), (WRONG_EXPECT, 1),
-                                            (FAILING_PAGE_CHECK, 1), (PASSING + "x = 1\n", 2)],
-                         ids=["ok", "expect", "page", "bad-input"])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [(PASSING, 0), (WRONG_EXPECT, 1), (FAILING_PAGE_CHECK, 1), (PASSING + "x = 1\n", 2)],
+    ids=["ok", "expect", "page", "bad-input"],
+)
 def test_subprocess_exit_status(tmp_path: Path, text: str, want: int) -> None:
     path = write(tmp_path, text)
-    proc = subprocess.run([sys.executable, "-m", "pagewalk", "run", "--json", path],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pagewalk", "run", "--json", path],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == want, proc.stderr
     if want == 2:
         assert proc.stdout == ""
@@ -476,8 +511,13 @@ def test_subprocess_exit_status(tmp_path: Path, text: str, want: int) -> None:
 
 def test_subprocess_runs_an_example_as_text(tmp_path: Path) -> None:
     example = ROOT / "examples" / "zero_page_read.toml"
-    proc = subprocess.run([sys.executable, "-m", "pagewalk", "run", str(example)],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pagewalk", "run", str(example)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert (proc.returncode, proc.stderr) == (0, "")
     assert "checks:" in proc.stdout and "stats:" in proc.stdout
     assert proc.stdout.rstrip().endswith("result: ok")
@@ -489,7 +529,8 @@ def test_subprocess_runs_an_example_as_text(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("length", [10**15, 2**64 - 1])
 def test_huge_mem_read_length_is_not_a_crash(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], length: int) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], length: int
+) -> None:
     text = f"""\
 name = "huge_mem_read"
 
@@ -535,34 +576,42 @@ def mutate(text: str, mutations: list[tuple]) -> str:
             if not lines:
                 continue
             i = pos % len(lines)
-            lines[i:i + 1] = [] if kind == "drop_line" else [lines[i], lines[i]]
+            lines[i : i + 1] = [] if kind == "drop_line" else [lines[i], lines[i]]
             text = "".join(lines)
         elif not text:
             text = rest[0] if kind == "insert" else text
         else:
             i = pos % (len(text) + (kind == "insert"))
             if kind == "delete":
-                text = text[:i] + text[i + 1:]
+                text = text[:i] + text[i + 1 :]
             elif kind == "insert":
                 text = text[:i] + rest[0] + text[i:]
             else:
-                text = text[:i] + rest[0] + text[i + 1:]
+                text = text[:i] + rest[0] + text[i + 1 :]
     return text
 
 
-FUZZ = settings(max_examples=250, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=250,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 @FUZZ
-@given(mutations=st.lists(MUTATION, min_size=1, max_size=4), check=st.booleans(),
-       as_json=st.booleans())
-def test_mutated_examples_never_crash(example: Path, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str],
-                                      mutations: list[tuple], check: bool,
-                                      as_json: bool) -> None:
+@given(
+    mutations=st.lists(MUTATION, min_size=1, max_size=4), check=st.booleans(), as_json=st.booleans()
+)
+def test_mutated_examples_never_crash(
+    example: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mutations: list[tuple],
+    check: bool,
+    as_json: bool,
+) -> None:
     text = mutate(example.read_text(), mutations)
     path = tmp_path / example.name
     path.write_text(text, encoding="utf-8", errors="surrogatepass")

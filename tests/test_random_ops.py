@@ -70,8 +70,13 @@ EINVAL, ENOMEM, EACCES, EFAULT, EBADF, EPERM = -22, -12, -13, -14, -9, -1
 PROTS = ["", "r", "rw", "rx", "rwx"]
 #: Most new mappings are writable, so that stores (and their COWs) happen.
 MMAP_PROTS = ["rw", "rw", "rw", "", "r", "rx", "rwx"]
-PROT_BITS = {"": 0, "r": VM_READ, "rw": VM_READ | VM_WRITE, "rx": VM_READ | VM_EXEC,
-             "rwx": VM_READ | VM_WRITE | VM_EXEC}
+PROT_BITS = {
+    "": 0,
+    "r": VM_READ,
+    "rw": VM_READ | VM_WRITE,
+    "rx": VM_READ | VM_EXEC,
+    "rwx": VM_READ | VM_WRITE | VM_EXEC,
+}
 ADVICES = ["normal", "random", "sequential", "willneed", "dontneed"]
 KINDS = ["anon", "shm", "fpriv", "fshared"]
 
@@ -212,7 +217,7 @@ def write_fault(rp: RPage, off: int = 0, data: bytes | None = None) -> None:
             rp.data = bytearray(src)
         target = rp.data
     if data:
-        target[off:off + len(data)] = data
+        target[off : off + len(data)] = data
 
 
 def chunks(addr: int, length: int):
@@ -269,8 +274,9 @@ class KernelMachine(RuleBasedStateMachine):
         for path, (content, mode) in FILE_SPECS.items():
             self.k.add_file(path, content, mode)
             n = (len(content) + PAGE - 1) // PAGE
-            pages = [bytearray(content[i * PAGE:(i + 1) * PAGE].ljust(PAGE, b"\0"))
-                     for i in range(n)]
+            pages = [
+                bytearray(content[i * PAGE : (i + 1) * PAGE].ljust(PAGE, b"\0")) for i in range(n)
+            ]
             self.files[path] = FileModel(path, mode, pages)
         self.procs: list[Proc] = []
         self.pins: list[list] = []
@@ -292,8 +298,7 @@ class KernelMachine(RuleBasedStateMachine):
         near FIXED_BASE if p has none."""
         anchors = sorted(p.pages)
         # the bottoms of stacks (growsdown vmas with a hole below) weigh more
-        anchors += [a for a in anchors
-                    if p.pages[a].growsdown and a - PAGE not in p.pages] * 10
+        anchors += [a for a in anchors if p.pages[a].growsdown and a - PAGE not in p.pages] * 10
         base = anchors[sel % len(anchors)] if anchors else FIXED_BASE
         return max(PAGE, base + delta * PAGE)
 
@@ -304,8 +309,9 @@ class KernelMachine(RuleBasedStateMachine):
         """Whether the ptes of npages pages from start are present (before an
         operation: it decides whether beyond-EOF pages can be reached)."""
         start &= ~(PAGE - 1)
-        return {a: self.k.page(p.name, a) is not None
-                for a in range(start, start + npages * PAGE, PAGE)}
+        return {
+            a: self.k.page(p.name, a) is not None for a in range(start, start + npages * PAGE, PAGE)
+        }
 
     def grow(self, p: Proc, a: int) -> None:
         """A fault or get_user_pages at unmapped page a: if the vma above it
@@ -328,8 +334,12 @@ class KernelMachine(RuleBasedStateMachine):
         tracer = self.proc(by)
         for a, *_ in chunks(addr, length):
             above = [b for b in p.pages if b >= a]
-            if a not in p.pages and above and p.pages[min(above)].growsdown \
-                    and p.pages[min(above)].locked:
+            if (
+                a not in p.pages
+                and above
+                and p.pages[min(above)].growsdown
+                and p.pages[min(above)].locked
+            ):
                 return p
         return tracer
 
@@ -369,8 +379,11 @@ class KernelMachine(RuleBasedStateMachine):
         self.procs.remove(p)
 
     # -- mappings --------------------------------------------------------------
-    @initialize(split_ptlock=st.booleans(), nodes=st.integers(1, 2),
-                maps=st.lists(st.fixed_dictionaries(MMAP_ARGS), min_size=1, max_size=3))
+    @initialize(
+        split_ptlock=st.booleans(),
+        nodes=st.integers(1, 2),
+        maps=st.lists(st.fixed_dictionaries(MMAP_ARGS), min_size=1, max_size=3),
+    )
     def first_mappings(self, split_ptlock: bool, nodes: int, maps: list[dict]) -> None:
         if (split_ptlock, nodes) != (True, 1):  # another machine configuration
             self.boot(split_ptlock, nodes)
@@ -387,8 +400,22 @@ class KernelMachine(RuleBasedStateMachine):
     def mmap_fixed(self, **kw) -> None:
         self.do_mmap(**kw)
 
-    def do_mmap(self, sel, kind, path, npages, short, prot, offset, fixed, anchor, delta, locked,
-                populate, growsdown) -> None:
+    def do_mmap(
+        self,
+        sel,
+        kind,
+        path,
+        npages,
+        short,
+        prot,
+        offset,
+        fixed,
+        anchor,
+        delta,
+        locked,
+        populate,
+        growsdown,
+    ) -> None:
         if kind == "shm":  # a shared anonymous stack is a bug of its own (see below)
             growsdown = False
         p = self.proc(sel)
@@ -412,8 +439,15 @@ class KernelMachine(RuleBasedStateMachine):
         if growsdown:
             flags.append("growsdown")
         fobj = self.files[path] if kind in ("fpriv", "fshared") else None
-        ret = self.k.mmap(p.name, length, prot, flags, fobj.path if fobj else None,
-                          offset * PAGE if fobj else 0, addr)
+        ret = self.k.mmap(
+            p.name,
+            length,
+            prot,
+            flags,
+            fobj.path if fobj else None,
+            offset * PAGE if fobj else 0,
+            addr,
+        )
         if fobj is not None and kind == "fshared" and "w" in prot and fobj.mode == "r":
             assert ret == EACCES
             return
@@ -449,8 +483,13 @@ class KernelMachine(RuleBasedStateMachine):
                     write_fault(rp)
 
     @precondition(lambda self: self.procs)
-    @rule(sel=st.integers(0, 2), anchor=st.integers(0, 1000), delta=RANGE_DELTA,
-          npages=RANGE_PAGES, misalign=RARELY)
+    @rule(
+        sel=st.integers(0, 2),
+        anchor=st.integers(0, 1000),
+        delta=RANGE_DELTA,
+        npages=RANGE_PAGES,
+        misalign=RARELY,
+    )
     def munmap(self, sel, anchor, delta, npages, misalign) -> None:
         p = self.proc(sel)
         start = self.target(p, anchor, delta) + misalign
@@ -464,9 +503,14 @@ class KernelMachine(RuleBasedStateMachine):
             p.pages.pop(a, None)
 
     @precondition(lambda self: self.procs)
-    @rule(sel=st.integers(0, 2), anchor=st.integers(0, 1000), delta=RANGE_DELTA,
-          npages=RANGE_PAGES, prot=st.sampled_from(PROTS),
-          misalign=RARELY)
+    @rule(
+        sel=st.integers(0, 2),
+        anchor=st.integers(0, 1000),
+        delta=RANGE_DELTA,
+        npages=RANGE_PAGES,
+        prot=st.sampled_from(PROTS),
+        misalign=RARELY,
+    )
     def mprotect(self, sel, anchor, delta, npages, prot, misalign) -> None:
         p = self.proc(sel)
         start = self.target(p, anchor, delta) + misalign
@@ -491,9 +535,14 @@ class KernelMachine(RuleBasedStateMachine):
         return 0
 
     @precondition(lambda self: self.procs)
-    @rule(sel=st.integers(0, 2), anchor=st.integers(0, 1000), delta=RANGE_DELTA,
-          npages=RANGE_PAGES, advice=st.sampled_from(ADVICES),
-          misalign=RARELY)
+    @rule(
+        sel=st.integers(0, 2),
+        anchor=st.integers(0, 1000),
+        delta=RANGE_DELTA,
+        npages=RANGE_PAGES,
+        advice=st.sampled_from(ADVICES),
+        misalign=RARELY,
+    )
     def madvise(self, sel, anchor, delta, npages, advice, misalign) -> None:
         p = self.proc(sel)
         start = self.target(p, anchor, delta) + misalign
@@ -527,9 +576,14 @@ class KernelMachine(RuleBasedStateMachine):
         return hole
 
     @precondition(lambda self: self.procs)
-    @rule(sel=st.integers(0, 2), anchor=st.integers(0, 1000), delta=RANGE_DELTA,
-          npages=RANGE_PAGES, misalign=RARELY.map(lambda m: 100 * m),
-          on=st.booleans())
+    @rule(
+        sel=st.integers(0, 2),
+        anchor=st.integers(0, 1000),
+        delta=RANGE_DELTA,
+        npages=RANGE_PAGES,
+        misalign=RARELY.map(lambda m: 100 * m),
+        on=st.booleans(),
+    )
     def mlock(self, sel, anchor, delta, npages, misalign, on) -> None:
         p = self.proc(sel)
         start = self.target(p, anchor, delta) + misalign
@@ -551,8 +605,9 @@ class KernelMachine(RuleBasedStateMachine):
         aligned = start & ~(PAGE - 1)
         return aligned, aligned + page_align(length + (start & (PAGE - 1)))
 
-    def predict_mlock(self, p: Proc, start: int, length: int, pres: dict[int, bool],
-                      ends: dict[int, int | None]) -> int:
+    def predict_mlock(
+        self, p: Proc, start: int, length: int, pres: dict[int, bool], ends: dict[int, int | None]
+    ) -> int:
         start, end = self._lock_range(start, length)
         if start == end:
             return 0
@@ -594,8 +649,13 @@ class KernelMachine(RuleBasedStateMachine):
 
     # -- user accesses -----------------------------------------------------------
     @precondition(lambda self: self.procs)
-    @rule(sel=st.integers(0, 2), anchor=st.integers(0, 1000), delta=ACCESS_DELTA,
-          off=st.integers(0, PAGE - 1), length=st.integers(1, 2 * PAGE + 10))
+    @rule(
+        sel=st.integers(0, 2),
+        anchor=st.integers(0, 1000),
+        delta=ACCESS_DELTA,
+        off=st.integers(0, PAGE - 1),
+        length=st.integers(1, 2 * PAGE + 10),
+    )
     def read(self, sel, anchor, delta, off, length) -> None:
         p = self.proc(sel)
         addr = self.target(p, anchor, delta) + off
@@ -603,8 +663,16 @@ class KernelMachine(RuleBasedStateMachine):
         acc = self.k.read(p.name, addr, length)
         self.check_read(p, addr, length, acc.data, acc.signal, pres, None)
 
-    def check_read(self, p: Proc, addr: int, length: int, data: bytes, signal: str | None,
-                   pres: dict[int, bool], own: bool | None) -> None:
+    def check_read(
+        self,
+        p: Proc,
+        addr: int,
+        length: int,
+        data: bytes,
+        signal: str | None,
+        pres: dict[int, bool],
+        own: bool | None,
+    ) -> None:
         """A user load (own is None) or a ptrace read by the owner or not."""
         user = own is None
         want_signal = None
@@ -620,13 +688,16 @@ class KernelMachine(RuleBasedStateMachine):
                 break
             touched(rp)
             page = expected(rp)
-            if page is not None and any(page[off:off + n]):
-                event(f"{'user' if user else 'mem'} read checks data of {rp.kind}"
-                      + (" (copy)" if rp.data is not None and rp.kind == "fpriv" else ""))
+            if page is not None and any(page[off : off + n]):
+                event(
+                    f"{'user' if user else 'mem'} read checks data of {rp.kind}"
+                    + (" (copy)" if rp.data is not None and rp.kind == "fpriv" else "")
+                )
             if page is not None:
-                assert data[at:at + n] == page[off:off + n], (
+                assert data[at : at + n] == page[off : off + n], (
                     f"{p.name} read {addr:#x}+{length}: bytes at {a + off:#x} differ "
-                    f"({rp.kind}, prot {rp.prot!r})")
+                    f"({rp.kind}, prot {rp.prot!r})"
+                )
             done += n
         assert len(data) == done, f"{p.name}: read {len(data)} bytes, expected {done}"
         if user:
@@ -634,9 +705,14 @@ class KernelMachine(RuleBasedStateMachine):
             event(f"read -> {want_signal}")
 
     @precondition(lambda self: self.procs)
-    @rule(sel=st.integers(0, 2), anchor=st.integers(0, 1000), delta=ACCESS_DELTA,
-          off=st.integers(0, PAGE - 1), length=st.integers(1, 2 * PAGE + 10),
-          seed=st.integers(0, 254))
+    @rule(
+        sel=st.integers(0, 2),
+        anchor=st.integers(0, 1000),
+        delta=ACCESS_DELTA,
+        off=st.integers(0, PAGE - 1),
+        length=st.integers(1, 2 * PAGE + 10),
+        seed=st.integers(0, 254),
+    )
     def write(self, sel, anchor, delta, off, length, seed) -> None:
         p = self.proc(sel)
         addr = self.target(p, anchor, delta) + off
@@ -651,16 +727,21 @@ class KernelMachine(RuleBasedStateMachine):
             want_signal = user_signal(rp, True, pres[a])
             if want_signal:
                 break
-            write_fault(rp, o, data[at:at + n])
+            write_fault(rp, o, data[at : at + n])
             done += n
         assert (acc.data, acc.signal) == (done, want_signal)
         event(f"write -> {want_signal}")
 
     # -- ptrace and get_user_pages -------------------------------------------------
     @precondition(lambda self: self.procs)
-    @rule(sel=st.integers(0, 2), by=st.integers(0, 2), anchor=st.integers(0, 1000),
-          delta=ACCESS_DELTA, off=st.integers(0, PAGE - 1),
-          length=st.integers(1, 2 * PAGE + 10))
+    @rule(
+        sel=st.integers(0, 2),
+        by=st.integers(0, 2),
+        anchor=st.integers(0, 1000),
+        delta=ACCESS_DELTA,
+        off=st.integers(0, PAGE - 1),
+        length=st.integers(1, 2 * PAGE + 10),
+    )
     def mem_read(self, sel, by, anchor, delta, off, length) -> None:
         p = self.proc(sel)
         addr = self.target(p, anchor, delta) + off
@@ -671,9 +752,15 @@ class KernelMachine(RuleBasedStateMachine):
         self.check_read(p, addr, length, data, None, pres, tracer is p)
 
     @precondition(lambda self: self.procs)
-    @rule(sel=st.integers(0, 2), by=st.integers(0, 2), anchor=st.integers(0, 1000),
-          delta=ACCESS_DELTA, off=st.integers(0, PAGE - 1),
-          length=st.integers(1, 2 * PAGE + 10), seed=st.integers(0, 254))
+    @rule(
+        sel=st.integers(0, 2),
+        by=st.integers(0, 2),
+        anchor=st.integers(0, 1000),
+        delta=ACCESS_DELTA,
+        off=st.integers(0, PAGE - 1),
+        length=st.integers(1, 2 * PAGE + 10),
+        seed=st.integers(0, 254),
+    )
     def mem_write(self, sel, by, anchor, delta, off, length, seed) -> None:
         p = self.proc(sel)
         addr = self.target(p, anchor, delta) + off
@@ -687,14 +774,20 @@ class KernelMachine(RuleBasedStateMachine):
             rp = p.pages.get(a)
             if not gup_ok(rp, True, True, tracer is p, pres[a]):
                 break
-            write_fault(rp, o, data[at:at + n])
+            write_fault(rp, o, data[at : at + n])
             done += n
         assert ret == done
         event(f"mem_write -> {'some' if done else 'none'}")
 
     @precondition(lambda self: self.procs)
-    @rule(sel=st.integers(0, 2), anchor=st.integers(0, 1000), delta=ACCESS_DELTA,
-          npages=st.integers(1, 8), write=st.booleans(), force=st.booleans())
+    @rule(
+        sel=st.integers(0, 2),
+        anchor=st.integers(0, 1000),
+        delta=ACCESS_DELTA,
+        npages=st.integers(1, 8),
+        write=st.booleans(),
+        force=st.booleans(),
+    )
     def gup(self, sel, anchor, delta, npages, write, force) -> None:
         p = self.proc(sel)
         start = self.target(p, anchor, delta)
@@ -733,7 +826,8 @@ class KernelMachine(RuleBasedStateMachine):
             mm = self.k.tasks[p.name].mm
             kernel_pages = sum((v.vm_end - v.vm_start) // PAGE for v in mm.vmas())
             assert kernel_pages == len(p.pages), (
-                f"{p.name}: the kernel maps {kernel_pages} pages, the model {len(p.pages)}")
+                f"{p.name}: the kernel maps {kernel_pages} pages, the model {len(p.pages)}"
+            )
             for a, rp in p.pages.items():
                 vma = self.k.vma(p.name, a)
                 assert vma is not None, f"{p.name}: no vma at {a:#x}"
@@ -800,14 +894,17 @@ COMMON = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.t
 
 def test_random_operation_sequences() -> None:
     run_state_machine_as_test(
-        KernelMachine, settings=settings(max_examples=200, stateful_step_count=50, **COMMON))
+        KernelMachine, settings=settings(max_examples=200, stateful_step_count=50, **COMMON)
+    )
 
 
-@pytest.mark.skipif(os.environ.get("PAGEWALK_SLOW") != "1",
-                    reason="slow: set PAGEWALK_SLOW=1 to run")
+@pytest.mark.skipif(
+    os.environ.get("PAGEWALK_SLOW") != "1", reason="slow: set PAGEWALK_SLOW=1 to run"
+)
 def test_random_operation_sequences_long() -> None:
     run_state_machine_as_test(
-        KernelMachine, settings=settings(max_examples=1500, stateful_step_count=80, **COMMON))
+        KernelMachine, settings=settings(max_examples=1500, stateful_step_count=80, **COMMON)
+    )
 
 
 def test_unmapped_base_is_where_mmap_starts() -> None:
