@@ -209,8 +209,10 @@ def fill_prstatus(tsk: task_struct, signr: int) -> bytes:
 def fill_psinfo(tsk: task_struct) -> bytes:
     """fill_psinfo() for the running dumper: state 0 ('R'), PF_DUMPCORE in
     pr_flag (set just before), root ids, ``comm`` copied as strncpy() into
-    the 16-byte pr_fname.  pr_psargs is empty: the model has no argv."""
-    fname = tsk.comm.encode()[:16]
+    the 16-byte pr_fname.  pr_psargs is empty: the model has no argv.
+    The kernel's comm holds at most 15 characters and a NUL (TASK_COMM_LEN);
+    scenario process names may be longer, so they are cut the same way."""
+    fname = tsk.comm.encode()[:15]
     return ELF_PRPSINFO.pack(0, b"R", 0, 0, PF_DUMPCORE, 0, 0, tsk.pid, 0, 0, 0, fname, b"")
 
 
