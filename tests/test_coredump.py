@@ -177,12 +177,12 @@ def test_notes_come_first_with_prstatus_and_prpsinfo(k, p, zoo, tmp_path) -> Non
     assert first_load == (phdrs[0]["p_offset"] + phdrs[0]["p_filesz"] + PAGE - 1) // PAGE * PAGE
 
 
-def test_pr_fname_is_comm_cut_to_16_bytes(k, tmp_path) -> None:
+def test_pr_fname_is_comm_cut_to_15_characters_and_a_nul(k, tmp_path) -> None:
     q = k.spawn("a-rather-long-command-name")
     k.write(q, k.mmap(q, PAGE, "rw"), b"x")
     core = tmp_path / "core"
     dump(k, q, core)
-    assert parse(core)[2][1]["n_desc"]["pr_fname"] == b"a-rather-long-co"
+    assert parse(core)[2][1]["n_desc"]["pr_fname"] == b"a-rather-long-c"
 
 
 def test_one_pt_load_per_vma_in_address_order(k, p, zoo, tmp_path) -> None:
