@@ -182,7 +182,7 @@ def test_pr_fname_is_comm_cut_to_15_characters_and_a_nul(k, tmp_path) -> None:
     k.write(q, k.mmap(q, PAGE, "rw"), b"x")
     core = tmp_path / "core"
     dump(k, q, core)
-    assert parse(core)[2][1]["n_desc"]["pr_fname"] == b"a-rather-long-c"
+    assert parse(core)[2][1]["n_desc"]["pr_fname"] == b"a-rather-long-c\x00"
 
 
 def test_one_pt_load_per_vma_in_address_order(k, p, zoo, tmp_path) -> None:
