@@ -170,19 +170,26 @@ class PageAllocator:
 
     def alloc_page_node(self, nid: int) -> Page | None:
         """alloc_pages_node(nid, GFP_HIGHUSER, 0): a page with count 1, or None."""
-        for i in range(self.nodes):
-            node = (nid + i) % self.nodes
-            free = self.free_lists[node]
-            if free:
-                page = free.pop()
-            elif self.used[node] < self.pages_per_node:
-                self.used[node] += 1
-                page = Page(len(self.mem_map), node)
-                self.mem_map.append(page)
+        page = self._take(nid)
+        if page is None:  # fall back along the zonelist
+            for i in range(1, self.nodes):
+                page = self._take((nid + i) % self.nodes)
+                if page is not None:
+                    break
             else:
-                continue
-            page._count = 0
-            self.allocated_total += 1
+                return None
+        page._count = 0
+        self.allocated_total += 1
+        return page
+
+    def _take(self, node: int) -> Page | None:
+        free = self.free_lists[node]
+        if free:
+            return free.pop()
+        if self.used[node] < self.pages_per_node:
+            self.used[node] += 1
+            page = Page(len(self.mem_map), node)
+            self.mem_map.append(page)
             return page
         return None
 
