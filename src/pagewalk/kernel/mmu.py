@@ -39,28 +39,29 @@ def hw_translate(mm: mm_struct, address: int, write: bool) -> tuple[Page | None,
     """Walk like the MMU.  Returns (page, 0) on success, with A/D bits set in
     the pte, or (None, error_code) for the fault the CPU would raise."""
     mem_map = mm.k.alloc.mem_map
+    missing = PF_USER | (PF_WRITE if write else 0)
+    pgd_e = mm.pgd.data[(address >> 39) & 511]
+    if not pgd_e & _PAGE_PRESENT:
+        return None, missing
+    pud_e = mem_map[(pgd_e & PTE_MASK) >> 12].data[(address >> 30) & 511]
+    if not pud_e & _PAGE_PRESENT:
+        return None, missing
+    pmd_e = mem_map[(pud_e & PTE_MASK) >> 12].data[(address >> 21) & 511]
+    if not pmd_e & _PAGE_PRESENT:
+        return None, missing
     need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
-    table = mm.pgd.data
-    for shift in (39, 30, 21):
-        entry = table[(address >> shift) & 511]
-        if not entry & _PAGE_PRESENT:
-            return None, PF_USER | (PF_WRITE if write else 0)
-        if shift == 21 and entry & _PAGE_PSE:  # a 2MB page
-            if entry & need != need:
-                return None, PF_USER | PF_PROT | (PF_WRITE if write else 0)
-            pfn = ((entry & PTE_MASK) >> 12) + ((address >> 12) & 511)
-            return mem_map[pfn], 0
-        table = mem_map[(entry & PTE_MASK) >> 12].data
+    if pmd_e & _PAGE_PSE:  # a 2MB page
+        if pmd_e & need != need:
+            return None, missing | PF_PROT
+        return mem_map[((pmd_e & PTE_MASK) >> 12) + ((address >> 12) & 511)], 0
+    table = mem_map[(pmd_e & PTE_MASK) >> 12].data
     i = (address >> 12) & 511
     pte = table[i]
     if pte & need != need:
-        code = PF_USER | (PF_WRITE if write else 0)
-        if pte & _PAGE_PRESENT:
-            code |= PF_PROT
-        return None, code
+        return None, missing | (PF_PROT if pte & _PAGE_PRESENT else 0)
     bits = _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
     if pte & bits != bits:
-        table[i] = pte | bits
+        table[i] = pte | bits  # the hardware's atomic A/D update
     return mem_map[(pte & PTE_MASK) >> 12], 0
 
 
