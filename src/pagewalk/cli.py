@@ -186,8 +186,6 @@ def _load(args: argparse.Namespace):
     for name in [getattr(args, "semantics", None), *(getattr(args, "compare", None) or [])]:
         if name is not None:
             get_semantics(name)
-    if not scenario.threads and args.command in ("explore", "replay"):
-        raise InputError("the scenario has no [[thread]]: nothing to interleave", args.file)
     return scenario
 
 

@@ -330,6 +330,9 @@ def _explore_random(
     collect: bool,
     progress: Callable | None,
 ) -> None:
+    if n_tasks <= 1:  # one interleaving only: one execution is the whole search
+        _record(res, run(NonPreemptive()), collect)
+        return
     if budget.max_executions is None and budget.deadline is None:
         budget.max_executions = 1000  # random search never completes: default budget
     length = _pct_length(run)
