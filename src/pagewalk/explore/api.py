@@ -122,7 +122,7 @@ def explore(
         return run_execution(scenario, sem, ReplayChooser(choices), max_steps=max_steps, trace=True)
 
     res = ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0)
-    if workers > 1 and strategy != "dpor":
+    if workers > 1 and strategy != "dpor" and len(scenario.threads) > 1:
         return _explore_parallel(
             scenario,
             sem,
