@@ -994,3 +994,20 @@ def test_check_process_must_exist():
         error('[[check]]\nkind = "page_tables"\nmax = 1\nprocess = "q"\n').where
         == "x.toml: check[0].process"
     )
+
+
+def test_decimal_offset_with_leading_zero_is_decimal():
+    """Regression (found by the byte-mutation fuzz): "buf+010" crashed with
+    ValueError from int("010", 0)."""
+    s = load(setup_op('op = "read"\naddr = "buf+010"\nlength = 1'))
+    assert s.setup[1].args["addr"] == AddrRef("buf", 10, "buf+010")
+
+
+def test_literal_address_with_leading_zero_is_decimal():
+    s = load('[[setup]]\nop = "read"\naddr = "0012"\nlength = 1\n')
+    assert s.setup[0].args["addr"].offset == 12
+
+
+def test_address_offset_with_thousands_of_digits_is_an_input_error():
+    err = error(setup_op(f'op = "read"\naddr = "buf+{"9" * 5000}"\nlength = 1'))
+    assert "does not fit in 64 bits" in err.detail

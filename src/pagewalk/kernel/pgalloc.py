@@ -17,6 +17,7 @@ from .constants import FIRST_USER_ADDRESS, PGDIR_SIZE, PMD_SIZE, PUD_SIZE, ULONG
 from .locks import spin_lock, spin_unlock, spinlock_t
 from .page import Page, PG_pgtable, put_page
 from .pgtable import (
+    _PAGE_PRESENT,
     _PAGE_TABLE,
     PTE_MASK,
     new_table,
@@ -100,11 +101,10 @@ def pte_offset_map_lock(
 ) -> tuple[array, spinlock_t]:
     """Map the pte page under ``pmd`` and take its lock: returns (ptes, ptl).
     (``reads_only``: see locks.spin_lock; not part of the C signature.)"""
-    entry = pmd[pmd_index(address)]
-    ptl = pte_lockptr(mm, entry)
-    page_table = mm.k.alloc.mem_map[(entry & PTE_MASK) >> 12].data
+    page = mm.k.alloc.mem_map[(pmd[(address >> 21) & 511] & PTE_MASK) >> 12]
+    ptl = page.private if mm.k.split_ptlock else mm.page_table_lock  # pte_lockptr
     spin_lock(ptl, reads_only)
-    return page_table, ptl
+    return page.data, ptl
 
 
 def pte_unmap_unlock(page_table: array, ptl: spinlock_t) -> None:
@@ -159,25 +159,27 @@ def __pud_alloc(mm: mm_struct, pgd: array, address: int) -> int:
     return 0
 
 
+# The three inline allocators of include/linux/mm.h.  Their index and
+# offset macros are written out in place: they sit on every fault's path.
 def pud_alloc(mm: mm_struct, pgd: array, address: int) -> array | None:
-    i = pgd_index(address)
-    if pgd_none(pgd[i]) and __pud_alloc(mm, pgd, address):
+    i = (address >> 39) & 511  # pgd_index
+    if not pgd[i] and __pud_alloc(mm, pgd, address):  # pgd_none
         return None
-    return next_table(mm, pgd[i])
+    return mm.k.alloc.mem_map[(pgd[i] & PTE_MASK) >> 12].data  # pud_offset
 
 
 def pmd_alloc(mm: mm_struct, pud: array, address: int) -> array | None:
-    i = pud_index(address)
-    if pud_none(pud[i]) and __pmd_alloc(mm, pud, address):
+    i = (address >> 30) & 511  # pud_index
+    if not pud[i] and __pmd_alloc(mm, pud, address):  # pud_none
         return None
-    return next_table(mm, pud[i])
+    return mm.k.alloc.mem_map[(pud[i] & PTE_MASK) >> 12].data  # pmd_offset
 
 
 def pte_alloc_map(mm: mm_struct, pmd: array, address: int) -> array | None:
-    i = pmd_index(address)
-    if not pmd_present(pmd[i]) and __pte_alloc(mm, pmd, address):
+    i = (address >> 21) & 511  # pmd_index
+    if not pmd[i] & _PAGE_PRESENT and __pte_alloc(mm, pmd, address):  # !pmd_present
         return None
-    return next_table(mm, pmd[i])
+    return mm.k.alloc.mem_map[(pmd[i] & PTE_MASK) >> 12].data  # pte_offset_map
 
 
 def pte_alloc_map_lock(

@@ -314,7 +314,7 @@ def _address(value: Any, loc: _Loc, ctx: _Context) -> AddrRef:
         loc.fail(f'expected an address (integer or "NAME+OFFSET"), found {_found(value)}')
     text = value.strip()
     if _LITERAL_ADDR_RE.fullmatch(text):
-        return AddrRef(None, _fits(int(text, 0), loc, "address"), value)
+        return AddrRef(None, _fits(_number(text), loc, "address"), value)
     match = _NAMED_ADDR_RE.fullmatch(text)
     if match is None:
         loc.fail(
@@ -323,8 +323,17 @@ def _address(value: Any, loc: _Loc, ctx: _Context) -> AddrRef:
         )
     offset = match.group("offset")
     ctx.refs.append(_Ref("mapping", match.group("name"), loc))
-    number = _fits(int(offset, 0) if offset else 0, loc, "address offset")
+    number = _fits(_number(offset) if offset else 0, loc, "address offset")
     return AddrRef(match.group("name"), number, value)
+
+
+def _number(text: str) -> int:
+    """Decimal (leading zeros allowed, as the spec says "decimal") or 0x-hex.
+    Absurdly long digit strings count as too large (Python refuses to parse
+    more than 4300 digits)."""
+    if len(text) > 64:
+        return MAX_ULONG + 1
+    return int(text, 16) if text[:2].lower() == "0x" else int(text, 10)
 
 
 def _fits(number: int, loc: _Loc, what: str) -> int:
