@@ -280,6 +280,59 @@ def test_failing_page_check_exits_1(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "present" in doc["checks"][0]["message"]
 
 
+# A kernel BUG() the model reaches faithfully: in 2.6.15 find_extend_vma()
+# calls make_pages_present() for a VM_LOCKED stack it grows, and that works on
+# current->mm -- the tracer's address space, where the vma at the address ends
+# below the tracee's old stack start: BUG_ON(end > vma->vm_end).
+KERNEL_BUG = """\
+name = "kernel_bug"
+
+[[process]]
+name = "tracee"
+
+[[process]]
+name = "debugger"
+
+[[setup]]
+op = "mmap"
+process = "tracee"
+addr = 0x10010000
+length = 8192
+prot = "rw"
+flags = ["private", "fixed", "growsdown", "locked"]
+
+[[setup]]
+op = "mmap"
+process = "debugger"
+addr = 0x1000e000
+length = 4096
+prot = "rw"
+flags = ["private", "fixed"]
+
+[[setup]]
+op = "mem_read"
+process = "tracee"
+by = "debugger"
+addr = 0x1000e000
+length = 1
+
+[[check]]
+kind = "no_leaks"
+"""
+
+
+def test_kernel_bug_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, doc = run_json(capsys, write(tmp_path, KERNEL_BUG))
+    assert code == 1
+    assert doc["status"] == "violation"
+    bugs = [c for c in doc["checks"] if c["kind"] == "bug"]
+    assert len(bugs) == 1 and not bugs[0]["ok"]
+    assert "make_pages_present" in bugs[0]["message"]
+    code, out, err = run(capsys, write(tmp_path, KERNEL_BUG))
+    assert (code, err) == (1, "")
+    assert re.search(r"FAIL\s+bug\s+kernel BUG at", out)
+
+
 def test_unknown_key_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, PASSING + "bogus = 1\n")
     code, out, err = run(capsys, path)

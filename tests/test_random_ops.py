@@ -293,14 +293,25 @@ class KernelMachine(RuleBasedStateMachine):
     def proc(self, sel: int) -> Proc:
         return self.procs[sel % len(self.procs)]
 
-    def target(self, p: Proc, sel: int, delta: int) -> int:
+    def target(self, p: Proc, sel: int, delta: int, span: int = 0) -> int:
         """A page address near a live mapping of p (delta pages away), or
-        near FIXED_BASE if p has none."""
+        near FIXED_BASE if p has none.  ``span``: the access touches that many
+        pages above the address too."""
         anchors = sorted(p.pages)
         # the bottoms of stacks (growsdown vmas with a hole below) weigh more
         anchors += [a for a in anchors if p.pages[a].growsdown and a - PAGE not in p.pages] * 10
         base = anchors[sel % len(anchors)] if anchors else FIXED_BASE
-        return max(PAGE, base + delta * PAGE)
+        addr = max(PAGE, base + delta * PAGE)
+        # Stacks grow at any distance, and the model enumerates the pages a
+        # stack grows by: access a far-away stack from just below it instead.
+        for a in self.range_pages(addr, addr + (span + 1) * PAGE):
+            if a in p.pages:
+                continue
+            above = [b for b in p.pages if b > a]
+            if above and p.pages[min(above)].growsdown and min(above) - a > 16 * PAGE:
+                return min(above) - PAGE
+            break  # the first unmapped page: the access grows or stops there
+        return addr
 
     def range_pages(self, start: int, end: int) -> range:
         return range(start, end, PAGE)
@@ -658,7 +669,7 @@ class KernelMachine(RuleBasedStateMachine):
     )
     def read(self, sel, anchor, delta, off, length) -> None:
         p = self.proc(sel)
-        addr = self.target(p, anchor, delta) + off
+        addr = self.target(p, anchor, delta, span=4) + off
         pres = self.present(p, addr, 4)
         acc = self.k.read(p.name, addr, length)
         self.check_read(p, addr, length, acc.data, acc.signal, pres, None)
@@ -715,7 +726,7 @@ class KernelMachine(RuleBasedStateMachine):
     )
     def write(self, sel, anchor, delta, off, length, seed) -> None:
         p = self.proc(sel)
-        addr = self.target(p, anchor, delta) + off
+        addr = self.target(p, anchor, delta, span=4) + off
         data = fill(seed, length)
         pres = self.present(p, addr, 4)
         acc = self.k.write(p.name, addr, data)
@@ -744,7 +755,7 @@ class KernelMachine(RuleBasedStateMachine):
     )
     def mem_read(self, sel, by, anchor, delta, off, length) -> None:
         p = self.proc(sel)
-        addr = self.target(p, anchor, delta) + off
+        addr = self.target(p, anchor, delta, span=4) + off
         tracer = self.tracer(p, by, addr, length)
         pres = self.present(p, addr, 4)
         n, data = self.k.mem_read(p.name, addr, length, by=tracer.name)
@@ -763,7 +774,7 @@ class KernelMachine(RuleBasedStateMachine):
     )
     def mem_write(self, sel, by, anchor, delta, off, length, seed) -> None:
         p = self.proc(sel)
-        addr = self.target(p, anchor, delta) + off
+        addr = self.target(p, anchor, delta, span=4) + off
         data = fill(seed, length)
         tracer = self.tracer(p, by, addr, length)
         pres = self.present(p, addr, 4)
@@ -790,7 +801,7 @@ class KernelMachine(RuleBasedStateMachine):
     )
     def gup(self, sel, anchor, delta, npages, write, force) -> None:
         p = self.proc(sel)
-        start = self.target(p, anchor, delta)
+        start = self.target(p, anchor, delta, span=npages)
         pres = self.present(p, start, npages)
         ret, pages = self.k.gup(p.name, start, npages, write, force)
         want = 0
