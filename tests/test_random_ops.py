@@ -25,13 +25,30 @@ The reference model is page-granular and exact for the cases it tracks:
   store, a forced store, a gup for write, or mlock/MAP_LOCKED of a writable
   mapping), then a private copy.
 
-A forced write (ptrace) into a shared mapping without VM_WRITE makes the
-kernel COW an anonymous page *inside the shared vma* (the 2.6 behaviour); the
-model then stops checking that page (``unknown``) until it is zapped.
+2.6.15 behaviours the model follows:
+
+* a forced write (ptrace) into a shared mapping without VM_WRITE makes the
+  kernel COW an anonymous page *inside the shared vma*; the model then stops
+  checking that page (``unknown``) until it is zapped;
+* beyond EOF, filemap_nopage refuses the mm's own faults (SIGBUS / EFAULT)
+  but gives an external ptracer a zero-filled page-cache page; once a pte is
+  present the owner can use the page too, so whether a pte is present is
+  read from the kernel before each access;
+* private anonymous MAP_GROWSDOWN vmas grow down to any faulting address
+  (user access or get_user_pages) below them; accesses are kept within 16
+  pages of a stack, as the model lists every page;
+* mlock stops at the first page make_pages_present cannot fault, with the
+  rest of that vma already locked (the vma bounds are read from the kernel).
+
+Not driven: a ptracer growing a VM_LOCKED stack of another process (2.6.15
+then runs make_pages_present on the *tracer's* mm; see test_cli.py's
+kernel BUG scenario), shared anonymous stacks.
 
 Results (addresses, errno values, byte counts, signals, gup counts) are also
 predicted and compared.  At the end every pin is dropped, every process
 exits and no page may be left but page cache and the two reserved pages.
+
+``PAGEWALK_SLOW=1`` runs a longer search as well.
 """
 
 from __future__ import annotations
