@@ -26,30 +26,28 @@ import os
 import platform
 import struct
 
+from ..kernel.constants import (  # noqa: F401 - re-exported for the oracle
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_GROWSDOWN,
+    MAP_LOCKED,
+    MAP_POPULATE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PROT_EXEC,
+    PROT_NONE,
+    PROT_READ,
+    PROT_WRITE,
+)
+from ..kernel.kernel import ADVICE, MAP_FLAGS, PROTS  # noqa: F401
+
 libc = ctypes.CDLL(None, use_errno=True)
 
 # --- mman.h, x86-64 --------------------------------------------------------------
-PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4
-MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
-MAP_GROWSDOWN, MAP_LOCKED, MAP_POPULATE = 0x0100, 0x2000, 0x8000
-MAP_FIXED_NOREPLACE = 0x100000
+# The model speaks the same x86-64 ABI: its names and values serve the host too.
+MAP_FIXED_NOREPLACE = 0x100000  # newer than the model (v4.17)
 MAP_FAILED = ctypes.c_void_p(-1).value
-MADV = {"normal": 0, "random": 1, "sequential": 2, "willneed": 3, "dontneed": 4}
-PROTS = {
-    "": PROT_NONE,
-    "r": PROT_READ,
-    "rw": PROT_READ | PROT_WRITE,
-    "rx": PROT_READ | PROT_EXEC,
-    "rwx": PROT_READ | PROT_WRITE | PROT_EXEC,
-}
-MAP_FLAGS = {
-    "private": MAP_PRIVATE,
-    "shared": MAP_SHARED,
-    "fixed": MAP_FIXED,
-    "growsdown": MAP_GROWSDOWN,
-    "locked": MAP_LOCKED,
-    "populate": MAP_POPULATE,
-}
+MADV = ADVICE
 PAGE_SIZE = 4096
 
 PR_SET_PDEATHSIG = 1
