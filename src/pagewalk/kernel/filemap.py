@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .constants import PAGE_SHIFT, PAGE_SIZE, VM_FAULT_MAJOR, VM_FAULT_MINOR
+from .constants import PAGE_SHIFT, PAGE_SIZE, VM_FAULT_MAJOR, VM_FAULT_MINOR, VM_RAND_READ
 from .page import Page, PG_lru, PG_uptodate, get_page, lru_cache_add, mark_page_accessed
 from .vma import vm_area_struct, vm_operations_struct
 
@@ -198,8 +198,6 @@ def filemap_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int
     around the fault into the cache first (readaround of ``ra_pages`` centred on
     the page, none for VM_RAND_READ) and counts as VM_FAULT_MAJOR.
     """
-    from .constants import VM_RAND_READ
-
     file = area.vm_file
     mapping = file.mapping
     k = area.vm_mm.k

@@ -579,17 +579,9 @@ def get_user_pages(
                 # pte_write: later lookups of this page can be done as reads.
                 if ret & VM_FAULT_WRITE:
                     foll_flags = _cow_done(k, vma, foll_flags)
-                ret &= ~VM_FAULT_WRITE
-                if ret == VM_FAULT_MINOR:
-                    tsk.min_flt += 1
-                elif ret == VM_FAULT_MAJOR:
-                    tsk.maj_flt += 1
-                elif ret == VM_FAULT_SIGBUS:
-                    return i or -14  # EFAULT
-                elif ret == VM_FAULT_OOM:
-                    return i or -12  # ENOMEM
-                else:
-                    raise ModelFailure("mm/memory.c:get_user_pages: BUG()", f"fault result {ret}")
+                err = gup_fault_result(tsk, ret & ~VM_FAULT_WRITE)
+                if err:
+                    return i or err
             if pages is not None:
                 pages.append(page)  # flush_dcache_page() is a no-op on x86
             if vmas is not None:
@@ -601,6 +593,23 @@ def get_user_pages(
                 break
         if not len:
             return i
+
+
+def gup_fault_result(tsk: task_struct, ret: int) -> int:
+    """get_user_pages' switch on the fault result (both trees): count the
+    fault on the task, or the errno to return when no page was done --
+    SIGBUS becomes EFAULT, OOM ENOMEM; anything else is the kernel's BUG()."""
+    if ret == VM_FAULT_MINOR:
+        tsk.min_flt += 1
+    elif ret == VM_FAULT_MAJOR:
+        tsk.maj_flt += 1
+    elif ret == VM_FAULT_SIGBUS:
+        return -14  # EFAULT
+    elif ret == VM_FAULT_OOM:
+        return -12  # ENOMEM
+    else:
+        raise ModelFailure("mm/memory.c:get_user_pages: BUG()", f"fault result {ret}")
+    return 0
 
 
 def _cow_done(k: object, vma: vm_area_struct, foll_flags: int) -> int:

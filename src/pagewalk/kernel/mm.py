@@ -121,14 +121,6 @@ def _pgd_alloc(k: Kernel) -> Page:
     return page
 
 
-def get_mm_counter(mm: mm_struct, member: str) -> int:
-    return getattr(mm, "_" + member)
-
-
-def add_mm_counter(mm: mm_struct, member: str, value: int) -> None:
-    setattr(mm, "_" + member, getattr(mm, "_" + member) + value)
-
-
 def get_mm_rss(mm: mm_struct) -> int:
     return mm._file_rss + mm._anon_rss
 

@@ -22,7 +22,6 @@ from .pgtable import (
     PTE_MASK,
     new_table,
     pgd_addr_end,
-    pgd_bad,
     pgd_index,
     pgd_none,
     pgd_present,
@@ -199,18 +198,6 @@ def get_locked_pte(mm: mm_struct, address: int) -> tuple[array, spinlock_t] | tu
     if pmd is None:
         return None, None
     return pte_alloc_map_lock(mm, pmd, address)
-
-
-def walk_to_pmd(mm: mm_struct, address: int) -> array | None:
-    """The lock-free descent to the pmd table, None where a level is missing or bad."""
-    e = mm.pgd.data[pgd_index(address)]
-    if pgd_none(e) or pgd_bad(e):
-        return None
-    pud = next_table(mm, e)
-    e = pud[pud_index(address)]
-    if pud_none(e) or pgd_bad(e):
-        return None
-    return next_table(mm, e)
 
 
 # --- freeing ------------------------------------------------------------------

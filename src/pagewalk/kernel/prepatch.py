@@ -20,13 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ModelFailure
 from .constants import (
     PAGE_SIZE,
-    VM_FAULT_MAJOR,
-    VM_FAULT_MINOR,
-    VM_FAULT_OOM,
-    VM_FAULT_SIGBUS,
     VM_FAULT_WRITE,
     VM_IO,
     VM_MAYREAD,
@@ -119,7 +114,7 @@ def get_user_pages(
     vmas: list[vm_area_struct] | None,
 ) -> int:
     """get_user_pages() before the patch: page_table_lock over the inner loop."""
-    from .memory import BUG_ON, __handle_mm_fault, _get_gate_page
+    from .memory import BUG_ON, __handle_mm_fault, _get_gate_page, gup_fault_result
     from .mmap import find_extend_vma
 
     k = mm.k
@@ -165,17 +160,9 @@ def get_user_pages(
                 ret = __handle_mm_fault(mm, vma, start, write_access)
                 if ret & VM_FAULT_WRITE:
                     write_access = 0
-                ret &= ~VM_FAULT_WRITE
-                if ret == VM_FAULT_MINOR:
-                    tsk.min_flt += 1
-                elif ret == VM_FAULT_MAJOR:
-                    tsk.maj_flt += 1
-                elif ret == VM_FAULT_SIGBUS:
-                    return i or -14
-                elif ret == VM_FAULT_OOM:
-                    return i or -12
-                else:
-                    raise ModelFailure("mm/memory.c:get_user_pages: BUG()", f"fault result {ret}")
+                err = gup_fault_result(tsk, ret & ~VM_FAULT_WRITE)
+                if err:
+                    return i or err
                 spin_lock(mm.page_table_lock)
             if pages is not None:
                 pages.append(page)  # flush_dcache_page is a no-op on x86
