@@ -78,7 +78,7 @@ from pagewalk.kernel.constants import (
     VM_READ,
     VM_WRITE,
 )
-from pagewalk.kernel.page import PG_pgtable, PG_reserved, page_count
+from pagewalk.kernel.page import PG_pgtable, PG_reserved, page_contents, page_count
 
 PAGE = 4096
 ZERO = bytes(PAGE)
@@ -883,7 +883,7 @@ class KernelMachine(RuleBasedStateMachine):
             assert set(tree) - set(range(len(fm.pages))) == set(fm.extra), fm.path
             for index, page in tree.items():
                 want = fm.pages[index] if index < len(fm.pages) else fm.extra[index]
-                got = ZERO if page.data is None else bytes(page.data)
+                got = page_contents(page)
                 assert got == want, f"{fm.path}: page-cache page {index} differs"
 
     def teardown(self) -> None:

@@ -58,7 +58,7 @@ from .constants import (
 )
 from .locks import cond_resched, down_read, up_read
 from .memory import _vm_locked_blocks_foll_anon, get_user_pages
-from .page import Page, put_page
+from .page import Page, page_contents, put_page
 from .pgalloc import next_table
 from .pgtable import (
     pgd_addr_end,
@@ -329,7 +329,7 @@ def dump_page(tsk: task_struct, mm: mm_struct, addr: int, out: _CoreFile) -> Non
         else:
             # flush_cache_page() and kmap() are no-ops on x86-64; a page
             # whose data is None is all zeroes and is written as such.
-            out.write(bytes(PAGE_SIZE) if page.data is None else bytes(page.data))
+            out.write(page_contents(page))
     finally:
         put_page(mm.k.alloc, page)  # page_cache_release()
 

@@ -13,7 +13,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .constants import PAGE_SHIFT, PAGE_SIZE, VM_FAULT_MAJOR, VM_FAULT_MINOR, VM_RAND_READ
-from .page import Page, PG_lru, PG_uptodate, get_page, lru_cache_add, mark_page_accessed
+from .page import (
+    Page,
+    PG_lru,
+    PG_uptodate,
+    get_page,
+    lru_cache_add,
+    mark_page_accessed,
+    page_contents,
+    page_read,
+)
 from .vma import vm_area_struct, vm_operations_struct
 
 if TYPE_CHECKING:
@@ -89,7 +98,7 @@ class File:
             if start >= self.i_size:
                 continue
             n = min(PAGE_SIZE, self.i_size - start)
-            out[start : start + n] = page.data[:n] if page.data is not None else bytes(n)
+            out[start : start + n] = page_read(page, 0, n)
         return bytes(out)
 
     def _huge_content(self) -> bytes:
@@ -99,9 +108,9 @@ class File:
         for index, head in self.mapping.page_tree.items():
             for j in range(512):
                 start = (index * 512 + j) << PAGE_SHIFT
-                data = mem_map[head.pfn + j].data
-                if data is not None and start < self.i_size:
-                    out[start : start + PAGE_SIZE] = data[: self.i_size - start]
+                page = mem_map[head.pfn + j]
+                if page.data is not None and start < self.i_size:
+                    out[start : start + PAGE_SIZE] = page_contents(page)[: self.i_size - start]
         return bytes(out)
 
 
@@ -152,7 +161,7 @@ def _read_page(file: File, page: Page, index: int) -> None:
     start = index << PAGE_SHIFT
     chunk = file.backing[start : start + PAGE_SIZE]
     if any(chunk):
-        page.data = bytearray(chunk.ljust(PAGE_SIZE, b"\0"))
+        page.data = bytearray(chunk)  # short at EOF: the rest reads as zeroes
     page.flags |= PG_uptodate
 
 

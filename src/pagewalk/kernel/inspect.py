@@ -9,6 +9,7 @@ from itertools import compress
 from typing import TYPE_CHECKING
 
 from .constants import PAGE_SIZE
+from .page import page_contents
 from .pgtable import _PAGE_PSE, PTE_MASK
 from .vma import vma_has_nopage
 
@@ -104,12 +105,12 @@ def peek(k: Kernel, tsk: task_struct, addr: int, length: int) -> bytes | None:
         n = min(PAGE_SIZE - off, length)
         page = k.page(tsk, addr)
         if page is not None:
-            data = page.data
+            data = page_contents(page)
         elif vma_has_nopage(vma):
             pgoff = ((addr - vma.vm_start) >> 12) + vma.vm_pgoff
             cached = vma.vm_file.mapping.page_tree.get(pgoff)
             if cached is not None:
-                data = cached.data
+                data = page_contents(cached)
             else:
                 start = pgoff * PAGE_SIZE
                 data = bytes(vma.vm_file.backing[start : start + PAGE_SIZE]).ljust(PAGE_SIZE, b"\0")

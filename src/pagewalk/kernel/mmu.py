@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..errors import ModelFailure
 from .constants import PAGE_SIZE, TASK_SIZE
 from .fault import PF_PROT, PF_USER, PF_WRITE, SIGSEGV, do_page_fault
-from .page import Page, page_bytes
+from .page import Page, page_read, page_write
 from .pgtable import (
     _PAGE_ACCESSED,
     _PAGE_DIRTY,
@@ -119,11 +119,9 @@ def _access(
         off = addr & (PAGE_SIZE - 1)
         n = min(PAGE_SIZE - off, length - done)
         if write:
-            page_bytes(page)[off : off + n] = data[done : done + n]
-        elif page.data is None:
-            out += bytes(n)
+            page_write(page, off, data[done : done + n])
         else:
-            out += page.data[off : off + n]
+            out += page_read(page, off, n)
         done += n
     return out, done, None
 

@@ -8,7 +8,8 @@ Modelling choices, each visible to users:
   :func:`page_count` / :func:`page_mapcount` for the unbiased values.
 * Frames are numbered densely in allocation order; ``page.node`` is the NUMA
   node the frame belongs to (the kernel derives it from the frame's zone).
-* Contents are allocated lazily: ``data is None`` means all zeroes.
+* Contents are allocated lazily and only as far as written: ``data is None``
+  means all zeroes (see :func:`page_read`).
 * Per-CPU LRU pagevecs are modelled as always drained: ``lru_cache_add_active``
   puts the page on the active list at once and holds no extra reference, so
   counts are always as after ``lru_add_drain()``.
@@ -292,12 +293,42 @@ def lru_cache_add(page: Page) -> None:
 
 
 # --- contents ----------------------------------------------------------------
-def page_bytes(page: Page) -> bytearray:
-    """kmap(): the page's contents, materialised on first use."""
+# ``page.data`` is None (all zeroes) or a bytearray of the page's leading
+# bytes, up to the last one ever stored; every byte after it is zero.  So a
+# 1-byte store into a fresh page keeps one byte instead of clearing and
+# keeping 4 KiB (the kernel's clear_page), and a COW copies what was written.
+# Read and write contents only through the helpers below.
+
+_ZEROES = bytes(PAGE_SIZE)
+
+
+def page_read(page: Page, offset: int, n: int) -> bytes | bytearray:
+    """kmap() + copy out: ``n`` bytes of the page from ``offset``."""
     data = page.data
     if data is None:
-        data = page.data = bytearray(PAGE_SIZE)
-    return data
+        return _ZEROES[:n]
+    chunk = data[offset : offset + n]
+    if len(chunk) < n:
+        chunk += _ZEROES[: n - len(chunk)]
+    return chunk
+
+
+def page_write(page: Page, offset: int, buf: bytes | bytearray | memoryview) -> None:
+    """kmap() + copy in: store ``buf`` at ``offset``."""
+    data = page.data
+    if data is None:
+        data = page.data = bytearray(offset)
+    elif len(data) < offset:
+        data += _ZEROES[: offset - len(data)]
+    data[offset : offset + len(buf)] = buf
+
+
+def page_contents(page: Page) -> bytes:
+    """All PAGE_SIZE bytes of the page."""
+    data = page.data
+    if data is None:
+        return _ZEROES
+    return bytes(data) + _ZEROES[len(data) :]
 
 
 def copy_user_highpage(to: Page, frm: Page) -> None:

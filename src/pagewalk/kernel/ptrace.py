@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .constants import PAGE_SIZE
 from .locks import down_read, up_read
 from .memory import get_user_pages
-from .page import page_bytes, put_page, set_page_dirty
+from .page import page_read, page_write, put_page, set_page_dirty
 
 if TYPE_CHECKING:
     from .mm import task_struct
@@ -50,12 +50,10 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int, 
             offset = addr & (PAGE_SIZE - 1)
             nbytes = min(length, PAGE_SIZE - offset)
             if write:
-                page_bytes(page)[offset : offset + nbytes] = buf[done : done + nbytes]
+                page_write(page, offset, buf[done : done + nbytes])
                 set_page_dirty(page)  # copy_to_user_page + set_page_dirty_lock
-            elif page.data is None:
-                buf[done : done + nbytes] = bytes(nbytes)
             else:
-                buf[done : done + nbytes] = page.data[offset : offset + nbytes]
+                buf[done : done + nbytes] = page_read(page, offset, nbytes)
             put_page(alloc, page)  # page_cache_release
             length -= nbytes
             done += nbytes

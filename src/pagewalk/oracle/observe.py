@@ -94,7 +94,7 @@ def perms_of(vm_flags: int) -> str:
 def model_snapshot(k, order: list[str]) -> Snapshot:
     """Observe the model's Kernel ``k``: processes in ``order`` that are alive."""
     from ..kernel.inspect import walk_ptes
-    from ..kernel.page import PG_anon, page_mapcount
+    from ..kernel.page import PG_anon, page_contents, page_mapcount
     from ..kernel.pgtable import PTE_MASK
 
     snap = Snapshot()
@@ -121,7 +121,7 @@ def model_snapshot(k, order: list[str]) -> Snapshot:
                 bool(page.flags & PG_anon),
                 mc,
                 mc == 1,
-                None if data is None else bytes(data),
+                None if data is None else page_contents(page),
             )
         snap.procs[name] = ps
     for path, f in k.files.items():
