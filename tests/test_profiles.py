@@ -13,7 +13,7 @@ from pagewalk.kernel import prepatch
 from pagewalk.kernel.constants import FOLL_ANON, FOLL_GET, FOLL_TOUCH
 from pagewalk.kernel.locks import spin_lock
 from pagewalk.kernel.memory import follow_page
-from pagewalk.kernel.page import PG_referenced, page_count
+from pagewalk.kernel.page import PG_anon, PG_referenced, page_count
 
 PAGE = 4096
 
@@ -135,7 +135,7 @@ def test_forced_write_into_readonly_private_mapping_cows_in_both(profile: str) -
     assert k.mem_write(p, addr, b"FILE") == 4
     assert k.read(p, addr, 10).data == b"FILE bytes"
     assert k.files["/f"].content() == b"file bytes"
-    assert k.page(p, addr).flags & (1 << 20)  # PG_anon: a private copy
+    assert k.page(p, addr).flags & PG_anon  # a private copy
 
 
 @pytest.mark.parametrize("profile", ["2.6.14", "2.6.15"])

@@ -19,6 +19,8 @@ Modelling choices, each visible to users:
 
 from __future__ import annotations
 
+from array import array
+
 from ..errors import ModelFailure
 from .constants import PAGE_SIZE
 
@@ -34,7 +36,10 @@ PG_reserved = 1 << 10
 PG_private = 1 << 11
 PG_compound = 1 << 14
 PG_swapcache = 1 << 15
-PG_anon = 1 << 20  # model-only: PAGE_MAPPING_ANON in page->mapping
+# Model-only: PAGE_MAPPING_ANON in page->mapping.  It takes bit 7, PG_slab's,
+# which the model never sets: an anonymous page's flags word then stays
+# below 257, an int CPython shares instead of allocating 28 B per page.
+PG_anon = 1 << 7
 PG_pgtable = 1 << 21  # model-only: this page holds a page table
 
 FLAG_NAMES = (
@@ -52,30 +57,43 @@ FLAG_NAMES = (
 
 
 class Page:
-    """struct page.  ``private`` doubles as ``u.ptl`` for split page-table locks."""
+    """struct page.  ``private`` doubles as ``u.ptl`` for split page-table locks.
 
-    __slots__ = (
-        "_count",
-        "_mapcount",
-        "data",
-        "flags",
-        "index",
-        "mapping",
-        "node",
-        "pfn",
-        "private",
-    )
+    Pages are made only by a :class:`PageAllocator`, as instances of its own
+    subclass, whose class attributes hold the allocator's per-frame arrays:
+    ``index`` and ``node``, read rarely off the fault path, live there
+    (8 B + 1 B a frame) instead of in two slots and a big int each.  The
+    kernel likewise keeps the node outside the fields, in page->flags bits.
+    """
 
-    def __init__(self, pfn: int, node: int) -> None:
+    __slots__ = ("_count", "_mapcount", "data", "flags", "mapping", "pfn", "private")
+
+    #: the allocator's per-frame arrays (set on each allocator's subclass)
+    _index: array
+    _node: array
+
+    def __init__(self, pfn: int) -> None:
         self.pfn = pfn
-        self.node = node
         self.flags = 0
         self._count = -1  # free
         self._mapcount = -1
         self.mapping = None
-        self.index = 0
         self.private = None
         self.data = None
+
+    @property
+    def index(self) -> int:
+        """page->index: the page's offset in its mapping, in pages."""
+        return self._index[self.pfn]
+
+    @index.setter
+    def index(self, value: int) -> None:
+        self._index[self.pfn] = value
+
+    @property
+    def node(self) -> int:
+        """page_to_nid(): the NUMA node the frame belongs to."""
+        return self._node[self.pfn]
 
     def __repr__(self) -> str:
         names = ",".join(n for bit, n in FLAG_NAMES if self.flags & bit)
@@ -159,12 +177,26 @@ class PageAllocator:
     node and falls back to the others in order (the default zonelist).
     """
 
-    __slots__ = ("allocated_total", "free_lists", "mem_map", "nodes", "pages_per_node", "used")
+    __slots__ = (
+        "Page",
+        "allocated_total",
+        "free_lists",
+        "index",
+        "mem_map",
+        "node",
+        "nodes",
+        "pages_per_node",
+        "used",
+    )
 
     def __init__(self, nodes: int, pages_per_node: int) -> None:
         self.nodes = nodes
         self.pages_per_node = pages_per_node
         self.mem_map: list[Page] = []
+        self.index = array("q")  # page->index of each frame ('q': file offsets fit)
+        self.node = array("B")  # the node of each frame (at most 64 nodes)
+        arrays = {"__slots__": (), "_index": self.index, "_node": self.node}
+        self.Page = type("Page", (Page,), arrays)  # this allocator's struct page
         self.free_lists: list[list[Page]] = [[] for _ in range(nodes)]
         self.used = [0] * nodes  # frames ever taken from each node
         self.allocated_total = 0
@@ -189,8 +221,10 @@ class PageAllocator:
             return free.pop()
         if self.used[node] < self.pages_per_node:
             self.used[node] += 1
-            page = Page(len(self.mem_map), node)
+            page = self.Page(len(self.mem_map))
             self.mem_map.append(page)
+            self.index.append(0)
+            self.node.append(node)
             return page
         return None
 
@@ -223,8 +257,10 @@ class PageAllocator:
                 continue
             self.used[node] += n
             base = len(self.mem_map)
-            pages = [Page(base + j, node) for j in range(n)]
+            pages = [self.Page(base + j) for j in range(n)]
             self.mem_map.extend(pages)
+            self.index.extend([0] * n)
+            self.node.extend([node] * n)
             head = pages[0]
             for page in pages:
                 page.flags = PG_compound

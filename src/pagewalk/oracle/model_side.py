@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..kernel.constants import VM_FAULT_MAJOR, VM_FAULT_MINOR, VM_FAULT_WRITE
+from ..kernel.page import PG_anon
 from ..kernel.pgtable import PTE_MASK
 from ..scenario.model import OpSpec, Scenario
 from ..scenario.runner import OpResult, Runner
@@ -132,7 +133,7 @@ class ModelRun:
             page = mm.k.alloc.mem_map[(pte & PTE_MASK) >> 12]
             ev.pre_present = True
             ev.pre_pfn = page.pfn
-            ev.pre_anon = bool(page.flags & (1 << 20))
+            ev.pre_anon = bool(page.flags & PG_anon)
             ev.pre_mapcount = page._mapcount + 1
             ev.pre_rw = bool(pte & 0x2)
 
