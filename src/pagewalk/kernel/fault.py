@@ -43,41 +43,37 @@ def do_page_fault(tsk: task_struct, address: int, error_code: int) -> str | None
     the signal the task gets (SIGSEGV or SIGBUS)."""
     mm = tsk.mm
     down_read(mm.mmap_sem)
-    try:
-        return _do_page_fault_locked(tsk, mm, address, error_code)
+    try:  # every return below goes through the C's up_read(&mm->mmap_sem)
+        vma = find_vma(mm, address)
+        if vma is None:
+            return SIGSEGV  # bad_area
+        if vma.vm_start > address and (
+            not vma.vm_flags & VM_GROWSDOWN or expand_stack(vma, address)
+        ):
+            return SIGSEGV
+        # good_area:
+        write = 0
+        kind = error_code & (PF_PROT | PF_WRITE)
+        if kind & PF_WRITE:
+            if not vma.vm_flags & VM_WRITE:
+                return SIGSEGV
+            write = 1
+        elif kind == PF_PROT or not vma.vm_flags & (VM_READ | VM_EXEC):  # read, present
+            return SIGSEGV
+        ret = handle_mm_fault(mm, vma, address, write)
+        if ret == VM_FAULT_MINOR:
+            tsk.min_flt += 1
+        elif ret == VM_FAULT_MAJOR:
+            tsk.maj_flt += 1
+        elif ret == VM_FAULT_SIGBUS:
+            return SIGBUS
+        elif ret == VM_FAULT_OOM:
+            raise ModelFailure(
+                "arch/x86_64/mm/fault.c:do_page_fault: out_of_memory",
+                f"{tsk} faulting at {address:#x}: the OOM killer would run",
+            )
+        else:
+            raise ModelFailure("arch/x86_64/mm/fault.c:do_page_fault: BUG()", f"result {ret}")
+        return None
     finally:
         up_read(mm.mmap_sem)
-
-
-def _do_page_fault_locked(
-    tsk: task_struct, mm: object, address: int, error_code: int
-) -> str | None:
-    vma = find_vma(mm, address)
-    if vma is None:
-        return SIGSEGV  # bad_area
-    if vma.vm_start > address and (not vma.vm_flags & VM_GROWSDOWN or expand_stack(vma, address)):
-        return SIGSEGV
-    # good_area:
-    write = 0
-    kind = error_code & (PF_PROT | PF_WRITE)
-    if kind & PF_WRITE:
-        if not vma.vm_flags & VM_WRITE:
-            return SIGSEGV
-        write = 1
-    elif kind == PF_PROT or not vma.vm_flags & (VM_READ | VM_EXEC):  # read, present
-        return SIGSEGV
-    ret = handle_mm_fault(mm, vma, address, write)
-    if ret == VM_FAULT_MINOR:
-        tsk.min_flt += 1
-    elif ret == VM_FAULT_MAJOR:
-        tsk.maj_flt += 1
-    elif ret == VM_FAULT_SIGBUS:
-        return SIGBUS
-    elif ret == VM_FAULT_OOM:
-        raise ModelFailure(
-            "arch/x86_64/mm/fault.c:do_page_fault: out_of_memory",
-            f"{tsk} faulting at {address:#x}: the OOM killer would run",
-        )
-    else:
-        raise ModelFailure("arch/x86_64/mm/fault.c:do_page_fault: BUG()", f"result {ret}")
-    return None

@@ -44,7 +44,7 @@ from .page import (
     Page,
     PageDirty,
     PG_anon,
-    SetPageReferenced,
+    PG_referenced,
     TestSetPageLocked,
     clear_user_highpage,
     copy_user_highpage,
@@ -768,7 +768,7 @@ def do_anonymous_page(
     """First touch of anonymous memory: a read maps the shared ZERO_PAGE
     (refcounted, rmap'd, counted as file_rss); a write maps a new zeroed page."""
     k = mm.k
-    i = pte_index(address)
+    i = (address >> 12) & 511  # pte_index
     if write_access:
         if anon_vma_prepare(vma):
             return VM_FAULT_OOM
@@ -783,7 +783,7 @@ def do_anonymous_page(
             return VM_FAULT_MINOR
         mm._anon_rss += 1
         lru_cache_add_active(page)
-        SetPageReferenced(page)
+        page.flags |= PG_referenced  # SetPageReferenced
         page_add_anon_rmap(page, vma, address)
     else:
         # Map the ZERO_PAGE - vm_page_prot is readonly
@@ -872,14 +872,14 @@ def handle_pte_fault(
 ) -> int:
     """Dispatch on the pte read without the lock; present ptes are rechecked
     under it (pte_same) before do_wp_page or an accessed/dirty update."""
-    i = pte_index(address)
+    i = (address >> 12) & 511  # pte_index
     k = mm.k
     if k.sched is not None:  # the pte is read without its lock
         k.sched.access("read pte", ((pte_lockptr(mm, pmd[pmd_index(address)]).name, 0),))
     entry = pte[i]
     if not entry & 0x81:  # !pte_present
         if not entry:
-            if not vma_has_nopage(vma):
+            if vma.vm_ops is None or vma.vm_ops.nopage is None:  # !vma->vm_ops->nopage
                 return do_anonymous_page(mm, vma, address, pte, pmd, write_access)
             return do_no_page(mm, vma, address, pte, pmd, write_access)
         raise ModelFailure(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import ModelFailure
 from .page import Page, PG_anon
-from .vma import anon_vma, linear_page_index, vm_area_struct
+from .vma import anon_vma, vm_area_struct
 
 
 def anon_vma_prepare(vma: vm_area_struct) -> int:
@@ -61,7 +61,7 @@ def page_add_anon_rmap(page: Page, vma: vm_area_struct, address: int) -> None:
     if page._mapcount == 0:
         page.mapping = vma.anon_vma
         page.flags |= PG_anon
-        page.index = linear_page_index(vma, address)
+        page.index = ((address - vma.vm_start) >> 12) + vma.vm_pgoff  # linear_page_index
 
 
 def page_add_file_rmap(page: Page) -> None:
