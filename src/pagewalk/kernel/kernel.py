@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from ..errors import InputError
@@ -86,6 +87,8 @@ ADVICE = {
     "willneed": MADV_WILLNEED,
     "dontneed": MADV_DONTNEED,
 }
+
+_PFN = attrgetter("pfn")
 
 #: 4 GiB of RAM per node by default: far more than scenarios touch.
 DEFAULT_PAGES_PER_NODE = 1 << 20
@@ -377,17 +380,21 @@ class Kernel:
                 ret = get_user_pages(tsk, tsk.mm, addr, npages, int(write), int(force), pages, None)
             finally:
                 up_read(tsk.mm.mmap_sem)
-        for page in pages:
-            self.pins[page.pfn] += 1
+        self.pins.update(map(_PFN, pages))
         return ret, pages
 
     def put_pages(self, pages: list[Page]) -> None:
         """Drop references taken by :meth:`gup` (page_cache_release each)."""
+        pins = self.pins
+        alloc = self.alloc
         for page in pages:
-            self.pins[page.pfn] -= 1
-            if not self.pins[page.pfn]:
-                del self.pins[page.pfn]
-            put_page(self.alloc, page)
+            pfn = page.pfn
+            left = pins[pfn] - 1
+            if left:
+                pins[pfn] = left
+            else:
+                pins.pop(pfn)  # dict's own: Counter.__delitem__ is Python code
+            put_page(alloc, page)
 
     def futex_key(self, proc: str | task_struct, uaddr: int) -> str | int:
         """get_futex_key(): the key as text, or -errno."""

@@ -42,8 +42,8 @@ from .locks import cond_resched, spin_lock, spin_unlock
 from .mm import update_hiwater_rss
 from .page import (
     Page,
-    PageDirty,
     PG_anon,
+    PG_dirty,
     PG_referenced,
     TestSetPageLocked,
     clear_user_highpage,
@@ -66,9 +66,12 @@ from .pgalloc import (
     pud_alloc,
 )
 from .pgtable import (
+    _KERNPG_TABLE,
     _PAGE_ACCESSED,
     _PAGE_DIRTY,
+    _PAGE_PSE,
     _PAGE_RW,
+    _PAGE_USER,
     PTE_MASK,
     pgd_addr_end,
     pgd_bad,
@@ -76,7 +79,6 @@ from .pgtable import (
     pgd_none,
     pmd_addr_end,
     pmd_bad,
-    pmd_huge,
     pmd_index,
     pmd_none,
     pte_index,
@@ -423,6 +425,10 @@ def zap_page_range(vma: vm_area_struct, address: int, size: int) -> int:
 # =============================================================================
 # follow_page and get_user_pages: the seed patch
 # =============================================================================
+#: x86-64 p?d_bad(): an entry's flags, _PAGE_USER aside, must be _KERNPG_TABLE.
+_TABLE_FLAGS = ~PTE_MASK & ~_PAGE_USER
+
+
 def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     """Look up the page mapped at ``address`` without faulting.
 
@@ -434,21 +440,22 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     x86-64's follow_huge_addr() always answers ERR_PTR(-EINVAL), so that first
     step is omitted; note that x86-64 pmd_bad() is true for a huge pmd, so the
     pmd_huge() branch is reached only by tables that pass pmd_bad.
+    The p?d_offset/none/bad macros of the walk are written in place: this
+    runs once per page of every get_user_pages.
     """
     k = mm.k
-    page = None
-    e = mm.pgd.data[pgd_index(address)]
-    if pgd_none(e) or pgd_bad(e):
+    mem_map = k.alloc.mem_map
+    e = mm.pgd.data[(address >> 39) & 511]
+    if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pgd_none || pgd_bad
         return _follow_no_page_table(k, address, flags)
-    pud = next_table(mm, e)
-    e = pud[pud_index(address)]
-    if pud_none(e) or pud_bad(e):
+    e = mem_map[(e & PTE_MASK) >> 12].data[(address >> 30) & 511]
+    if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pud_none || pud_bad
         return _follow_no_page_table(k, address, flags)
-    pmd = next_table(mm, e)
-    e = pmd[pmd_index(address)]
-    if pmd_none(e) or pmd_bad(e):
+    pmd = mem_map[(e & PTE_MASK) >> 12].data
+    e = pmd[(address >> 21) & 511]
+    if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pmd_none || pmd_bad
         return _follow_no_page_table(k, address, flags)
-    if pmd_huge(e):
+    if e & _PAGE_PSE:  # pmd_huge
         BUG_ON(flags & FOLL_GET, "mm/memory.c:follow_page: BUG_ON(flags & FOLL_GET) [huge pmd]")
         from .hugetlb import follow_huge_pmd
 
@@ -457,28 +464,20 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     # The section reads the pte; get_page and the accessed/dirty marking
     # commute with another lookup's, so the explorer may treat it as a read.
     ptep, ptl = pte_offset_map_lock(mm, pmd, address, reads_only=True)
-    page = _follow_pte(k, ptep[pte_index(address)], flags)
+    pte = ptep[(address >> 12) & 511]
+    page = None
+    # Each failed test is the C's "goto unlock" with page still NULL.
+    if pte & 0x81 and (not flags & FOLL_WRITE or can_follow_write_pte(pte, flags)):
+        pfn = (pte & PTE_MASK) >> 12
+        if pfn < len(mem_map):  # pfn_valid
+            page = mem_map[pfn]
+            if flags & FOLL_GET:
+                get_page(page)
+            if flags & FOLL_TOUCH:
+                if flags & FOLL_WRITE and not pte & _PAGE_DIRTY and not page.flags & PG_dirty:
+                    set_page_dirty(page)
+                mark_page_accessed(page)
     pte_unmap_unlock(ptep, ptl)  # unlock:
-    return page
-
-
-def _follow_pte(k: object, pte: int, flags: int) -> Page | None:
-    """follow_page's body under the pte lock; each ``return None`` is a
-    ``goto unlock``."""
-    if not pte & 0x81:  # !pte_present
-        return None
-    if flags & FOLL_WRITE and not can_follow_write_pte(pte, flags):
-        return None
-    pfn = (pte & PTE_MASK) >> 12
-    if not k.alloc.pfn_valid(pfn):
-        return None
-    page = k.alloc.mem_map[pfn]
-    if flags & FOLL_GET:
-        get_page(page)
-    if flags & FOLL_TOUCH:
-        if flags & FOLL_WRITE and not pte & _PAGE_DIRTY and not PageDirty(page):
-            set_page_dirty(page)
-        mark_page_accessed(page)
     return page
 
 
@@ -522,8 +521,6 @@ def get_user_pages(
     reports VM_FAULT_WRITE.  ``pages``/``vmas`` are lists that are appended to.
     Returns the number of pages handled, or -errno if none was.
     """
-    from .mmap import find_extend_vma
-
     k = mm.k
     if not k.semantics.follow_page_inner_ptlock:
         from . import prepatch  # the tree before deceb6cd
@@ -534,7 +531,7 @@ def get_user_pages(
     vm_flags &= (VM_MAYREAD | VM_MAYWRITE) if force else (VM_READ | VM_WRITE)
     i = 0
     while True:
-        vma = find_extend_vma(mm, start)
+        vma = _mmap.find_extend_vma(mm, start)
         if vma is None and k.in_gate_area(tsk, start):
             ret = _get_gate_page(k, tsk, start, write, pages, vmas)
             if ret < 0:
@@ -923,6 +920,11 @@ def handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int, write_acce
     """The arch fault handlers' entry: the VM_FAULT_WRITE bit masked off."""
     return __handle_mm_fault(mm, vma, address, write_access) & ~VM_FAULT_WRITE
 
+
+# mm/mmap.c calls into this file (make_pages_present, unmap_vmas) and this
+# file into it (find_extend_vma): the module is bound after both exist,
+# instead of an import statement run on every get_user_pages call.
+from . import mmap as _mmap  # noqa: E402
 
 __all__ = [
     "ULONG_MAX",
