@@ -2,7 +2,7 @@
 
 from pagewalk import Kernel
 from pagewalk.kernel.constants import PAGE_SIZE
-from pagewalk.kernel.page import page_contents, page_read, page_write
+from pagewalk.kernel.page import page_contents, page_read, page_read_into, page_write
 
 
 def _page():
@@ -67,3 +67,37 @@ def test_file_page_short_at_eof_reads_zeroes_after_the_file():
     k.add_file("/f", b"hello")
     a = k.mmap(p, PAGE_SIZE, "r", file="/f")
     assert k.read(p, a, 8).data == b"hello\0\0\0"
+
+
+def test_read_into_a_buffer_past_the_kept_bytes_fills_zeroes():
+    page = _page()
+    page_write(page, 0, b"ab")
+    buf = bytearray(b"\xff" * 8)
+    page_read_into(page, 4, 8, buf, 0)
+    assert buf == bytes(8)
+
+
+def test_read_into_a_buffer_straddling_the_kept_bytes():
+    page = _page()
+    page_write(page, 0, b"abcd")
+    buf = bytearray(b"\xff" * 6)
+    page_read_into(page, 2, 4, buf, 1)
+    assert buf == b"\xffcd\0\0\xff"
+
+
+def test_read_into_grows_a_buffer_that_ends_where_the_copy_starts():
+    page = _page()
+    page_write(page, 0, b"xy")
+    buf = bytearray(b"h")
+    page_read_into(page, 0, 4, buf, 1)
+    assert buf == b"hxy\0\0"
+
+
+def test_mem_readinto_fills_the_callers_buffer():
+    k = Kernel()
+    p = k.spawn("p")
+    a = k.mmap(p, 2 * PAGE_SIZE, "rw")
+    k.write(p, a + PAGE_SIZE, b"second")
+    buf = bytearray(b"\xff" * (2 * PAGE_SIZE))
+    assert k.mem_readinto(p, a, buf) == 2 * PAGE_SIZE
+    assert buf == bytes(PAGE_SIZE) + b"second" + bytes(PAGE_SIZE - 6)

@@ -89,6 +89,8 @@ ADVICE = {
 }
 
 _PFN = attrgetter("pfn")
+#: mem_read allocates its result up to this size before reading.
+MEM_READ_PRESIZE = 16 << 20
 
 #: 4 GiB of RAM per node by default: far more than scenarios touch.
 DEFAULT_PAGES_PER_NODE = 1 << 20
@@ -349,10 +351,26 @@ class Kernel:
         """access_process_vm(write=0) by ``by`` (default: the target itself):
         (bytes transferred, the bytes)."""
         tsk = self._live(proc)
-        buf = bytearray()  # grows as pages are copied: a huge length costs nothing up front
+        # Sized up front to a bound; a longer read grows it as pages are copied,
+        # so a huge length that faults early costs nothing.
+        buf = bytearray(min(length, MEM_READ_PRESIZE))
         with self.running(self._live(by) if by is not None else tsk):
             n = access_process_vm(tsk, addr, buf, length, 0)
-        return n, bytes(buf[:n])
+        del buf[n:]
+        return n, bytes(buf)
+
+    def mem_readinto(
+        self,
+        proc: str | task_struct,
+        addr: int,
+        buf: bytearray | memoryview,
+        by: str | task_struct | None = None,
+    ) -> int:
+        """access_process_vm(write=0) into the caller's writable buffer, as a
+        pread(2) of /proc/PID/mem does: the bytes transferred."""
+        tsk = self._live(proc)
+        with self.running(self._live(by) if by is not None else tsk):
+            return access_process_vm(tsk, addr, buf, len(buf), 0)
 
     def mem_write(
         self, proc: str | task_struct, addr: int, data: bytes, by: str | task_struct | None = None

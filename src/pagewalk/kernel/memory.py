@@ -28,6 +28,7 @@ from .constants import (
     VM_FAULT_OOM,
     VM_FAULT_SIGBUS,
     VM_FAULT_WRITE,
+    VM_HUGETLB,
     VM_IO,
     VM_LOCKED,
     VM_MAYREAD,
@@ -95,7 +96,7 @@ from .rmap import (
     page_remove_rmap,
 )
 from .tlb import mmu_gather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_page
-from .vma import is_vm_hugetlb_page, vm_area_struct, vma_has_nopage
+from .vma import is_vm_hugetlb_page, vm_area_struct
 
 if TYPE_CHECKING:
     from .mm import mm_struct, task_struct
@@ -546,7 +547,7 @@ def get_user_pages(
         if vma is None or vma.vm_flags & (VM_IO | VM_RESERVED) or not vm_flags & vma.vm_flags:
             return i or -14  # EFAULT
 
-        if is_vm_hugetlb_page(vma):
+        if vma.vm_flags & VM_HUGETLB:  # is_vm_hugetlb_page
             from .hugetlb import follow_hugetlb_page
 
             i, start, len = follow_hugetlb_page(mm, vma, pages, vmas, start, len, i)
@@ -559,7 +560,14 @@ def get_user_pages(
             foll_flags |= FOLL_GET
         if force and k.semantics.gup_foll_cow:
             foll_flags |= FOLL_FORCE
-        if not write and not _vm_locked_blocks_foll_anon(k, vma) and not vma_has_nopage(vma):
+        # deceb6cd: "(!vma->vm_ops || !vma->vm_ops->nopage)"; since the fix
+        # no zero-page shortcut for VM_LOCKED, so that make_pages_present()
+        # really maps read-only anonymous memory (a profile switch).
+        if (
+            not write
+            and not (vma.vm_flags & VM_LOCKED and k.semantics.foll_anon_respects_vm_locked)
+            and (vma.vm_ops is None or vma.vm_ops.nopage is None)
+        ):
             foll_flags |= FOLL_ANON
 
         while True:

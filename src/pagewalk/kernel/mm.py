@@ -8,6 +8,7 @@ modelling.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right, insort
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,7 @@ class mm_struct:
         "name",
         "nr_ptes",
         "page_table_lock",
+        "pde_cache",
         "pgd",
         "total_vm",
     )
@@ -72,6 +74,10 @@ class mm_struct:
         self.cached_hole_size = ULONG_MAX
         self.mm_users = 1
         self.dead = False
+        #: Model-only, the MMU's: address >> 21 -> the pte table the hardware
+        #: walk reached there (see mmu.hw_translate); emptied whenever a pte
+        #: table is freed, so it never shows a stale translation.
+        self.pde_cache: dict[int, array] = {}
 
     def __repr__(self) -> str:
         return f"<mm {self.name}>"

@@ -37,32 +37,50 @@ MAX_FAULT_RETRIES = 64
 
 def hw_translate(mm: mm_struct, address: int, write: bool) -> tuple[Page | None, int]:
     """Walk like the MMU.  Returns (page, 0) on success, with A/D bits set in
-    the pte, or (None, error_code) for the fault the CPU would raise."""
-    mem_map = mm.k.alloc.mem_map
-    missing = PF_USER | (PF_WRITE if write else 0)
-    pgd_e = mm.pgd.data[(address >> 39) & 511]
-    if not pgd_e & _PAGE_PRESENT:
-        return None, missing
-    pud_e = mem_map[(pgd_e & PTE_MASK) >> 12].data[(address >> 30) & 511]
-    if not pud_e & _PAGE_PRESENT:
-        return None, missing
-    pmd_e = mem_map[(pud_e & PTE_MASK) >> 12].data[(address >> 21) & 511]
-    if not pmd_e & _PAGE_PRESENT:
-        return None, missing
-    need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
-    if pmd_e & _PAGE_PSE:  # a 2MB page
-        if pmd_e & need != need:
-            return None, missing | PF_PROT
-        return mem_map[((pmd_e & PTE_MASK) >> 12) + ((address >> 12) & 511)], 0
-    table = mem_map[(pmd_e & PTE_MASK) >> 12].data
+    the pte, or (None, error_code) for the fault the CPU would raise.
+
+    Like the CPU's paging-structure caches, ``mm.pde_cache`` remembers the
+    pte table a walk reached for each 2 MiB of address space, so the next
+    access there skips the pgd, pud and pmd; unlike them it is emptied the
+    moment any pte table is freed, so it never changes what an access sees.
+    """
+    table = mm.pde_cache.get(address >> 21)
+    if table is None:
+        mem_map = mm.k.alloc.mem_map
+        missing = PF_USER | (PF_WRITE if write else 0)
+        pgd_e = mm.pgd.data[(address >> 39) & 511]
+        if not pgd_e & _PAGE_PRESENT:
+            return None, missing
+        pud_e = mem_map[(pgd_e & PTE_MASK) >> 12].data[(address >> 30) & 511]
+        if not pud_e & _PAGE_PRESENT:
+            return None, missing
+        pmd_e = mem_map[(pud_e & PTE_MASK) >> 12].data[(address >> 21) & 511]
+        if not pmd_e & _PAGE_PRESENT:
+            return None, missing
+        if pmd_e & _PAGE_PSE:  # a 2MB page
+            need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
+            if pmd_e & need != need:
+                return None, missing | PF_PROT
+            return mem_map[((pmd_e & PTE_MASK) >> 12) + ((address >> 12) & 511)], 0
+        table = mm.pde_cache[address >> 21] = mem_map[(pmd_e & PTE_MASK) >> 12].data
     i = (address >> 12) & 511
     pte = table[i]
-    if pte & need != need:
-        return None, missing | (PF_PROT if pte & _PAGE_PRESENT else 0)
-    bits = _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
-    if pte & bits != bits:
-        table[i] = pte | bits  # the hardware's atomic A/D update
-    return mem_map[(pte & PTE_MASK) >> 12], 0
+    if write:
+        if pte & _USER_RW != _USER_RW:
+            return None, PF_USER | PF_WRITE | (PF_PROT if pte & _PAGE_PRESENT else 0)
+        if pte & _ACCESSED_DIRTY != _ACCESSED_DIRTY:
+            table[i] = pte | _ACCESSED_DIRTY  # the hardware's atomic A/D update
+    else:
+        if pte & _USER != _USER:
+            return None, PF_USER | (PF_PROT if pte & _PAGE_PRESENT else 0)
+        if not pte & _PAGE_ACCESSED:
+            table[i] = pte | _PAGE_ACCESSED
+    return mm.k.alloc.mem_map[(pte & PTE_MASK) >> 12], 0
+
+
+_USER = _PAGE_PRESENT | _PAGE_USER
+_USER_RW = _USER | _PAGE_RW
+_ACCESSED_DIRTY = _PAGE_ACCESSED | _PAGE_DIRTY
 
 
 def _mmu_point(mm: mm_struct, address: int, write: bool) -> None:

@@ -336,6 +336,7 @@ def lru_cache_add(page: Page) -> None:
 # Read and write contents only through the helpers below.
 
 _ZEROES = bytes(PAGE_SIZE)
+_ZERO_VIEW = memoryview(_ZEROES)
 
 
 def page_read(page: Page, offset: int, n: int) -> bytes | bytearray:
@@ -347,6 +348,21 @@ def page_read(page: Page, offset: int, n: int) -> bytes | bytearray:
     if len(chunk) < n:
         chunk += _ZEROES[: n - len(chunk)]
     return chunk
+
+
+def page_read_into(page: Page, offset: int, n: int, buf: bytearray | memoryview, at: int) -> None:
+    """kmap() + copy out into ``buf[at:at + n]``, copying nothing twice when
+    the read starts the page (a bytearray ``buf`` ending at ``at`` grows)."""
+    data = page.data
+    have = 0
+    if data is not None and offset < len(data):
+        if offset or len(data) > n:
+            data = data[offset : offset + n]
+        have = len(data)
+    if have < n:  # zeroes first: a growing buf then reaches at + n at once
+        buf[at : at + n] = _ZEROES if n == PAGE_SIZE else _ZERO_VIEW[:n]
+    if have:
+        buf[at : at + have] = data
 
 
 def page_write(page: Page, offset: int, buf: bytes | bytearray | memoryview) -> None:

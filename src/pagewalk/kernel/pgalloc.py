@@ -205,6 +205,7 @@ def free_pte_range(tlb: mmu_gather, pmd: array, i: int) -> None:
     mm = tlb.mm
     page = table_page(mm, pmd[i])
     pmd[i] = 0  # pmd_clear
+    mm.pde_cache.clear()  # the MMU's cached walks may lead to this table
     pte_lock_deinit(page)
     tlb.need_flush = 1
     tlb_remove_page(tlb, page)  # pte_free_tlb

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .constants import PAGE_SIZE
 from .locks import down_read, up_read
 from .memory import get_user_pages
-from .page import page_read, page_write, put_page, set_page_dirty
+from .page import page_read_into, page_write, put_page, set_page_dirty
 
 if TYPE_CHECKING:
     from .mm import task_struct
@@ -53,7 +53,7 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int, 
                 page_write(page, offset, buf[done : done + nbytes])
                 set_page_dirty(page)  # copy_to_user_page + set_page_dirty_lock
             else:
-                buf[done : done + nbytes] = page_read(page, offset, nbytes)
+                page_read_into(page, offset, nbytes, buf, done)
             put_page(alloc, page)  # page_cache_release
             length -= nbytes
             done += nbytes

@@ -1,0 +1,48 @@
+"""The MMU model: its walk cache never changes what an access sees."""
+
+from pagewalk import Kernel
+from pagewalk.kernel.constants import PAGE_SIZE
+
+PMD = 512 * PAGE_SIZE
+
+
+def test_access_after_munmap_and_remap_does_not_see_the_freed_table():
+    k = Kernel()
+    p = k.spawn("p")
+    a = k.mmap(p, PMD, "rw")
+    k.write(p, a, b"old")
+    assert k.munmap(p, a, PMD) == 0
+    assert k.mmap(p, PMD, "rw", addr=a, flags=["private", "fixed"]) == a
+    assert k.read(p, a, 3).data == b"\0\0\0"
+    assert k.page(p, a) is k.zero_page
+
+
+def test_access_after_munmap_faults_with_sigsegv():
+    k = Kernel()
+    p = k.spawn("p")
+    a = k.mmap(p, PMD, "rw")
+    k.write(p, a, b"x")
+    k.munmap(p, a, PMD)
+    assert k.read(p, a, 1).signal == "SIGSEGV"
+
+
+def test_walk_cache_is_emptied_when_a_pte_table_is_freed():
+    k = Kernel()
+    p = k.spawn("p")
+    a = k.mmap(p, PMD, "rw")
+    k.write(p, a, b"x")
+    assert k.tasks["p"].mm.pde_cache
+    k.munmap(p, a, PMD)
+    assert not k.tasks["p"].mm.pde_cache
+
+
+def test_dontneed_keeps_the_table_and_the_next_store_faults_a_fresh_page():
+    k = Kernel()
+    p = k.spawn("p")
+    a = k.mmap(p, PAGE_SIZE, "rw")
+    k.write(p, a, b"x")
+    faults = k.pgfault
+    k.madvise(p, a, PAGE_SIZE, "dontneed")
+    k.write(p, a + 1, b"y")
+    assert k.pgfault == faults + 1
+    assert k.read(p, a, 2).data == b"\0y"
