@@ -10,6 +10,7 @@ returns: VM_FAULT_* codes, page objects or None, negative errno values.
 from __future__ import annotations
 
 from array import array
+from itertools import compress
 from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
@@ -92,7 +93,6 @@ from .rmap import (
     anon_vma_prepare,
     page_add_anon_rmap,
     page_add_file_rmap,
-    page_dup_rmap,
     page_remove_rmap,
 )
 from .tlb import mmu_gather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_page
@@ -135,7 +135,7 @@ def copy_one_pte(
     addr: int,
     rss: list[int],
 ) -> None:
-    i = pte_index(addr)
+    i = (addr >> 12) & 511  # pte_index
     pte = src_pte[i]
     k = src_mm.k
     if not pte & 0x81:  # !pte_present: swap/file entries are copied as they are
@@ -146,11 +146,12 @@ def copy_one_pte(
         dst_pte[i] = pte
         return
     pfn = (pte & PTE_MASK) >> 12
-    if not k.alloc.pfn_valid(pfn):
+    mem_map = k.alloc.mem_map
+    if pfn >= len(mem_map):  # !pfn_valid
         print_bad_pte(vma, pte, addr)
         dst_pte[i] = pte
         return
-    page = k.alloc.mem_map[pfn]
+    page = mem_map[pfn]
     # If it's a COW mapping, write protect it both in the parent and the child.
     if (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE:
         src_pte[i] = pte = pte & ~_PAGE_RW  # ptep_set_wrprotect
@@ -158,7 +159,7 @@ def copy_one_pte(
         pte &= ~_PAGE_DIRTY  # pte_mkclean
     pte &= ~_PAGE_ACCESSED  # pte_mkold
     get_page(page)
-    page_dup_rmap(page)
+    page._mapcount += 1  # page_dup_rmap
     rss[1 if page.flags & PG_anon else 0] += 1
     dst_pte[i] = pte
 
@@ -182,12 +183,12 @@ def copy_pte_range(
     src_ptl = pte_lockptr(src_mm, src_pmd[pmd_index(addr)])
     src_pte = next_table(src_mm, src_pmd[pmd_index(addr)])
     spin_lock(src_ptl)
-    while True:
-        if src_pte[pte_index(addr)]:
-            copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, addr, rss)
-        addr += PAGE_SIZE
-        if addr == end:
-            break
+    first = (addr >> 12) & 511  # pte_index
+    last = first + ((end - addr) >> 12)
+    # The C loop's "if (pte_none(*src_pte)) continue;": compress() makes
+    # the skipping of empty ptes run in C.
+    for i in compress(range(first, last), src_pte[first:last]):
+        copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, addr + ((i - first) << 12), rss)
     spin_unlock(src_ptl)
     dst_mm._file_rss += rss[0]  # add_mm_rss
     dst_mm._anon_rss += rss[1]
