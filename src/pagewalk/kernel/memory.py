@@ -705,12 +705,12 @@ def do_wp_page(
     BUG_ON(
         vma.vm_flags & VM_RESERVED, "mm/memory.c:do_wp_page: BUG_ON(vma->vm_flags & VM_RESERVED)"
     )
-    if not alloc.pfn_valid(pfn):
+    if pfn >= len(alloc.mem_map):  # !pfn_valid
         print_bad_pte(vma, orig_pte, address)
         pte_unmap_unlock(page_table, ptl)
         return VM_FAULT_OOM
     old_page = alloc.mem_map[pfn]
-    i = pte_index(address)
+    i = (address >> 12) & 511  # pte_index
 
     if old_page.flags & PG_anon and not TestSetPageLocked(old_page):
         reuse = can_share_swap_page(old_page)
@@ -745,7 +745,7 @@ def do_wp_page(
         if not old_page.flags & PG_anon:
             mm._anon_rss += 1
             mm._file_rss -= 1
-        entry = maybe_mkwrite(_mk_pte(new_page, vma.vm_page_prot) | _PAGE_DIRTY, vma)
+        entry = maybe_mkwrite((new_page.pfn << 12) | vma.vm_page_prot | _PAGE_DIRTY, vma)  # mk_pte
         page_table[i] = entry  # ptep_establish
         lru_cache_add_active(new_page)
         page_add_anon_rmap(new_page, vma, address)
@@ -781,7 +781,7 @@ def do_anonymous_page(
         page = k.alloc.alloc_page_node(k.current_node())
         if page is None:
             return VM_FAULT_OOM
-        entry = maybe_mkwrite(_mk_pte(page, vma.vm_page_prot) | _PAGE_DIRTY, vma)
+        entry = maybe_mkwrite((page.pfn << 12) | vma.vm_page_prot | _PAGE_DIRTY, vma)  # mk_pte
         page_table, ptl = pte_offset_map_lock(mm, pmd, address)
         if page_table[i]:
             put_page(k.alloc, page)  # release:

@@ -135,9 +135,11 @@ def _access(
             continue
         retries = 0
         off = addr & (PAGE_SIZE - 1)
-        n = min(PAGE_SIZE - off, length - done)
+        n = length - done
+        if n > PAGE_SIZE - off:
+            n = PAGE_SIZE - off
         if write:
-            page_write(page, off, data[done : done + n])
+            page_write(page, off, data if n == length else data[done : done + n])
         else:
             out += page_read(page, off, n)
         done += n

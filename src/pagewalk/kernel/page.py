@@ -369,6 +369,9 @@ def page_write(page: Page, offset: int, buf: bytes | bytearray | memoryview) -> 
     """kmap() + copy in: store ``buf`` at ``offset``."""
     data = page.data
     if data is None:
+        if not offset:
+            page.data = bytearray(buf)
+            return
         data = page.data = bytearray(offset)
     elif len(data) < offset:
         data += _ZEROES[: offset - len(data)]
