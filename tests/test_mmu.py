@@ -46,3 +46,36 @@ def test_dontneed_keeps_the_table_and_the_next_store_faults_a_fresh_page():
     k.write(p, a + 1, b"y")
     assert k.pgfault == faults + 1
     assert k.read(p, a, 2).data == b"\0y"
+
+
+GIB = 1 << 30
+
+
+def _fixed(k, p, addr, length):
+    return k.mmap(p, length, "rw", addr=addr, flags=["private", "fixed"])
+
+
+def test_pmd_walk_memo_is_emptied_when_a_pmd_table_is_freed():
+    k = Kernel()
+    p = k.spawn("p")
+    a = _fixed(k, p, 8 * GIB, GIB)
+    k.write(p, a, b"x")
+    assert k.tasks["p"].mm.pmd_cache
+    before = k.page_tables(p)
+    k.munmap(p, a, GIB)
+    assert k.page_tables(p) < before - 1  # the pte and the pmd table went
+    assert not k.tasks["p"].mm.pmd_cache
+
+
+def test_get_user_pages_after_the_pmd_table_was_freed_walks_the_new_one():
+    k = Kernel()
+    p = k.spawn("p")
+    a = _fixed(k, p, 8 * GIB, GIB)
+    k.write(p, a, b"old")
+    k.munmap(p, a, GIB)
+    _fixed(k, p, a, GIB)
+    k.write(p, a, b"new")
+    ret, pages = k.gup(p, a, 1)
+    assert ret == 1 and pages[0] is k.page(p, a)
+    k.put_pages(pages)
+    assert k.mem_read(p, a, 3) == (3, b"new")

@@ -57,7 +57,7 @@ from .memory import get_user_pages
 from .mlock import sys_mlock, sys_munlock
 from .mm import mm_struct, task_struct
 from .mmap import do_mmap_pgoff, do_munmap, find_vma
-from .mmu import user_read, user_write
+from .mmu import user_access
 from .mprotect import sys_mprotect
 from .page import Page, PageAllocator, PG_reserved, put_page
 from .pgtable import PAGE_READONLY, PTE_MASK
@@ -327,10 +327,10 @@ class Kernel:
             tsk = self._live(proc)  # raises the input error
         saved, self.current = self.current, tsk
         try:
-            data, sig = user_read(tsk, addr, length)
+            data, _, sig = user_access(tsk, addr, length, False, None)
         finally:
             self.current = saved
-        return Access(data, sig)
+        return Access(bytes(data), sig)
 
     def write(self, proc: str | task_struct, addr: int, data: bytes) -> Access:
         """A user-mode store through the MMU."""
@@ -339,7 +339,7 @@ class Kernel:
             tsk = self._live(proc)  # raises the input error
         saved, self.current = self.current, tsk
         try:
-            count, sig = user_write(tsk, addr, data)
+            _, count, sig = user_access(tsk, addr, len(data), True, data)
         finally:
             self.current = saved
         return Access(count, sig)

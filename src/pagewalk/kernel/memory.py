@@ -427,8 +427,9 @@ def zap_page_range(vma: vm_area_struct, address: int, size: int) -> int:
 # =============================================================================
 # follow_page and get_user_pages: the seed patch
 # =============================================================================
-#: x86-64 p?d_bad(): an entry's flags, _PAGE_USER aside, must be _KERNPG_TABLE.
-_TABLE_FLAGS = ~PTE_MASK & ~_PAGE_USER
+#: x86-64 p?d_bad(): an entry's flags, _PAGE_USER aside, must be _KERNPG_TABLE
+#: (as an unsigned mask: Python's & with a negative int is slower).
+_TABLE_FLAGS = ~PTE_MASK & ~_PAGE_USER & ULONG_MAX
 
 
 def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
@@ -442,18 +443,22 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     x86-64's follow_huge_addr() always answers ERR_PTR(-EINVAL), so that first
     step is omitted; note that x86-64 pmd_bad() is true for a huge pmd, so the
     pmd_huge() branch is reached only by tables that pass pmd_bad.
-    The p?d_offset/none/bad macros of the walk are written in place: this
-    runs once per page of every get_user_pages.
+    The p?d_offset/none/bad macros of the walk are written in place, and
+    the walk down to the pmd table is memoised in ``mm.pmd_cache`` (valid
+    until a pmd or pud table is freed): this runs once per page of every
+    get_user_pages.
     """
     k = mm.k
     mem_map = k.alloc.mem_map
-    e = mm.pgd.data[(address >> 39) & 511]
-    if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pgd_none || pgd_bad
-        return _follow_no_page_table(k, address, flags)
-    e = mem_map[(e & PTE_MASK) >> 12].data[(address >> 30) & 511]
-    if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pud_none || pud_bad
-        return _follow_no_page_table(k, address, flags)
-    pmd = mem_map[(e & PTE_MASK) >> 12].data
+    pmd = mm.pmd_cache.get(address >> 30)
+    if pmd is None:
+        e = mm.pgd.data[(address >> 39) & 511]
+        if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pgd_none || pgd_bad
+            return _follow_no_page_table(k, address, flags)
+        e = mem_map[(e & PTE_MASK) >> 12].data[(address >> 30) & 511]
+        if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pud_none || pud_bad
+            return _follow_no_page_table(k, address, flags)
+        pmd = mm.pmd_cache[address >> 30] = mem_map[(e & PTE_MASK) >> 12].data
     e = pmd[(address >> 21) & 511]
     if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pmd_none || pmd_bad
         return _follow_no_page_table(k, address, flags)
@@ -913,12 +918,15 @@ def __handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int, write_ac
         from .hugetlb import hugetlb_fault
 
         return hugetlb_fault(mm, vma, address, write_access)
-    pud = pud_alloc(mm, mm.pgd.data, address)
-    if pud is None:
-        return VM_FAULT_OOM
-    pmd = pmd_alloc(mm, pud, address)
+    pmd = mm.pmd_cache.get(address >> 30)  # memoised pud_alloc + pmd_alloc
     if pmd is None:
-        return VM_FAULT_OOM
+        pud = pud_alloc(mm, mm.pgd.data, address)
+        if pud is None:
+            return VM_FAULT_OOM
+        pmd = pmd_alloc(mm, pud, address)
+        if pmd is None:
+            return VM_FAULT_OOM
+        mm.pmd_cache[address >> 30] = pmd
     pte = pte_alloc_map(mm, pmd, address)
     if pte is None:
         return VM_FAULT_OOM

@@ -49,6 +49,7 @@ class mm_struct:
         "page_table_lock",
         "pde_cache",
         "pgd",
+        "pmd_cache",
         "total_vm",
     )
 
@@ -78,6 +79,10 @@ class mm_struct:
         #: walk reached there (see mmu.hw_translate); emptied whenever a pte
         #: table is freed, so it never shows a stale translation.
         self.pde_cache: dict[int, array] = {}
+        #: Model-only: address >> 30 -> the pmd table that pgd_offset and
+        #: pud_offset lead to, memoised by follow_page and __handle_mm_fault
+        #: (kernel/memory.py); emptied whenever a pmd or pud table is freed.
+        self.pmd_cache: dict[int, array] = {}
 
     def __repr__(self) -> str:
         return f"<mm {self.name}>"

@@ -105,9 +105,11 @@ def _outside_user_space(tsk: task_struct, address: int, write: bool) -> tuple[Pa
     return None, SIGSEGV
 
 
-def _access(
+def user_access(
     tsk: task_struct, address: int, length: int, write: bool, data: bytes | None
 ) -> tuple[bytearray, int, str | None]:
+    """A user-mode load (``data`` None) or store of ``length`` bytes, page by
+    page through the MMU: (bytes read, bytes done, signal or None)."""
     mm = tsk.mm
     out = bytearray()
     done = 0
@@ -148,11 +150,11 @@ def _access(
 
 def user_read(tsk: task_struct, address: int, length: int) -> tuple[bytes, str | None]:
     """A user-mode load of ``length`` bytes: (bytes read, signal or None)."""
-    out, _, sig = _access(tsk, address, length, False, None)
+    out, _, sig = user_access(tsk, address, length, False, None)
     return bytes(out), sig
 
 
 def user_write(tsk: task_struct, address: int, data: bytes) -> tuple[int, str | None]:
     """A user-mode store: (bytes written before any signal, signal or None)."""
-    _, done, sig = _access(tsk, address, len(data), True, data)
+    _, done, sig = user_access(tsk, address, len(data), True, data)
     return done, sig

@@ -203,8 +203,12 @@ class PageAllocator:
 
     def alloc_page_node(self, nid: int) -> Page | None:
         """alloc_pages_node(nid, GFP_HIGHUSER, 0): a page with count 1, or None."""
-        page = self._take(nid)
-        if page is None:  # fall back along the zonelist
+        free = self.free_lists[nid]
+        if free:
+            page = free.pop()
+        elif self.used[nid] < self.pages_per_node:
+            page = self._new_frame(nid)
+        else:  # fall back along the zonelist
             for i in range(1, self.nodes):
                 page = self._take((nid + i) % self.nodes)
                 if page is not None:
@@ -220,13 +224,17 @@ class PageAllocator:
         if free:
             return free.pop()
         if self.used[node] < self.pages_per_node:
-            self.used[node] += 1
-            page = self.Page(len(self.mem_map))
-            self.mem_map.append(page)
-            self.index.append(0)
-            self.node.append(node)
-            return page
+            return self._new_frame(node)
         return None
+
+    def _new_frame(self, node: int) -> Page:
+        """A frame never used before, numbered next."""
+        self.used[node] += 1
+        page = self.Page(len(self.mem_map))
+        self.mem_map.append(page)
+        self.index.append(0)
+        self.node.append(node)
+        return page
 
     def free_page(self, page: Page) -> None:
         """free_hot_cold_page() with its bad_page() checks."""

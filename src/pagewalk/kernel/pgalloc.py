@@ -14,7 +14,7 @@ from array import array
 from typing import TYPE_CHECKING
 
 from .constants import FIRST_USER_ADDRESS, PGDIR_SIZE, PMD_SIZE, PUD_SIZE, ULONG_MAX
-from .locks import spin_lock, spin_unlock, spinlock_t
+from .locks import NO_TASK, spin_lock, spin_unlock, spinlock_t
 from .page import Page, PG_pgtable, put_page
 from .pgtable import (
     _PAGE_PRESENT,
@@ -100,14 +100,24 @@ def pte_offset_map_lock(
 ) -> tuple[array, spinlock_t]:
     """Map the pte page under ``pmd`` and take its lock: returns (ptes, ptl).
     (``reads_only``: see locks.spin_lock; not part of the C signature.)"""
-    page = mm.k.alloc.mem_map[(pmd[(address >> 21) & 511] & PTE_MASK) >> 12]
-    ptl = page.private if mm.k.split_ptlock else mm.page_table_lock  # pte_lockptr
-    spin_lock(ptl, reads_only)
+    k = mm.k
+    page = k.alloc.mem_map[(pmd[(address >> 21) & 511] & PTE_MASK) >> 12]
+    ptl = page.private if k.split_ptlock else mm.page_table_lock  # pte_lockptr
+    # spin_lock()'s uncontended path with nothing exploring, written in place:
+    # this pair runs on every fault and every follow_page.
+    if k.sched is None and ptl.owner is None:
+        ptl.owner = k.current or NO_TASK
+    else:
+        spin_lock(ptl, reads_only)
     return page.data, ptl
 
 
 def pte_unmap_unlock(page_table: array, ptl: spinlock_t) -> None:
-    spin_unlock(ptl)
+    """pte_unmap() is a no-op on x86-64; then spin_unlock()."""
+    if ptl.k.sched is None and ptl.owner is not None:
+        ptl.owner = None
+    else:
+        spin_unlock(ptl)
 
 
 # --- allocating upper levels --------------------------------------------------
@@ -239,6 +249,7 @@ def free_pmd_range(
     i = pud_index(start)
     page = table_page(mm, pud[i])
     pud[i] = 0  # pud_clear
+    mm.pmd_cache.clear()  # memoised walks may lead to this table
     _free_table(mm, page)  # pmd_free_tlb: x86-64 frees at once
 
 
@@ -267,6 +278,7 @@ def free_pud_range(
     i = pgd_index(start)
     page = table_page(mm, pgd[i])
     pgd[i] = 0  # pgd_clear
+    mm.pmd_cache.clear()
     _free_table(mm, page)  # pud_free_tlb
 
 

@@ -48,7 +48,9 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int, 
                     "copy to page" if write else "copy from page", ((page.pfn, write),)
                 )
             offset = addr & (PAGE_SIZE - 1)
-            nbytes = min(length, PAGE_SIZE - offset)
+            nbytes = PAGE_SIZE - offset
+            if nbytes > length:
+                nbytes = length
             if write:
                 page_write(page, offset, buf[done : done + nbytes])
                 set_page_dirty(page)  # copy_to_user_page + set_page_dirty_lock
