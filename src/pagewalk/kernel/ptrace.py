@@ -35,14 +35,15 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int, 
     alloc = mm.k.alloc
     down_read(mm.mmap_sem)
     done = 0
+    pages: list = []  # &page and &vma, one entry each
+    vmas: list = []
     try:
         while length:
-            pages: list = []
-            vmas: list = []
             ret = get_user_pages(tsk, mm, addr, 1, write, 1, pages, vmas)
             if ret <= 0:
                 break
-            page = pages[0]
+            page = pages.pop()
+            vmas.pop()
             if mm.k.sched is not None:  # copy_{to,from}_user_page, no pte lock
                 mm.k.sched.access(
                     "copy to page" if write else "copy from page", ((page.pfn, write),)
