@@ -126,6 +126,13 @@ def _mk_pte(page: Page, prot: int) -> int:
 # =============================================================================
 # fork: copy_page_range
 # =============================================================================
+# ~_PAGE_RW and friends as unsigned masks, computed once: with a negative
+# operand Python's & is slower, and this runs once per pte a fork copies.
+_CLEAR_RW = ~_PAGE_RW & ULONG_MAX
+_CLEAR_DIRTY = ~_PAGE_DIRTY & ULONG_MAX
+_CLEAR_ACCESSED = ~_PAGE_ACCESSED & ULONG_MAX
+
+
 def copy_one_pte(
     dst_mm: mm_struct,
     src_mm: mm_struct,
@@ -154,12 +161,15 @@ def copy_one_pte(
     page = mem_map[pfn]
     # If it's a COW mapping, write protect it both in the parent and the child.
     if (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE:
-        src_pte[i] = pte = pte & ~_PAGE_RW  # ptep_set_wrprotect
+        src_pte[i] = pte = pte & _CLEAR_RW  # ptep_set_wrprotect
     if vm_flags & VM_SHARED:
-        pte &= ~_PAGE_DIRTY  # pte_mkclean
-    pte &= ~_PAGE_ACCESSED  # pte_mkold
-    get_page(page)
-    page._mapcount += 1  # page_dup_rmap
+        pte &= _CLEAR_DIRTY  # pte_mkclean
+    pte &= _CLEAR_ACCESSED  # pte_mkold
+    # get_page() and page_dup_rmap(), written in place (once per pte a fork
+    # copies); never a compound page here: hugetlb vmas take
+    # copy_hugetlb_page_range.
+    page._count += 1
+    page._mapcount += 1
     rss[1 if page.flags & PG_anon else 0] += 1
     dst_pte[i] = pte
 
@@ -187,8 +197,9 @@ def copy_pte_range(
     last = first + ((end - addr) >> 12)
     # The C loop's "if (pte_none(*src_pte)) continue;": compress() makes
     # the skipping of empty ptes run in C.
+    table_base = addr - (first << 12)  # the address of the table's entry 0
     for i in compress(range(first, last), src_pte[first:last]):
-        copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, addr + ((i - first) << 12), rss)
+        copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, table_base + (i << 12), rss)
     spin_unlock(src_ptl)
     dst_mm._file_rss += rss[0]  # add_mm_rss
     dst_mm._anon_rss += rss[1]
