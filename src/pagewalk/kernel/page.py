@@ -250,8 +250,9 @@ class PageAllocator:
         page.flags = 0
         page.data = None
         page.private = None
-        page.index = 0
-        self.free_lists[page.node].append(page)
+        pfn = page.pfn  # the allocator's own arrays, not the properties
+        self.index[pfn] = 0
+        self.free_lists[self.node[pfn]].append(page)
 
     def alloc_compound_node(self, nid: int, order: int) -> Page | None:
         """alloc_pages_node(nid, ... | __GFP_COMP, order): 2^order frames in a
