@@ -1,6 +1,9 @@
 """Page contents are kept only up to the last byte written; the rest reads as zero."""
 
+import pytest
+
 from pagewalk import Kernel
+from pagewalk.errors import InputError
 from pagewalk.kernel.constants import PAGE_SIZE
 from pagewalk.kernel.page import page_contents, page_read, page_read_into, page_write
 
@@ -101,3 +104,30 @@ def test_mem_readinto_fills_the_callers_buffer():
     buf = bytearray(b"\xff" * (2 * PAGE_SIZE))
     assert k.mem_readinto(p, a, buf) == 2 * PAGE_SIZE
     assert buf == bytes(PAGE_SIZE) + b"second" + bytes(PAGE_SIZE - 6)
+
+
+def test_mem_readinto_refuses_a_read_only_buffer_without_leaking_a_pin():
+    k = Kernel()
+    p = k.spawn("p")
+    a = k.mmap(p, PAGE_SIZE, "rw")
+    k.write(p, a, b"abc")
+    with pytest.raises(InputError, match="writable"):
+        k.mem_readinto(p, a, b"xxxx")
+    k.check_invariants()
+
+
+def test_mem_read_of_a_negative_length_is_an_input_error():
+    k = Kernel()
+    p = k.spawn("p")
+    with pytest.raises(InputError, match="length"):
+        k.mem_read(p, 0x1000, -1)
+
+
+def test_read_accepts_a_process_name_of_a_str_subclass():
+    class Name(str):
+        pass
+
+    k = Kernel()
+    p = k.spawn("p")
+    a = k.mmap(p, PAGE_SIZE, "rw")
+    assert k.read(Name("p"), a, 1).data == b"\0"

@@ -48,7 +48,8 @@ Results (addresses, errno values, byte counts, signals, gup counts) are also
 predicted and compared.  At the end every pin is dropped, every process
 exits and no page may be left but page cache and the two reserved pages.
 
-``PAGEWALK_SLOW=1`` runs a longer search as well.
+``PAGEWALK_SLOW=1`` runs a longer search as well; ``PAGEWALK_SEMANTICS``
+names another profile to run the machine under (default "2.6.15").
 """
 
 from __future__ import annotations
@@ -286,7 +287,7 @@ class KernelMachine(RuleBasedStateMachine):
         self.boot(True, 1)
 
     def boot(self, split_ptlock: bool, nodes: int) -> None:
-        self.k = Kernel(split_ptlock=split_ptlock, nodes=nodes)
+        self.k = Kernel(SEMANTICS, split_ptlock=split_ptlock, nodes=nodes)
         self.files: dict[str, FileModel] = {}
         for path, (content, mode) in FILE_SPECS.items():
             self.k.add_file(path, content, mode)
@@ -917,6 +918,7 @@ def assert_no_leaks(k: Kernel) -> None:
 # --------------------------------------------------------------------------
 # Tests
 
+SEMANTICS = os.environ.get("PAGEWALK_SEMANTICS", "2.6.15")
 COMMON = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 

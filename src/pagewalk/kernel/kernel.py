@@ -322,7 +322,7 @@ class Kernel:
     # every fault a workload takes, and ``with self.running()`` costs 4 calls.
     def read(self, proc: str | task_struct, addr: int, length: int) -> Access:
         """A user-mode load through the MMU."""
-        tsk = self.tasks.get(proc) if proc.__class__ is str else proc
+        tsk = self.tasks.get(proc) if isinstance(proc, str) else proc
         if tsk is None or tsk.mm is None:
             tsk = self._live(proc)  # raises the input error
         saved, self.current = self.current, tsk
@@ -334,7 +334,7 @@ class Kernel:
 
     def write(self, proc: str | task_struct, addr: int, data: bytes) -> Access:
         """A user-mode store through the MMU."""
-        tsk = self.tasks.get(proc) if proc.__class__ is str else proc
+        tsk = self.tasks.get(proc) if isinstance(proc, str) else proc
         if tsk is None or tsk.mm is None:
             tsk = self._live(proc)  # raises the input error
         saved, self.current = self.current, tsk
@@ -350,9 +350,11 @@ class Kernel:
     ) -> tuple[int, bytes]:
         """access_process_vm(write=0) by ``by`` (default: the target itself):
         (bytes transferred, the bytes)."""
+        if length < 0:
+            raise InputError(f"mem_read: length must be >= 0, got {length}")
         tsk = self._live(proc)
-        # Sized up front to a bound; a longer read grows it as pages are copied,
-        # so a huge length that faults early costs nothing.
+        # Sized up front to at most MEM_READ_PRESIZE; a longer read grows it as
+        # pages are copied, so a huge length that fails early costs no more.
         buf = bytearray(min(length, MEM_READ_PRESIZE))
         # Copies into a memoryview run at memcpy speed, twice a bytearray's.
         view = memoryview(buf) if length <= MEM_READ_PRESIZE else buf
@@ -373,8 +375,12 @@ class Kernel:
         """access_process_vm(write=0) into the caller's writable buffer, as a
         pread(2) of /proc/PID/mem does: the bytes transferred."""
         tsk = self._live(proc)
-        with memoryview(buf) as view, self.running(self._live(by) if by is not None else tsk):
-            return access_process_vm(tsk, addr, view.cast("B"), view.nbytes, 0)
+        with memoryview(buf) as view:
+            # Refused before any page is pinned: a failed copy would leak one.
+            if view.readonly or not view.c_contiguous:
+                raise InputError("mem_readinto: the buffer must be writable and contiguous")
+            with self.running(self._live(by) if by is not None else tsk):
+                return access_process_vm(tsk, addr, view.cast("B"), view.nbytes, 0)
 
     def mem_write(
         self, proc: str | task_struct, addr: int, data: bytes, by: str | task_struct | None = None

@@ -345,6 +345,7 @@ def zap_pmd_range(tlb: mmu_gather, vma: vm_area_struct, pud: array, addr: int, e
         if not pmd_none(e):
             if pmd_bad(e):
                 pmd[pmd_index(addr)] = 0  # pmd_clear_bad
+                tlb.mm.pde_cache.clear()  # the MMU may have walked through it
             else:
                 zap_pte_range(tlb, vma, pmd, addr, nxt)
         addr = nxt
@@ -578,9 +579,9 @@ def get_user_pages(
             foll_flags |= FOLL_GET
         if force and k.semantics.gup_foll_cow:
             foll_flags |= FOLL_FORCE
-        # deceb6cd: "(!vma->vm_ops || !vma->vm_ops->nopage)"; since the fix
-        # no zero-page shortcut for VM_LOCKED, so that make_pages_present()
-        # really maps read-only anonymous memory (a profile switch).
+        # The seed's "!write && !(vma->vm_flags & VM_LOCKED) && (!vma->vm_ops
+        # || !vma->vm_ops->nopage)": its VM_LOCKED test (a profile switch) is
+        # the fix that makes make_pages_present() map read-only anon memory.
         if (
             not write
             and not (vma.vm_flags & VM_LOCKED and k.semantics.foll_anon_respects_vm_locked)
@@ -903,7 +904,7 @@ def handle_pte_fault(
     entry = pte[i]
     if not entry & 0x81:  # !pte_present
         if not entry:
-            if vma.vm_ops is None or vma.vm_ops.nopage is None:  # !vma->vm_ops->nopage
+            if vma.vm_ops is None or vma.vm_ops.nopage is None:  # anonymous (no ->nopage)
                 return do_anonymous_page(mm, vma, address, pte, pmd, write_access)
             return do_no_page(mm, vma, address, pte, pmd, write_access)
         raise ModelFailure(

@@ -76,8 +76,8 @@ class mm_struct:
         self.mm_users = 1
         self.dead = False
         #: Model-only, the MMU's: address >> 21 -> the pte table the hardware
-        #: walk reached there (see mmu.hw_translate); emptied whenever a pte
-        #: table is freed, so it never shows a stale translation.
+        #: walk reached there (see mmu.hw_translate); emptied whenever a pmd
+        #: entry is cleared, so it never shows a stale translation.
         self.pde_cache: dict[int, array] = {}
         #: Model-only: address >> 30 -> the pmd table that pgd_offset and
         #: pud_offset lead to, memoised by follow_page and __handle_mm_fault

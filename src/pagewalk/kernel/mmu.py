@@ -41,8 +41,10 @@ def hw_translate(mm: mm_struct, address: int, write: bool) -> tuple[Page | None,
 
     Like the CPU's paging-structure caches, ``mm.pde_cache`` remembers the
     pte table a walk reached for each 2 MiB of address space, so the next
-    access there skips the pgd, pud and pmd; unlike them it is emptied the
-    moment any pte table is freed, so it never changes what an access sees.
+    access there skips the pgd, pud and pmd; unlike them (which the kernel
+    flushes in tlb_finish_mmu after freeing tables) it is emptied the moment
+    a pmd entry stops pointing to its table, so it never changes what an
+    access sees.
     """
     table = mm.pde_cache.get(address >> 21)
     if table is None:

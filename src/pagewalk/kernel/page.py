@@ -19,7 +19,9 @@ Modelling choices, each visible to users:
 
 from __future__ import annotations
 
+import copy
 from array import array
+from typing import Any
 
 from ..errors import ModelFailure
 from .constants import PAGE_SIZE
@@ -68,7 +70,8 @@ class Page:
 
     __slots__ = ("_count", "_mapcount", "data", "flags", "mapping", "pfn", "private")
 
-    #: the allocator's per-frame arrays (set on each allocator's subclass)
+    #: the allocator and its per-frame arrays (set on each allocator's subclass)
+    _allocator: PageAllocator
     _index: array
     _node: array
 
@@ -80,6 +83,11 @@ class Page:
         self.mapping = None
         self.private = None
         self.data = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Page:
+        """A page is copied with its whole allocator, into the copy's subclass."""
+        copy.deepcopy(self._allocator, memo)  # copies every frame, this one too
+        return memo[id(self)]
 
     @property
     def index(self) -> int:
@@ -193,13 +201,38 @@ class PageAllocator:
         self.nodes = nodes
         self.pages_per_node = pages_per_node
         self.mem_map: list[Page] = []
-        self.index = array("q")  # page->index of each frame ('q': file offsets fit)
+        self.index = array("Q")  # page->index of each frame (pgoff_t: unsigned long)
         self.node = array("B")  # the node of each frame (at most 64 nodes)
-        arrays = {"__slots__": (), "_index": self.index, "_node": self.node}
-        self.Page = type("Page", (Page,), arrays)  # this allocator's struct page
+        self.Page = self._page_type()
         self.free_lists: list[list[Page]] = [[] for _ in range(nodes)]
         self.used = [0] * nodes  # frames ever taken from each node
         self.allocated_total = 0
+
+    def _page_type(self) -> type[Page]:
+        """This allocator's struct page: Page with the per-frame arrays bound."""
+        arrays = {"__slots__": (), "_allocator": self, "_index": self.index, "_node": self.node}
+        return type("Page", (Page,), arrays)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PageAllocator:
+        """Copy every frame into the new allocator's own Page subclass (the
+        default copy would leave the frames reading the old arrays)."""
+        new = PageAllocator.__new__(PageAllocator)
+        memo[id(self)] = new
+        new.nodes = self.nodes
+        new.pages_per_node = self.pages_per_node
+        new.used = list(self.used)
+        new.allocated_total = self.allocated_total
+        new.index = array("Q", self.index)
+        new.node = array("B", self.node)
+        new.Page = new._page_type()
+        new.mem_map = [new.Page.__new__(new.Page) for _ in self.mem_map]
+        for page, clone in zip(self.mem_map, new.mem_map, strict=True):
+            memo[id(page)] = clone
+        for page, clone in zip(self.mem_map, new.mem_map, strict=True):
+            for field in Page.__slots__:
+                setattr(clone, field, copy.deepcopy(getattr(page, field), memo))
+        new.free_lists = [[memo[id(page)] for page in free] for free in self.free_lists]
+        return new
 
     def alloc_page_node(self, nid: int) -> Page | None:
         """alloc_pages_node(nid, GFP_HIGHUSER, 0): a page with count 1, or None."""

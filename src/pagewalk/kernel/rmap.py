@@ -9,6 +9,7 @@ Reverse walks (try_to_unmap) are not needed: nothing is reclaimed.
 from __future__ import annotations
 
 from ..errors import ModelFailure
+from .constants import ULONG_MAX
 from .page import Page, PG_anon
 from .vma import anon_vma, vm_area_struct
 
@@ -61,7 +62,8 @@ def page_add_anon_rmap(page: Page, vma: vm_area_struct, address: int) -> None:
     if page._mapcount == 0:
         page.mapping = vma.anon_vma
         page.flags |= PG_anon
-        page.index = ((address - vma.vm_start) >> 12) + vma.vm_pgoff  # linear_page_index
+        # linear_page_index(), written in place (pgoff_t arithmetic wraps)
+        page.index = (((address - vma.vm_start) >> 12) + vma.vm_pgoff) & ULONG_MAX
 
 
 def page_add_file_rmap(page: Page) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .constants import (
+    ULONG_MAX,
     VM_EXEC,
     VM_GROWSDOWN,
     VM_HUGETLB,
@@ -120,7 +121,8 @@ def vma_pages(vma: vm_area_struct) -> int:
 
 
 def linear_page_index(vma: vm_area_struct, address: int) -> int:
-    return ((address - vma.vm_start) >> 12) + vma.vm_pgoff
+    """pgoff_t is unsigned long: a vm_pgoff wrapped by expand_stack wraps here too."""
+    return (((address - vma.vm_start) >> 12) + vma.vm_pgoff) & ULONG_MAX
 
 
 def vma_has_nopage(vma: vm_area_struct) -> bool:
