@@ -743,7 +743,7 @@ def do_wp_page(
     # Ok, we need to copy. Oh, well..
     get_page(old_page)  # page_cache_get
     pte_unmap_unlock(page_table, ptl)
-    if anon_vma_prepare(vma):
+    if vma.anon_vma is None and anon_vma_prepare(vma):  # its inline test, in place
         put_page(alloc, old_page)
         return VM_FAULT_OOM
     new_page = alloc.alloc_page_node(k.current_node())
@@ -795,7 +795,7 @@ def do_anonymous_page(
     k = mm.k
     i = (address >> 12) & 511  # pte_index
     if write_access:
-        if anon_vma_prepare(vma):
+        if vma.anon_vma is None and anon_vma_prepare(vma):  # its inline test, in place
             return VM_FAULT_OOM
         page = k.alloc.alloc_page_node(k.current_node())
         if page is None:

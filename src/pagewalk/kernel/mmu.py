@@ -109,11 +109,12 @@ def _outside_user_space(tsk: task_struct, address: int, write: bool) -> tuple[Pa
 
 def user_access(
     tsk: task_struct, address: int, length: int, write: bool, data: bytes | None
-) -> tuple[bytearray, int, str | None]:
+) -> tuple[bytearray | None, int, str | None]:
     """A user-mode load (``data`` None) or store of ``length`` bytes, page by
-    page through the MMU: (bytes read, bytes done, signal or None)."""
+    page through the MMU: (bytes read or None for a store, bytes done,
+    signal or None)."""
     mm = tsk.mm
-    out = bytearray()
+    out = None if write else bytearray()
     done = 0
     retries = 0
     while done < length:

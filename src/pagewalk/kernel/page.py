@@ -239,8 +239,12 @@ class PageAllocator:
         free = self.free_lists[nid]
         if free:
             page = free.pop()
-        elif self.used[nid] < self.pages_per_node:
-            page = self._new_frame(nid)
+        elif self.used[nid] < self.pages_per_node:  # _new_frame(nid), in place
+            self.used[nid] += 1
+            page = self.Page(len(self.mem_map))
+            self.mem_map.append(page)
+            self.index.append(0)
+            self.node.append(nid)
         else:  # fall back along the zonelist
             for i in range(1, self.nodes):
                 page = self._take((nid + i) % self.nodes)
