@@ -21,6 +21,8 @@ HPAGE_SHIFT = PMD_SHIFT
 HPAGE_SIZE = 1 << HPAGE_SHIFT
 
 ULONG_MAX = (1 << 64) - 1
+#: C's PAGE_MASK as an unsigned long (Python's & with a negative int is slower)
+PAGE_MASK = ULONG_MAX & ~PAGE_MASK_LOW
 #: x86-64 2.6.15: the top user page is left unmapped (sysret erratum).
 TASK_SIZE = 0x800000000000 - PAGE_SIZE
 #: PAGE_ALIGN(TASK_SIZE/3): where the legacy bottom-up mmap layout starts.

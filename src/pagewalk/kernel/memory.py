@@ -490,8 +490,8 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
         pfn = (pte & PTE_MASK) >> 12
         if pfn < len(mem_map):  # pfn_valid
             page = mem_map[pfn]
-            if flags & FOLL_GET:
-                get_page(page)
+            if flags & FOLL_GET:  # get_page(), in place: a pte maps no compound page
+                page._count += 1
             if flags & FOLL_TOUCH:
                 if flags & FOLL_WRITE and not pte & _PAGE_DIRTY and not page.flags & PG_dirty:
                     set_page_dirty(page)

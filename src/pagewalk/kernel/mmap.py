@@ -21,6 +21,7 @@ from .constants import (
     MAP_PRIVATE,
     MAP_SHARED,
     MAP_TYPE,
+    PAGE_MASK,
     PAGE_MASK_LOW,
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -89,7 +90,7 @@ def find_vma_prev(mm: mm_struct, addr: int) -> tuple[vm_area_struct | None, vm_a
 def find_extend_vma(mm: mm_struct, addr: int) -> vm_area_struct | None:
     """find_vma, growing a VM_GROWSDOWN vma down to ``addr`` if needed
     (x86-64 stacks grow down)."""
-    addr &= ~PAGE_MASK_LOW
+    addr &= PAGE_MASK
     vma = find_vma(mm, addr)
     if vma is None:
         return None

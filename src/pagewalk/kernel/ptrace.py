@@ -32,7 +32,8 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int, 
     if mm is None:
         return 0
     mm.mm_users += 1
-    alloc = mm.k.alloc
+    k = mm.k
+    alloc = k.alloc
     down_read(mm.mmap_sem)
     done = 0
     pages: list = []  # &page and &vma, one entry each
@@ -44,10 +45,8 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int, 
                 break
             page = pages.pop()
             vmas.pop()
-            if mm.k.sched is not None:  # copy_{to,from}_user_page, no pte lock
-                mm.k.sched.access(
-                    "copy to page" if write else "copy from page", ((page.pfn, write),)
-                )
+            if k.sched is not None:  # copy_{to,from}_user_page, no pte lock
+                k.sched.access("copy to page" if write else "copy from page", ((page.pfn, write),))
             offset = addr & (PAGE_SIZE - 1)
             nbytes = PAGE_SIZE - offset
             if nbytes > length:
