@@ -480,10 +480,13 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
 
         return follow_huge_pmd(mm, address, pmd, flags & FOLL_WRITE)
 
-    # The section reads the pte; get_page and the accessed/dirty marking
-    # commute with another lookup's, so the explorer may treat it as a read.
-    ptep, ptl = pte_offset_map_lock(mm, pmd, address, reads_only=True)
-    pte = ptep[(address >> 12) & 511]
+    # pte_offset_map_lock(), a macro, written in place (e is *pmd).  The
+    # section reads the pte; get_page and the accessed/dirty marking commute
+    # with another lookup's, so the explorer may treat it as a read.
+    ptepage = mem_map[(e & PTE_MASK) >> 12]
+    ptl = ptepage.private if k.split_ptlock else mm.page_table_lock  # pte_lockptr
+    spin_lock(ptl, True)
+    pte = ptepage.data[(address >> 12) & 511]
     page = None
     # Each failed test is the C's "goto unlock" with page still NULL.
     if pte & 0x81 and (not flags & FOLL_WRITE or can_follow_write_pte(pte, flags)):
@@ -496,7 +499,7 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
                 if flags & FOLL_WRITE and not pte & _PAGE_DIRTY and not page.flags & PG_dirty:
                     set_page_dirty(page)
                 mark_page_accessed(page)
-    pte_unmap_unlock(ptep, ptl)  # unlock:
+    spin_unlock(ptl)  # unlock: pte_unmap_unlock (pte_unmap is a no-op on x86-64)
     return page
 
 
