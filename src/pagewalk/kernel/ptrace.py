@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .constants import PAGE_SIZE
+from .constants import PAGE_MASK_LOW, PAGE_SIZE
 from .locks import down_read, up_read
 from .memory import get_user_pages
 from .page import page_read_into, page_write, put_page, set_page_dirty
@@ -36,18 +36,18 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int, 
     alloc = k.alloc
     down_read(mm.mmap_sem)
     done = 0
-    pages: list = []  # &page and &vma, one entry each
-    vmas: list = []
+    pages: list = []  # &page
     try:
         while length:
-            ret = get_user_pages(tsk, mm, addr, 1, write, 1, pages, vmas)
+            # The C also asks for &vma, for copy_{to,from}_user_page's cache
+            # flushes: no-ops on x86-64, so the model does not.
+            ret = get_user_pages(tsk, mm, addr, 1, write, 1, pages, None)
             if ret <= 0:
                 break
             page = pages.pop()
-            vmas.pop()
             if k.sched is not None:  # copy_{to,from}_user_page, no pte lock
                 k.sched.access("copy to page" if write else "copy from page", ((page.pfn, write),))
-            offset = addr & (PAGE_SIZE - 1)
+            offset = addr & PAGE_MASK_LOW
             nbytes = PAGE_SIZE - offset
             if nbytes > length:
                 nbytes = length
