@@ -40,7 +40,7 @@ from .constants import (
     VM_WRITE,
 )
 from .filemap import NOPAGE_OOM
-from .locks import cond_resched, spin_lock, spin_unlock
+from .locks import NO_TASK, cond_resched, spin_lock, spin_unlock
 from .mm import update_hiwater_rss
 from .page import (
     Page,
@@ -485,7 +485,10 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     # with another lookup's, so the explorer may treat it as a read.
     ptepage = mem_map[(e & PTE_MASK) >> 12]
     ptl = ptepage.private if k.split_ptlock else mm.page_table_lock  # pte_lockptr
-    spin_lock(ptl, True)
+    if k.sched is None and ptl.owner is None:  # spin_lock, uncontended, in place
+        ptl.owner = k.current or NO_TASK
+    else:
+        spin_lock(ptl, True)
     pte = ptepage.data[(address >> 12) & 511]
     page = None
     # Each failed test is the C's "goto unlock" with page still NULL.
@@ -499,7 +502,11 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
                 if flags & FOLL_WRITE and not pte & _PAGE_DIRTY and not page.flags & PG_dirty:
                     set_page_dirty(page)
                 mark_page_accessed(page)
-    spin_unlock(ptl)  # unlock: pte_unmap_unlock (pte_unmap is a no-op on x86-64)
+    # unlock: pte_unmap_unlock (pte_unmap is a no-op on x86-64)
+    if k.sched is None and ptl.owner is not None:  # spin_unlock, in place
+        ptl.owner = None
+    else:
+        spin_unlock(ptl)
     return page
 
 
