@@ -12,7 +12,7 @@ repetitions.  The kernel column holds reference figures measured on the real
 kernel of this kind of machine (``/work/shared/reference/host-kernel-observables.md``
 section 8); they are *not* measured by this script.
 
-The module is importable: ``bench_<name>(n)`` returns the elapsed nanoseconds
+The module is importable: ``run_one(name, n)`` returns the elapsed nanoseconds
 of one run, ``run_benchmarks()`` / ``measure_memory()`` / ``machine_info()``
 build the report, and ``main(argv)`` is the command line.  See
 ``benchmarks/README.md`` for what each figure means.
@@ -34,9 +34,11 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pagewalk import Kernel
+from pagewalk.bench.model import _touch
 
 PAGE_SIZE = 4096
 ONE = b"\x01"
@@ -113,20 +115,12 @@ def prepare_write_fault(n: int) -> Case:
     end = addr + n * PAGE_SIZE
     faults0 = k.pgfault
 
-    def op() -> int:
-        write = k.write
-        bad = 0
-        for a in range(addr, end, PAGE_SIZE):
-            if write(p, a, ONE).signal is not None:
-                bad += 1
-        return bad
-
     def check(bad: int) -> None:
         _expect(bad == 0, "write_fault: a write got a signal")
         _expect(k.pgfault - faults0 == n, f"write_fault: {k.pgfault - faults0} faults, not {n}")
         _expect(k.page(p, end - PAGE_SIZE) is not k.zero_page, "write_fault: zero page mapped")
 
-    return Case(op, check)
+    return Case(partial(_touch, k, p, addr, n, True), check)
 
 
 def prepare_read_fault(n: int) -> Case:
@@ -134,21 +128,13 @@ def prepare_read_fault(n: int) -> Case:
     end = addr + n * PAGE_SIZE
     faults0 = k.pgfault
 
-    def op() -> int:
-        read = k.read
-        bad = 0
-        for a in range(addr, end, PAGE_SIZE):
-            if read(p, a, 1).signal is not None:
-                bad += 1
-        return bad
-
     def check(bad: int) -> None:
         _expect(bad == 0, "read_fault: a read got a signal")
         _expect(k.pgfault - faults0 == n, f"read_fault: {k.pgfault - faults0} faults, not {n}")
         _expect(k.page(p, addr) is k.zero_page, "read_fault: zero page not mapped")
         _expect(k.page(p, end - PAGE_SIZE) is k.zero_page, "read_fault: zero page not mapped")
 
-    return Case(op, check)
+    return Case(partial(_touch, k, p, addr, n, False), check)
 
 
 def prepare_cow_fault(n: int) -> Case:
@@ -158,21 +144,13 @@ def prepare_cow_fault(n: int) -> Case:
     end = addr + n * PAGE_SIZE
     faults0 = k.pgfault
 
-    def op() -> int:
-        write = k.write
-        bad = 0
-        for a in range(addr, end, PAGE_SIZE):
-            if write(c, a, ONE).signal is not None:
-                bad += 1
-        return bad
-
     def check(bad: int) -> None:
         _expect(bad == 0, "cow_fault: a write got a signal")
         _expect(k.pgfault - faults0 == n, f"cow_fault: {k.pgfault - faults0} faults, not {n}")
         for a in (addr, end - PAGE_SIZE):
             _expect(k.page(c, a) is not k.page(p, a), "cow_fault: page still shared")
 
-    return Case(op, check)
+    return Case(partial(_touch, k, c, addr, n, True), check)
 
 
 def prepare_fork(n: int) -> Case:
@@ -278,38 +256,6 @@ def run_one(name: str, n: int, profiler: cProfile.Profile | None = None) -> int:
     return time_case(PREPARE[name](n), profiler)
 
 
-def bench_write_fault(n: int) -> int:
-    return run_one("write_fault", n)
-
-
-def bench_read_fault(n: int) -> int:
-    return run_one("read_fault", n)
-
-
-def bench_cow_fault(n: int) -> int:
-    return run_one("cow_fault", n)
-
-
-def bench_fork(n: int) -> int:
-    return run_one("fork", n)
-
-
-def bench_dontneed(n: int) -> int:
-    return run_one("dontneed", n)
-
-
-def bench_munmap(n: int) -> int:
-    return run_one("munmap", n)
-
-
-def bench_gup(n: int) -> int:
-    return run_one("gup", n)
-
-
-def bench_mem_read(n: int) -> int:
-    return run_one("mem_read", n)
-
-
 def run_benchmarks(
     n: int, repeat: int, names: list[str] | None = None, profiler: cProfile.Profile | None = None
 ) -> list[dict[str, Any]]:
@@ -371,9 +317,7 @@ def measure_memory(n: int) -> dict[str, Any]:
         pin_residue.append(sys.getsizeof(k.pins) - pins0)
 
     def read_each(k: Kernel, p: Any, addr: int) -> None:
-        read = k.read
-        for a in range(addr, addr + n * PAGE_SIZE, PAGE_SIZE):
-            read(p, a, 1)
+        _touch(k, p, addr, n, False)
 
     with_contents = _traced_delta(setup, write_each) / n
     without_contents = (_traced_delta(setup, gup_write) - pin_residue[0]) / n

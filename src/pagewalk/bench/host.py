@@ -37,7 +37,6 @@ figures only.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import resource
 import struct
@@ -47,14 +46,20 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-PAGE = 4096
-PROT_READ_WRITE = 0x1 | 0x2
-MAP_PRIVATE = 0x02
-MAP_ANONYMOUS = 0x20
-MAP_NORESERVE = 0x4000
-MADV_DONTNEED = 4
-MADV_NOHUGEPAGE = 15
-EINVAL = 22
+from .. import hostlibc
+from ..hostlibc import MADV_NOHUGEPAGE
+from ..kernel.constants import (
+    EINVAL,
+    MADV_DONTNEED,
+    MAP_ANONYMOUS,
+    MAP_NORESERVE,
+    MAP_PRIVATE,
+    PROT_READ,
+    PROT_WRITE,
+)
+from ..kernel.constants import PAGE_SIZE as PAGE
+
+PROT_READ_WRITE = PROT_READ | PROT_WRITE
 IOV_MAX = 1024
 #: /proc/self/mem and the model's mem_read are read 1 MiB (256 pages) at a time.
 MEM_CHUNK_PAGES = 256
@@ -82,36 +87,9 @@ class Libc:
             raise HostUnavailable(f"not Linux (sys.platform is {sys.platform!r})")
         if not os.path.exists("/proc/self/mem"):
             raise HostUnavailable("/proc/self/mem does not exist")
-        try:
-            lib = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        except OSError as err:
-            raise HostUnavailable(f"cannot load libc: {err}") from None
-        try:
-            lib.mmap.restype = ctypes.c_void_p
-            lib.mmap.argtypes = [
-                ctypes.c_void_p,
-                ctypes.c_size_t,
-                ctypes.c_int,
-                ctypes.c_int,
-                ctypes.c_int,
-                ctypes.c_long,
-            ]
-            lib.munmap.restype = ctypes.c_int
-            lib.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-            lib.madvise.restype = ctypes.c_int
-            lib.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-            lib.process_vm_readv.restype = ctypes.c_ssize_t
-            lib.process_vm_readv.argtypes = [
-                ctypes.c_int,
-                ctypes.c_void_p,
-                ctypes.c_ulong,
-                ctypes.c_void_p,
-                ctypes.c_ulong,
-                ctypes.c_ulong,
-            ]
-        except AttributeError as err:
-            raise HostUnavailable(f"libc lacks a needed function: {err}") from None
-        self.lib = lib
+        if hostlibc.LIBC_PROBLEM:
+            raise HostUnavailable(hostlibc.LIBC_PROBLEM)
+        self.lib = hostlibc.libc
 
     @staticmethod
     def _fail(call: str) -> HostUnavailable:
@@ -122,7 +100,7 @@ class Libc:
         addr = self.lib.mmap(
             None, size, PROT_READ_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0
         )
-        if addr is None or addr == ctypes.c_void_p(-1).value:
+        if addr is None or addr == hostlibc.MAP_FAILED:
             raise self._fail(f"mmap({size})")
         # Page-granular memory: no THP for this range.  EINVAL means a kernel
         # without THP, which is page-granular anyway.

@@ -31,6 +31,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ..kernel.kernel import Kernel
@@ -88,18 +89,16 @@ def _fresh(n: int) -> tuple[Kernel, Any, int]:
     return k, p, addr
 
 
-def _stores(k: Kernel, proc: Any, addr: int, n: int) -> Callable[[], int]:
-    """One 1-byte store per page; returns how many got a signal."""
-
-    def op() -> int:
-        write = k.write
-        bad = 0
-        for a in range(addr, addr + n * PAGE, PAGE):
-            if write(proc, a, ONE).signal is not None:
-                bad += 1
-        return bad
-
-    return op
+def _touch(k: Kernel, proc: Any, addr: int, n: int, write: bool) -> int:
+    """One 1-byte store (``write``) or load per page of the ``n`` pages at
+    ``addr``, through ``Kernel.write`` / ``Kernel.read``; returns how many got
+    a signal."""
+    access, arg = (k.write, ONE) if write else (k.read, 1)
+    bad = 0
+    for a in range(addr, addr + n * PAGE, PAGE):
+        if access(proc, a, arg).signal is not None:
+            bad += 1
+    return bad
 
 
 def _populated_chain(n: int, want: set[str], progress: Progress) -> dict[str, tuple[float, dict]]:
@@ -115,7 +114,7 @@ def _populated_chain(n: int, want: set[str], progress: Progress) -> dict[str, tu
     if "write_fault" in want:
         progress("write_fault")
     faults0 = k.pgfault
-    elapsed, bad = _timed(_stores(k, p, addr, n))
+    elapsed, bad = _timed(partial(_touch, k, p, addr, n, True))
     _expect(bad == 0, "write_fault: a store got a signal")
     _expect(k.pgfault - faults0 == n, f"write_fault: {k.pgfault - faults0} faults, not {n}")
     _expect(k.page(p, end - PAGE) not in (None, k.zero_page), "write_fault: no private page")
@@ -171,7 +170,7 @@ def _populated_chain(n: int, want: set[str], progress: Progress) -> dict[str, tu
         progress("cow_fault")
         c = k.tasks["c"]
         faults0 = k.pgfault
-        elapsed, bad = _timed(_stores(k, c, addr, n))
+        elapsed, bad = _timed(partial(_touch, k, c, addr, n, True))
         _expect(bad == 0, "cow_fault: a store got a signal")
         _expect(k.pgfault - faults0 == n, f"cow_fault: {k.pgfault - faults0} faults, not {n}")
         for a in (addr, end - PAGE):
@@ -183,44 +182,45 @@ def _populated_chain(n: int, want: set[str], progress: Progress) -> dict[str, tu
 def _read_fault_chain(n: int, want: set[str], progress: Progress) -> dict[str, tuple[float, dict]]:
     k, p, addr = _fresh(n)
     progress("read_fault")
-
-    def op() -> int:
-        read = k.read
-        bad = 0
-        for a in range(addr, addr + n * PAGE, PAGE):
-            if read(p, a, 1).signal is not None:
-                bad += 1
-        return bad
-
     faults0 = k.pgfault
-    elapsed, bad = _timed(op)
+    elapsed, bad = _timed(partial(_touch, k, p, addr, n, False))
     _expect(bad == 0, "read_fault: a load got a signal")
     _expect(k.pgfault - faults0 == n, f"read_fault: {k.pgfault - faults0} faults, not {n}")
     _expect(k.page(p, addr + (n - 1) * PAGE) is k.zero_page, "read_fault: zero page not mapped")
     return {"read_fault": (elapsed / n, {})}
 
 
-def _zap_chain(name: str) -> Callable[[int, set[str], Progress], dict[str, tuple[float, dict]]]:
-    def chain(n: int, want: set[str], progress: Progress) -> dict[str, tuple[float, dict]]:
-        k, p, addr = _fresh(n)
-        _expect(_stores(k, p, addr, n)() == 0, f"{name}: populating failed")
-        progress(name)
-        if name == "dontneed":
-            elapsed, ret = _timed(lambda: k.madvise(p, addr, n * PAGE, "dontneed"))
-            _expect(ret == 0 and k.page(p, addr) is None, f"dontneed returned {ret}")
-        else:
-            elapsed, ret = _timed(lambda: k.munmap(p, addr, n * PAGE))
-            _expect(ret == 0 and k.vma(p, addr) is None, f"munmap returned {ret}")
-        return {name: (elapsed / n, {})}
+def _zap_chain(
+    name: str,
+    zap: Callable[[Kernel, Any, int, int], int],
+    gone: Callable[[Kernel, Any, int], bool],
+    n: int,
+    want: set[str],
+    progress: Progress,
+) -> dict[str, tuple[float, dict]]:
+    """Populate N pages (untimed), time ``zap(k, p, addr, length)`` over them,
+    and check it returned 0 and that ``gone(k, p, addr)``."""
+    k, p, addr = _fresh(n)
+    _expect(_touch(k, p, addr, n, True) == 0, f"{name}: populating failed")
+    progress(name)
+    elapsed, ret = _timed(partial(zap, k, p, addr, n * PAGE))
+    _expect(ret == 0 and gone(k, p, addr), f"{name} returned {ret}")
+    return {name: (elapsed / n, {})}
 
-    return chain
+
+def _dontneed(k: Kernel, p: Any, addr: int, length: int) -> int:
+    return k.madvise(p, addr, length, "dontneed")
 
 
 _RUN_CHAIN = {
     CHAINS[0]: _populated_chain,
     CHAINS[1]: _read_fault_chain,
-    CHAINS[2]: _zap_chain("dontneed"),
-    CHAINS[3]: _zap_chain("munmap"),
+    CHAINS[2]: partial(
+        _zap_chain, "dontneed", _dontneed, lambda k, p, addr: k.page(p, addr) is None
+    ),
+    CHAINS[3]: partial(
+        _zap_chain, "munmap", Kernel.munmap, lambda k, p, addr: k.vma(p, addr) is None
+    ),
 }
 
 

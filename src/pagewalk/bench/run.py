@@ -126,7 +126,7 @@ def run_bench(
         model_detail = _median_detail([d for _, d in model_runs[name]])
         if model_detail:
             row["model_detail"] = model_detail
-        if kernel_note is None and "error" in k:
+        if "error" in k:
             row["kernel_error"] = k["error"]
         results.append(row)
 

@@ -63,26 +63,40 @@ def walk_huge_pmds(k: Kernel, mm: mm_struct) -> Iterator[int]:
                     yield (table[n] & PTE_MASK) >> 12
 
 
+def pmd_entry_at(mm: mm_struct, address: int) -> int:
+    """The pmd entry covering address (a pte table or a huge page), read
+    without locking; 0 where an upper level or the pmd entry is empty."""
+    mem_map = mm.k.alloc.mem_map
+    entry = mm.pgd.data[(address >> 39) & 511]
+    if not entry:
+        return 0
+    entry = mem_map[(entry & PTE_MASK) >> 12].data[(address >> 30) & 511]
+    if not entry:
+        return 0
+    return mem_map[(entry & PTE_MASK) >> 12].data[(address >> 21) & 511]
+
+
+def pte_at(mm: mm_struct, address: int) -> int:
+    """The raw pte mapping address, read without locking; 0 where no pte page
+    covers it (an empty upper entry, or a huge pmd)."""
+    entry = pmd_entry_at(mm, address)
+    if not entry or entry & _PAGE_PSE:
+        return 0
+    return mm.k.alloc.mem_map[(entry & PTE_MASK) >> 12].data[(address >> 12) & 511]
+
+
 def lookup_pte(mm: mm_struct, address: int) -> tuple[object, object]:
     """(the lock protecting address's pte, the page it maps or None), read
     without locking: for schedule-point footprints."""
     from .pgalloc import pte_lockptr
 
-    k = mm.k
-    mem_map = k.alloc.mem_map
-    table = mm.pgd.data
-    entry = 0
-    for shift in (39, 30, 21):
-        entry = table[(address >> shift) & 511]
-        if not entry or (shift == 21 and entry & _PAGE_PSE):
-            return mm.page_table_lock, None
-        if shift == 21:
-            break
-        table = mem_map[(entry & PTE_MASK) >> 12].data
-    ptl = pte_lockptr(mm, entry)
+    entry = pmd_entry_at(mm, address)
+    if not entry or entry & _PAGE_PSE:
+        return mm.page_table_lock, None
+    mem_map = mm.k.alloc.mem_map
     pte = mem_map[(entry & PTE_MASK) >> 12].data[(address >> 12) & 511]
     page = mem_map[(pte & PTE_MASK) >> 12] if pte & 0x81 else None
-    return ptl, page
+    return pte_lockptr(mm, entry), page
 
 
 def count_page_tables(k: Kernel, mm: mm_struct) -> int:

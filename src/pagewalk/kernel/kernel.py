@@ -51,6 +51,7 @@ from .constants import (
 )
 from .filemap import File
 from .hugetlb import DEFAULT_MAX_HUGE_PAGES, HugePagePool
+from .inspect import pmd_entry_at, pte_at
 from .locks import down_read, down_write, up_read, up_write
 from .madvise import sys_madvise
 from .memory import get_user_pages
@@ -60,7 +61,7 @@ from .mmap import do_mmap_pgoff, do_munmap, find_vma
 from .mmu import user_access
 from .mprotect import sys_mprotect
 from .page import Page, PageAllocator, PG_reserved, put_page
-from .pgtable import PAGE_READONLY, PTE_MASK
+from .pgtable import _PAGE_PSE, PAGE_READONLY, PTE_MASK
 from .ptrace import access_process_vm
 from .semantics import Semantics, get_semantics
 from .vma import vm_area_struct
@@ -462,16 +463,10 @@ class Kernel:
     def pte(self, proc: str | task_struct, addr: int) -> int | None:
         """The pte mapping addr, or None if a table level is missing."""
         mm = self._live(proc).mm
-        table = mm.pgd.data
-        mem_map = self.alloc.mem_map
-        for shift in (39, 30, 21):
-            entry = table[(addr >> shift) & 511]
-            if not entry:
-                return None
-            if shift == 21 and entry & 0x80:
-                return entry
-            table = mem_map[(entry & PTE_MASK) >> 12].data
-        return table[(addr >> 12) & 511]
+        entry = pmd_entry_at(mm, addr)
+        if not entry or entry & _PAGE_PSE:  # a missing level, or a 2 MB page's pmd
+            return entry or None
+        return pte_at(mm, addr)
 
     def page(self, proc: str | task_struct, addr: int) -> Page | None:
         """The page a present pte maps at addr, or None."""

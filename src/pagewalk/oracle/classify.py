@@ -267,7 +267,7 @@ class Classifier:
         if host.faults_measured and op.op not in ("fork", "exit"):
             rows += self._fault_rows(mstep, host, prev_m, prev_h, m, k)
         if op.op == "mprotect" and mstep.result is not None and mstep.result.errno is None:
-            start = self._addr(op, k)
+            start = self.resolve(op)
             if start is not None:
                 end = start + ((op.args["length"] + PAGE - 1) & ~(PAGE - 1))
                 self.mprotected.setdefault(op.process, []).append((start, end))
@@ -286,9 +286,6 @@ class Classifier:
         rows += self._page_rows(m, h)
         rows += self._file_rows(m, h)
         return rows
-
-    def _addr(self, op, k) -> int | None:
-        return self.resolve(op)
 
     # -- operation results ---------------------------------------------------------------
     def _result_rows(self, mstep: ModelStep, host: HostOp, k) -> list[Row]:
@@ -325,7 +322,7 @@ class Classifier:
         ):
             return [Row("result", mtext, htext, ERA, "willneed-anon")]
         if op.op == "mem_write" and host.value == 0 and host.errno == "EIO" and r.value:
-            addr = self._addr(op, k)
+            addr = self.resolve(op)
             vma = _model_vma(k, op.process, addr) if addr is not None else None
             if vma is not None and vma.vm_flags & VM_SHARED and not vma.vm_flags & VM_WRITE:
                 return [Row("result", mtext, htext, ERA, "force-shared")]
@@ -356,7 +353,7 @@ class Classifier:
         return [Row("result", mtext, htext, MISMATCH)]
 
     def _covers_anon(self, op, k) -> bool:
-        start = self._addr(op, k)
+        start = self.resolve(op)
         if start is None:
             return False
         end = start + op.args["length"]
@@ -371,7 +368,7 @@ class Classifier:
     def _data_diff_rules(self, op, k, mdata: bytes, hdata: bytes) -> set[str] | None:
         """The rules of the diverged pages the differing bytes of a read lie
         on; None if a differing byte lies on a page no rule covers."""
-        start = self._addr(op, k)
+        start = self.resolve(op)
         if start is None:
             return None
         rules: set[str] = set()
@@ -389,7 +386,7 @@ class Classifier:
         by = op.args.get("by")
         if by is None or by == op.process:
             return None
-        start = self._addr(op, k)
+        start = self.resolve(op)
         if start is None:
             return None
         for x in range(start & ~(PAGE - 1), start + n, PAGE):
@@ -619,9 +616,9 @@ class Classifier:
         r = mstep.result
         span = None
         if op.op == "mem_read" and r is not None and r.value:
-            span, rule = (self._addr(op, k), r.value), "foll-dump"
+            span, rule = (self.resolve(op), r.value), "foll-dump"
         elif op.op == "mlock" and r is not None and not k.semantics.foll_anon_respects_vm_locked:
-            span, rule = (self._addr(op, k), op.args["length"]), "locked-zero-page"
+            span, rule = (self.resolve(op), op.args["length"]), "locked-zero-page"
         if span is not None and span[0] is not None:
             start, n = span
             target = op.process
@@ -658,7 +655,7 @@ class Classifier:
             return list(mstep.events) + self._populate_events(op, r.value, k)
         if op.op not in ("read", "write", "mem_read", "mem_write") or r is None:
             return mstep.events
-        start = self._addr(op, k)
+        start = self.resolve(op)
         if start is None:
             return mstep.events
         length = op.args["length"] if op.op in ("read", "mem_read") else len(op.args["data"])

@@ -40,7 +40,6 @@ KPF_ANON = 1 << 12
 KPF_ZERO_PAGE = 1 << 24
 KPF_MAPPEDTODISK = 1 << 34  # PG_anon_exclusive on anonymous pages
 PM_PRESENT = 1 << 63
-PM_FILE = 1 << 61
 PM_EXCL = 1 << 56
 PFN_MASK = (1 << 55) - 1
 
@@ -54,7 +53,6 @@ class HostError(Exception):
 @dataclass
 class WorkerHandle:
     name: str
-    index: int
     pid: int
     sock: socket.socket
     pidfd: int
@@ -135,7 +133,7 @@ class HostRun:
             raise HostError(f"worker for {name!r} did not start: {err}") from None
         if hello.get("pid") != pid:
             raise HostError(f"worker for {name!r} greeted with {hello!r}")
-        handle = WorkerHandle(name, index, pid, sock, pidfd)
+        handle = WorkerHandle(name, pid, sock, pidfd)
         self.workers[name] = handle
         return handle
 
@@ -152,21 +150,17 @@ class HostRun:
             raise HostError(f"{name}: {verb} failed in the worker:\n{reply['error']}")
         return reply
 
-    def fork(self, parent: str, child: str) -> dict:
+    def fork(self, parent: str, child: str) -> None:
         index = self.next_index
         self.next_index += 1
         reply = self.request(parent, "fork", child_index=index)
         self._greet(child, index, reply["child_pid"])
-        return reply
 
-    def exit(self, name: str) -> dict:
+    def exit(self, name: str) -> None:
         w = self.workers.pop(name)
-        reply = None
-        try:
+        with contextlib.suppress(TimeoutError, EOFError, OSError):
             send_msg(w.sock, ("exit", {}))
-            reply = recv_msg(w.sock)
-        except (TimeoutError, EOFError, OSError):
-            pass
+            recv_msg(w.sock)
         # wait until the process has exited (its mm is gone before it is a zombie)
         ready, _, _ = select.select([w.pidfd], [], [], STEP_TIMEOUT)
         if not ready:
@@ -175,14 +169,6 @@ class HostRun:
             self.children.remove(w.pid)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(w.pid, 0)
-        return reply or {
-            "value": 0,
-            "errno": None,
-            "signal": None,
-            "data": None,
-            "cpu": [],
-            "gup": 0,
-        }
 
     def pid(self, name: str) -> int:
         return self.workers[name].pid
@@ -193,13 +179,7 @@ class HostRun:
 
     def in_arena(self, start: int, end: int) -> bool:
         """[start, end) lies entirely inside ranges the scenario has mapped."""
-        pos = start
-        for a, b in sorted(self.ranges):
-            if a <= pos < b:
-                pos = b
-            if pos >= end:
-                return True
-        return pos >= end
+        return start >= end or _clip(start, end, self.ranges) == [(start, end)]
 
     def foreign_overlap(self, name: str, start: int, end: int) -> str | None:
         """A mapping of process ``name`` in [start, end) that the scenario did

@@ -2,8 +2,10 @@
 access stub that survives SIGSEGV/SIGBUS, and the perf page-fault log.
 
 Everything here runs in the worker processes (``worker.py``) except the
-constants and :func:`host_problem`, which the controller uses.  Only the
-standard library and ctypes; x86-64 Linux only.
+constants and :func:`host_problem`, which the controller uses.  The libc
+binding itself (``libc``, ``call``, ``mmap``, ``prctl``) is
+:mod:`pagewalk.hostlibc`, re-exported here.  Only the standard library and
+ctypes; x86-64 Linux only.
 
 Why a machine-code stub: a user load or store that the kernel answers with
 SIGSEGV or SIGBUS cannot be caught in Python (the faulting instruction would
@@ -26,32 +28,30 @@ import os
 import platform
 import struct
 
-from ..kernel.constants import (  # noqa: F401 - re-exported for the oracle
+from ..hostlibc import (  # noqa: F401 - re-exported for the oracle
+    LIBC_PROBLEM,
+    MAP_FIXED_NOREPLACE,
+    PR_SET_PDEATHSIG,
+    PR_SET_THP_DISABLE,
+    call,
+    errno_name,
+    libc,
+    mmap,
+    prctl,
+)
+from ..kernel.constants import (
     MAP_ANONYMOUS,
-    MAP_FIXED,
-    MAP_GROWSDOWN,
-    MAP_LOCKED,
-    MAP_POPULATE,
     MAP_PRIVATE,
     MAP_SHARED,
+    PAGE_SIZE,
     PROT_EXEC,
-    PROT_NONE,
     PROT_READ,
     PROT_WRITE,
 )
 from ..kernel.kernel import ADVICE, MAP_FLAGS, PROTS  # noqa: F401
 
-libc = ctypes.CDLL(None, use_errno=True)
-
-# --- mman.h, x86-64 --------------------------------------------------------------
 # The model speaks the same x86-64 ABI: its names and values serve the host too.
-MAP_FIXED_NOREPLACE = 0x100000  # newer than the model (v4.17)
-MAP_FAILED = ctypes.c_void_p(-1).value
 MADV = ADVICE
-PAGE_SIZE = 4096
-
-PR_SET_PDEATHSIG = 1
-PR_SET_THP_DISABLE = 41
 
 SYS_rt_sigaction = 13
 SYS_perf_event_open = 298
@@ -59,55 +59,6 @@ SA_SIGINFO = 0x4
 SA_RESTORER = 0x04000000
 SIGBUS, SIGSEGV = 7, 11
 SIGNAL_NAMES = {SIGBUS: "SIGBUS", SIGSEGV: "SIGSEGV"}
-
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [
-    ctypes.c_void_p,
-    ctypes.c_size_t,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_long,
-]
-for _name in ("munmap", "mprotect", "madvise", "mlock", "munlock"):
-    getattr(libc, _name).restype = ctypes.c_int
-libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-libc.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-libc.munlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-libc.prctl.restype = ctypes.c_int
-libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-libc.syscall.restype = ctypes.c_long
-
-
-def errno_name(err: int) -> str:
-    import errno as _errno
-
-    return _errno.errorcode.get(err, f"E{err}")
-
-
-def call(fn, *args) -> tuple[int, str | None]:
-    """Call a libc function returning 0/-1: (return value, errno name or None)."""
-    ctypes.set_errno(0)
-    ret = fn(*args)
-    if ret == -1:
-        return -1, errno_name(ctypes.get_errno())
-    return ret, None
-
-
-def mmap(
-    addr: int, length: int, prot: int, flags: int, fd: int, offset: int
-) -> tuple[int | None, str | None]:
-    ctypes.set_errno(0)
-    ret = libc.mmap(addr or None, length, prot, flags, fd, offset)
-    if ret is None or ret == MAP_FAILED:
-        return None, errno_name(ctypes.get_errno())
-    return ret, None
-
-
-def prctl(option: int, arg: int) -> int:
-    return libc.prctl(option, arg, 0, 0, 0)
 
 
 # --- the access stub ---------------------------------------------------------------
@@ -186,7 +137,6 @@ class Accessor:
         ret, err = call(libc.mprotect, page, PAGE_SIZE, PROT_READ | PROT_EXEC)
         if ret:
             raise OSError(f"mprotect of the access stub failed: {err}")
-        self.page = page
         self._copy = ctypes.CFUNCTYPE(
             ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p
         )(page)
@@ -362,13 +312,14 @@ class Rusage(ctypes.Structure):
     ]
 
 
-libc.getrusage.argtypes = [ctypes.c_int, ctypes.c_void_p]
 RUSAGE_THREAD = 1
 
 
 # --- can this host run the oracle? ---------------------------------------------------
 def host_problem() -> str | None:
     """None if the oracle can run here, else why not."""
+    if LIBC_PROBLEM:
+        return LIBC_PROBLEM
     if platform.system() != "Linux" or platform.machine() != "x86_64":
         return f"needs Linux on x86-64 (this is {platform.system()} {platform.machine()})"
     if os.geteuid() != 0:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..kernel.constants import VM_FAULT_MAJOR, VM_FAULT_MINOR, VM_FAULT_WRITE
+from ..kernel.inspect import pte_at
 from ..kernel.page import PG_anon
 from ..kernel.pgtable import PTE_MASK
 from ..scenario.model import OpSpec, Scenario
@@ -65,17 +66,6 @@ class ModelStep:
     result: OpResult | None
     events: list[FaultEvent] = field(default_factory=list)
     failure: str | None = None  # a ModelFailure (BUG, invariant) stopped the run here
-
-
-def _pte_of(mm, addr: int) -> int:
-    mem_map = mm.k.alloc.mem_map
-    table = mm.pgd.data
-    for shift in (39, 30, 21):
-        entry = table[(addr >> shift) & 511]
-        if not entry or (shift == 21 and entry & 0x80):
-            return 0
-        table = mem_map[(entry & PTE_MASK) >> 12].data
-    return table[(addr >> 12) & 511]
 
 
 def _vma_info(vma) -> VmaInfo | None:
@@ -128,7 +118,7 @@ class ModelRun:
         return "?"
 
     def _fill_pre(self, ev: FaultEvent, mm) -> None:
-        pte = _pte_of(mm, ev.addr)
+        pte = pte_at(mm, ev.addr)
         if pte & 0x81:
             page = mm.k.alloc.mem_map[(pte & PTE_MASK) >> 12]
             ev.pre_present = True
@@ -138,7 +128,7 @@ class ModelRun:
             ev.pre_rw = bool(pte & 0x2)
 
     def _fill_post(self, ev: FaultEvent, mm) -> None:
-        pte = _pte_of(mm, ev.addr)
+        pte = pte_at(mm, ev.addr)
         if pte & 0x81:
             ev.post_pfn = (pte & PTE_MASK) >> 12
 

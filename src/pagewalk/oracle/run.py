@@ -330,14 +330,12 @@ class _Oracle:
         fixed = "fixed" in a["flags"]
         if r.errno is None:
             addr = r.value
-            if fixed:
-                self._check_range(name, addr, rounded)
-            else:
+            if not fixed:
                 flags |= L.MAP_FIXED_NOREPLACE
         else:
             addr = self.resolve(op) if "addr" in a else 0
-            if fixed:
-                self._check_range(name, addr, rounded)
+        if fixed:
+            self._check_range(name, addr, rounded)
         reply = host.request(
             name,
             "mmap",

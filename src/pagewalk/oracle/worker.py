@@ -147,7 +147,6 @@ class Worker:
     # -- commands ----------------------------------------------------------------------------
     def _result(self, res, samples, gup, *, failed_fault: bool = False) -> dict:
         value, err, sig, data = res
-        cpu = [a for a in samples]
         # A fault that ended in a signal is an exception with a sample but no
         # min_flt: add it back so gup stays the GUP count.
         return {
@@ -155,7 +154,7 @@ class Worker:
             "errno": err,
             "signal": sig,
             "data": data,
-            "cpu": cpu,
+            "cpu": samples,
             "gup": gup + (1 if failed_fault else 0),
         }
 
@@ -228,7 +227,7 @@ class Worker:
         _done, sig = res
         return self._result((0, None, sig, None), samples, gup, failed_fault=sig is not None)
 
-    def _mem(self, pid: int, addr: int, fn) -> dict:
+    def _mem(self, pid: int, fn) -> dict:
         path = "/proc/self/mem" if pid == os.getpid() else f"/proc/{pid}/mem"
         fd = os.open(path, os.O_RDWR)
         try:
@@ -251,13 +250,13 @@ class Worker:
             n = os.preadv(fd, [buf], addr)
             return n, None, None, bytes(buf[:n])
 
-        return self._mem(pid, addr, fn)
+        return self._mem(pid, fn)
 
     def do_mem_write(self, pid: int, addr: int, data: bytes) -> dict:
         def fn(fd):
             return os.pwrite(fd, data, addr), None, None, None
 
-        return self._mem(pid, addr, fn)
+        return self._mem(pid, fn)
 
     def do_fork(self, child_index: int) -> dict:
         pid = os.fork()
@@ -269,18 +268,10 @@ class Worker:
             finally:
                 os._exit(1)  # never back into the parent's loop
         self.warm_up()
-        return {
-            "value": 0,
-            "errno": None,
-            "signal": None,
-            "data": None,
-            "cpu": [],
-            "gup": 0,
-            "child_pid": pid,
-        }
+        return {"child_pid": pid}
 
     def do_exit(self) -> dict:
-        return {"value": 0, "errno": None, "signal": None, "data": None, "cpu": [], "gup": 0}
+        return {}
 
 
 def _child_setup(sockets: dict[int, socket.socket], index: int, acc: L.Accessor) -> None:
