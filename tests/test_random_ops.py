@@ -964,3 +964,14 @@ def test_shared_anonymous_stack_growth_is_sigbus() -> None:
     assert a > 0
     assert k.write("p", a - PAGE, b"below").signal == "SIGBUS"
     k.check_invariants()
+
+
+def test_shared_anonymous_stack_keeps_its_first_page_after_a_wrapped_growth() -> None:
+    # expand_stack wraps vm_pgoff below 0; the nopage offset wraps back with it
+    # (pgoff_t is unsigned long), so the old first page is still object page 0.
+    k = Kernel()
+    k.spawn("p")
+    a = k.mmap("p", 2 * PAGE, "r", ["shared", "growsdown"])
+    assert k.read("p", a - PAGE, 1).signal == "SIGBUS"
+    assert k.read("p", a, 1).signal is None
+    k.check_invariants()

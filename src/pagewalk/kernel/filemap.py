@@ -23,7 +23,7 @@ from .page import (
     page_contents,
     page_read,
 )
-from .vma import vm_area_struct, vm_operations_struct
+from .vma import linear_page_index, vm_area_struct, vm_operations_struct
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -210,7 +210,7 @@ def filemap_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int
     file = area.vm_file
     mapping = file.mapping
     k = area.vm_mm.k
-    pgoff = ((address - area.vm_start) >> PAGE_SHIFT) + area.vm_pgoff
+    pgoff = linear_page_index(area, address)
     size = (file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
     outside = pgoff >= size
     if outside and k.current is not None and k.current.mm is area.vm_mm:
@@ -239,7 +239,7 @@ def shmem_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int]:
     since nothing is ever swapped."""
     file = area.vm_file
     mapping = file.mapping
-    pgoff = ((address - area.vm_start) >> PAGE_SHIFT) + area.vm_pgoff
+    pgoff = linear_page_index(area, address)
     if pgoff >= (file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT:
         return None, 0
     page = find_get_page(mapping, pgoff)

@@ -18,6 +18,7 @@ from .locks import down_read, spin_lock, spin_unlock, up_read
 from .memory import follow_page, get_user_pages
 from .mmap import find_extend_vma
 from .page import Page, put_page
+from .vma import linear_page_index
 
 if TYPE_CHECKING:
     from .mm import task_struct
@@ -56,7 +57,7 @@ def get_futex_key(current: task_struct, uaddr: int) -> futex_key | int:
     file = vma.vm_file
     offset += 1  # bit 0 of offset indicates an inode-based key
     if not vma.vm_flags & VM_NONLINEAR:
-        pgoff = ((uaddr - vma.vm_start) >> 12) + vma.vm_pgoff
+        pgoff = linear_page_index(vma, uaddr)
         return futex_key(offset, inode=file.ino, path=file.path, pgoff=pgoff)
     page = _futex_fast_path(current, uaddr)
     if page is not None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .constants import PAGE_SIZE
 from .page import page_contents
 from .pgtable import _PAGE_PSE, PTE_MASK
-from .vma import vma_has_nopage
+from .vma import linear_page_index, vma_has_nopage
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -121,7 +121,7 @@ def peek(k: Kernel, tsk: task_struct, addr: int, length: int) -> bytes | None:
         if page is not None:
             data = page_contents(page)
         elif vma_has_nopage(vma):
-            pgoff = ((addr - vma.vm_start) >> 12) + vma.vm_pgoff
+            pgoff = linear_page_index(vma, addr)
             cached = vma.vm_file.mapping.page_tree.get(pgoff)
             if cached is not None:
                 data = page_contents(cached)

@@ -29,7 +29,7 @@ from .filemap import force_page_cache_readahead
 from .locks import down_read, down_write, up_read, up_write
 from .memory import zap_page_range
 from .mmap import PAGE_ALIGN, find_vma, find_vma_prev, split_vma, vma_merge
-from .vma import vm_area_struct
+from .vma import linear_page_index, vm_area_struct
 
 if TYPE_CHECKING:
     from .mm import task_struct
@@ -68,9 +68,9 @@ def madvise_willneed(
     file = vma.vm_file
     if file is None:
         return -9, prev  # EBADF
-    first = ((start - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+    first = linear_page_index(vma, start)
     end = min(end, vma.vm_end)
-    last = ((end - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+    last = linear_page_index(vma, end)
     force_page_cache_readahead(file, first, last - first, vma.vm_mm.k.current_node())
     return 0, vma
 
