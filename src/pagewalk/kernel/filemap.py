@@ -147,12 +147,17 @@ def find_get_page(mapping: address_space, offset: int) -> Page | None:
     return page
 
 
-def add_to_page_cache_lru(page: Page, mapping: address_space, offset: int) -> None:
-    """add_to_page_cache() + lru_cache_add(): the cache holds one reference."""
+def add_to_page_cache(page: Page, mapping: address_space, offset: int) -> None:
+    """mm/filemap.c add_to_page_cache(): the cache holds one reference."""
     get_page(page)
     page.mapping = mapping
     page.index = offset
     mapping.page_tree[offset] = page
+
+
+def add_to_page_cache_lru(page: Page, mapping: address_space, offset: int) -> None:
+    """add_to_page_cache() + lru_cache_add()."""
+    add_to_page_cache(page, mapping, offset)
     lru_cache_add(page)
 
 

@@ -152,7 +152,7 @@ hugetlb_vm_ops = vm_operations_struct("hugetlb_vm_ops", hugetlb_nopage)
 def hugetlb_prefault(mapping: object, vma: vm_area_struct, current: task_struct) -> int:
     """Map every huge page of a new hugetlb vma, allocating missing ones into
     the file's page cache."""
-    from .filemap import add_to_page_cache_lru, find_get_page
+    from .filemap import add_to_page_cache, find_get_page
 
     mm = current.mm
     if vma.vm_start & HPAGE_MASK_LOW or vma.vm_end & HPAGE_MASK_LOW:
@@ -169,8 +169,7 @@ def hugetlb_prefault(mapping: object, vma: vm_area_struct, current: task_struct)
             page = pool.alloc_huge_page()
             if page is None:
                 return -12
-            add_to_page_cache_lru(page, mapping, idx)  # cache ref; ours goes to the pte
-            page.flags &= ~(1 << 5)  # hugetlbfs pages are not on the LRU
+            add_to_page_cache(page, mapping, idx)  # cache ref; ours goes to the pte
         spin_lock(mm.page_table_lock)
         mm._file_rss += HPAGE_SIZE // PAGE_SIZE
         pmd, i = slot

@@ -107,18 +107,17 @@ def find_extend_vma(mm: mm_struct, addr: int) -> vm_area_struct | None:
 
 
 def expand_stack(vma: vm_area_struct, address: int) -> int:
-    """Grow a stack vma down to ``address`` (0, or -ENOMEM).  acct_stack_growth's
-    rlimit checks are not modelled: the address space below is the limit."""
+    """mm/mmap.c expand_stack() (x86-64, grows down): move vm_start down to
+    ``address`` (0, or -ENOMEM).  Callers found ``vma`` with find_vma, so no
+    vma lies between; acct_stack_growth's rlimit checks are not modelled, only
+    its total_vm/locked_vm accounting."""
     if anon_vma_prepare(vma):
         return ENOMEM
-    address &= ~PAGE_MASK_LOW
+    address &= PAGE_MASK
     if address < vma.vm_start:
         mm = vma.vm_mm
-        _, prev = find_vma_prev(mm, vma.vm_start)
-        if prev is not None and prev.vm_end > address:
-            return ENOMEM
         grow = (vma.vm_start - address) >> PAGE_SHIFT
-        mm.total_vm += grow
+        mm.total_vm += grow  # acct_stack_growth
         if vma.vm_flags & VM_LOCKED:
             mm.locked_vm += grow
         vma.vm_start = address
