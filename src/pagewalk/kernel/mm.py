@@ -104,14 +104,6 @@ class mm_struct:
         """After vm_end changes in place (vma_adjust), restore the order."""
         self.mm_rb.sort(key=_vm_end)
 
-    def find_vma_prev_of(self, vma: vm_area_struct) -> vm_area_struct | None:
-        prev = None
-        cur = self.mmap
-        while cur is not None and cur is not vma:
-            prev = cur
-            cur = cur.vm_next
-        return prev
-
     def vmas(self) -> list[vm_area_struct]:
         out = []
         vma = self.mmap

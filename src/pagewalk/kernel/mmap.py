@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import ModelFailure
 from .constants import (
     FIRST_USER_ADDRESS,
     MAP_FIXED,
@@ -189,8 +190,7 @@ def vma_adjust(
         remove_vma(nxt)
     if insert is not None:
         # split_vma inserting either before or after the vma
-        prev = mm.find_vma_prev_of(vma) if insert.vm_start < vma.vm_start else vma
-        vma_link(mm, insert, prev)
+        vma_link(mm, insert, find_vma_prev(mm, insert.vm_start)[1])  # __insert_vm_struct
     mm.rb_resort()
     if remove_next == 2:
         # mprotect's case 6: the vma after next goes too ("goto again")
@@ -223,6 +223,38 @@ def _can_vma_merge_after(
         and _is_mergeable_anon_vma(av, vma.anon_vma)
         and vma.vm_pgoff + vma_pages(vma) == vm_pgoff
     )
+
+
+def find_mergeable_anon_vma(vma: vm_area_struct) -> anon_vma | None:
+    """mm/mmap.c find_mergeable_anon_vma(): the anon_vma of an adjacent vma
+    that mprotect could later merge with this one (flags equal but for
+    VM_READ|VM_WRITE|VM_EXEC, same file, contiguous offsets), or None."""
+    rwx = VM_READ | VM_WRITE | VM_EXEC
+    near = vma.vm_next
+    if near is not None:
+        vm_flags = (vma.vm_flags & ~rwx) | (near.vm_flags & rwx)
+        if (
+            near.anon_vma is not None
+            and vma.vm_end == near.vm_start
+            and _can_vma_merge_before(
+                near, vm_flags, None, vma.vm_file, vma.vm_pgoff + vma_pages(vma)
+            )
+        ):
+            return near.anon_vma
+    # try_prev:
+    found, near = find_vma_prev(vma.vm_mm, vma.vm_start)
+    if found is not vma:
+        raise ModelFailure("mm/mmap.c:find_mergeable_anon_vma: BUG()", repr(vma))
+    if near is None:
+        return None
+    vm_flags = (vma.vm_flags & ~rwx) | (near.vm_flags & rwx)
+    if (
+        near.anon_vma is not None
+        and near.vm_end == vma.vm_start
+        and _can_vma_merge_after(near, vm_flags, None, vma.vm_file, vma.vm_pgoff)
+    ):
+        return near.anon_vma
+    return None
 
 
 def vma_merge(
@@ -594,8 +626,6 @@ def do_munmap(mm: mm_struct, start: int, length: int) -> int:
 
 def exit_mmap(mm: mm_struct) -> None:
     """Tear an address space down: zap everything, free every page table."""
-    from ..errors import ModelFailure
-
     vma = mm.mmap
     tlb = tlb_gather_mmu(mm, 1)
     tlb, end = unmap_vmas(tlb, vma, 0, ULONG_MAX)
