@@ -303,16 +303,16 @@ def zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, pmd: array, addr: int, e
     mem_map = alloc.mem_map
     file_rss = anon_rss = 0
     pte, ptl = pte_offset_map_lock(mm, pmd, addr)
-    first = pte_index(addr)
-    for i in range(first, first + ((end - addr) >> 12)):
+    first = (addr >> 12) & 511  # pte_index
+    last = first + ((end - addr) >> 12)
+    # The C loop's "if (pte_none(ptent)) continue;", run in C by compress().
+    for i in compress(range(first, last), pte[first:last]):
         ptent = pte[i]
-        if not ptent:
-            continue
         if ptent & 0x81:  # pte_present
             page = None
             if not vma.vm_flags & VM_RESERVED:
                 pfn = (ptent & PTE_MASK) >> 12
-                if not alloc.pfn_valid(pfn):
+                if pfn >= len(mem_map):  # !pfn_valid
                     print_bad_pte(vma, ptent, addr + ((i - first) << 12))
                 else:
                     page = mem_map[pfn]
