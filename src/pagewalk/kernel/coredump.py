@@ -358,16 +358,6 @@ def dump_vma(tsk: task_struct, mm: mm_struct, vma: vm_area_struct, out: _CoreFil
 # =============================================================================
 # elf_core_dump
 # =============================================================================
-def _vmas(mm: mm_struct) -> list[vm_area_struct]:
-    """``for (vma = current->mm->mmap; vma; vma = vma->vm_next)``."""
-    out = []
-    vma = mm.mmap
-    while vma is not None:
-        out.append(vma)
-        vma = vma.vm_next
-    return out
-
-
 def write_headers(tsk: task_struct, mm: mm_struct, out: _CoreFile, signr: int) -> tuple[int, int]:
     """elf_core_dump()'s first pass: ELF header, the PT_NOTE and PT_LOAD
     program headers and the notes.  Returns (dataoff, offset): where the
@@ -383,7 +373,7 @@ def write_headers(tsk: task_struct, mm: mm_struct, out: _CoreFile, signr: int) -
     out.write(fill_elf_note_phdr(sz, offset))
     offset += sz
     dataoff = offset = roundup(offset, ELF_EXEC_PAGESIZE)  # page-align dumped data
-    for vma in _vmas(mm):
+    for vma in mm.vmas():
         phdr, filesz = vma_phdr(vma, offset)
         offset += filesz
         out.write(phdr)
@@ -408,7 +398,7 @@ def elf_core_dump(tsk: task_struct, file: BinaryIO, signr: int = SIGSEGV) -> int
         try:
             dataoff, offset = write_headers(tsk, mm, out, signr)
             out.seek(dataoff)
-            for vma in _vmas(mm):
+            for vma in mm.vmas():
                 if maydump(vma):
                     dump_vma(tsk, mm, vma, out)
             if out.pos != offset:  # the kernel's sanity check

@@ -90,9 +90,9 @@ class File:
 
     def content(self) -> bytes:
         """The bytes a read(2) would see now: cached pages over the backing."""
-        out = bytearray(self.backing)
         if self.hugetlb:
             return self._huge_content()
+        out = bytearray(self.backing)
         for index, page in self.mapping.page_tree.items():
             start = index << PAGE_SHIFT
             if start >= self.i_size:
@@ -232,7 +232,7 @@ def filemap_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int
             start = pgoff - ra_pages // 2 if pgoff > ra_pages // 2 else 0
             do_page_cache_readahead(file, start, ra_pages, nid)
         if page_cache_read(file, pgoff, nid) < 0:
-            return _NOPAGE_OOM, 0
+            return NOPAGE_OOM, 0
         page = find_get_page(mapping, pgoff)
     mark_page_accessed(page)
     return page, majmin
@@ -251,7 +251,7 @@ def shmem_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int]:
     if page is None:
         page = area.vm_mm.k.alloc.alloc_page_node(area.vm_mm.k.current_node())
         if page is None:
-            return _NOPAGE_OOM, 0
+            return NOPAGE_OOM, 0
         page.flags |= PG_uptodate
         add_to_page_cache_lru(page, mapping, pgoff)  # cache ref + ours
     mark_page_accessed(page)
@@ -265,8 +265,7 @@ class _NopageOOM:
         return "NOPAGE_OOM"
 
 
-_NOPAGE_OOM = _NopageOOM()
-NOPAGE_OOM = _NOPAGE_OOM
+NOPAGE_OOM = _NopageOOM()
 
 
 def filemap_populate(

@@ -12,6 +12,7 @@ from .memory import copy_page_range
 from .mm import mm_struct, task_struct
 from .mmap import exit_mmap, vma_link
 from .page import put_page
+from .vma import vma_pages
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -30,7 +31,7 @@ def dup_mmap(mm: mm_struct, oldmm: mm_struct) -> int:
         mpnt = oldmm.mmap
         while mpnt is not None:
             if mpnt.vm_flags & VM_DONTCOPY:
-                mm.total_vm -= (mpnt.vm_end - mpnt.vm_start) >> 12
+                mm.total_vm -= vma_pages(mpnt)
                 mpnt = mpnt.vm_next
                 continue
             tmp = mpnt.copy()
@@ -58,6 +59,15 @@ def copy_mm(k: Kernel, parent: task_struct, child: task_struct) -> int:
         mmput(mm)
         child.mm = None
     return retval
+
+
+def get_task_mm(tsk: task_struct) -> mm_struct | None:
+    """kernel/fork.c get_task_mm(): the task's mm with an ``mm_users``
+    reference, or None for a task that has exited."""
+    mm = tsk.mm
+    if mm is not None:
+        mm.mm_users += 1
+    return mm
 
 
 def mmput(mm: mm_struct) -> None:

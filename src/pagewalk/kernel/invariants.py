@@ -31,7 +31,7 @@ def live_mms(k: Kernel) -> list:
 
 def check_invariants(k: Kernel, pins: Counter | None = None) -> None:
     """Raise ModelFailure naming the first broken invariant."""
-    pins = pins if pins is not None else getattr(k, "pins", Counter())
+    pins = pins if pins is not None else k.pins
     mem_map = k.alloc.mem_map
     maps: Counter = Counter()
     tables: Counter = Counter()
@@ -88,7 +88,6 @@ def _all_files(k: Kernel) -> list:
         for vma in mm.vmas():
             if vma.vm_file is not None:
                 files[vma.vm_file] = None
-    files.update(dict.fromkeys(getattr(k, "orphan_files", ())))
     return list(files)
 
 

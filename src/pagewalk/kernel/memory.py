@@ -34,6 +34,7 @@ from .constants import (
     VM_LOCKED,
     VM_MAYREAD,
     VM_MAYWRITE,
+    VM_NONLINEAR,
     VM_READ,
     VM_RESERVED,
     VM_SHARED,
@@ -266,8 +267,6 @@ def copy_page_range(dst_mm: mm_struct, src_mm: mm_struct, vma: vm_area_struct) -
     """Copy a vma's ptes at fork.  Skipped (the child will fault) unless the
     vma has an anon_vma or is special: a mapping only ever read -- even one
     showing the zero page -- is not copied at all."""
-    from .constants import VM_HUGETLB, VM_NONLINEAR
-
     addr = vma.vm_start
     end = vma.vm_end
     if not vma.vm_flags & (VM_HUGETLB | VM_NONLINEAR | VM_RESERVED) and vma.anon_vma is None:
@@ -453,8 +452,9 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     for FOLL_WRITE); FOLL_WRITE needs a writable pte; FOLL_ANON turns a missing
     pgd/pud/pmd into the ZERO_PAGE without allocating tables.
     x86-64's follow_huge_addr() always answers ERR_PTR(-EINVAL), so that first
-    step is omitted; note that x86-64 pmd_bad() is true for a huge pmd, so the
-    pmd_huge() branch is reached only by tables that pass pmd_bad.
+    step is omitted; and x86-64's pmd_bad() is true for a huge pmd, so the
+    pmd_huge() branch after it is never taken on this architecture (kept as
+    the C has it).
     The p?d_offset/none/bad macros of the walk are written in place, and
     the walk down to the pmd table is memoised in ``mm.pmd_cache`` (valid
     until a pmd or pud table is freed): this runs once per page of every
@@ -547,7 +547,9 @@ def get_user_pages(
     Models get_user_pages() after deceb6cd: no page_table_lock, FOLL_GET when
     ``pages`` is wanted, FOLL_ANON for reads of anonymous non-VM_LOCKED vmas,
     FOLL_WRITE re-armed for every page and dropped once __handle_mm_fault
-    reports VM_FAULT_WRITE.  ``pages``/``vmas`` are lists that are appended to.
+    reports VM_FAULT_WRITE (profiles with the Dirty COW fix add FOLL_FORCE and
+    keep FOLL_WRITE with FOLL_COW instead: see _cow_done).  ``pages``/``vmas``
+    are lists that are appended to.
     Returns the number of pages handled, or -errno if none was.
     """
     k = mm.k
@@ -580,7 +582,7 @@ def get_user_pages(
             from .hugetlb import follow_hugetlb_page
 
             i, start, len = follow_hugetlb_page(mm, vma, pages, vmas, start, len, i)
-            if not len or i < 0:
+            if not len:  # an error ends it too: i < 0 comes with len 0
                 return i
             continue
 
@@ -589,12 +591,11 @@ def get_user_pages(
             foll_flags |= FOLL_GET
         if force and k.semantics.gup_foll_cow:
             foll_flags |= FOLL_FORCE
-        # The seed's "!write && !(vma->vm_flags & VM_LOCKED) && (!vma->vm_ops
-        # || !vma->vm_ops->nopage)": its VM_LOCKED test (a profile switch) is
-        # the fix that makes make_pages_present() map read-only anon memory.
+        # The seed's "!write && !(vma->vm_flags & VM_LOCKED) &&
+        # (!vma->vm_ops || !vma->vm_ops->nopage)".
         if (
             not write
-            and not (vma.vm_flags & VM_LOCKED and k.semantics.foll_anon_respects_vm_locked)
+            and not _vm_locked_blocks_foll_anon(k, vma)
             and (vma.vm_ops is None or vma.vm_ops.nopage is None)
         ):
             foll_flags |= FOLL_ANON
@@ -968,7 +969,6 @@ def handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int, write_acce
 from . import mmap as _mmap  # noqa: E402
 
 __all__ = [
-    "ULONG_MAX",
     "follow_page",
     "get_user_pages",
     "handle_mm_fault",

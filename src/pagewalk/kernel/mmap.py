@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
 from .constants import (
+    EACCES,
+    EINVAL,
+    ENOMEM,
+    EOVERFLOW,
     FIRST_USER_ADDRESS,
     MAP_FIXED,
     MAP_GROWSDOWN,
@@ -36,7 +40,6 @@ from .constants import (
     VM_EXEC,
     VM_GROWSDOWN,
     VM_GROWSUP,
-    VM_HUGETLB,
     VM_LOCKED,
     VM_MAYEXEC,
     VM_MAYREAD,
@@ -58,8 +61,6 @@ from .vma import anon_vma, is_vm_hugetlb_page, vm_area_struct, vma_pages
 if TYPE_CHECKING:
     from .filemap import File
     from .mm import task_struct
-
-EINVAL, ENOMEM, EACCES, EOVERFLOW, ENODEV = -22, -12, -13, -75, -19
 
 
 def PAGE_ALIGN(x: int) -> int:
@@ -113,7 +114,7 @@ def expand_stack(vma: vm_area_struct, address: int) -> int:
     vma lies between; acct_stack_growth's rlimit checks are not modelled, only
     its total_vm/locked_vm accounting."""
     if anon_vma_prepare(vma):
-        return ENOMEM
+        return -ENOMEM
     address &= PAGE_MASK
     if address < vma.vm_start:
         mm = vma.vm_mm
@@ -307,7 +308,7 @@ def vma_merge(
 def split_vma(mm: mm_struct, vma: vm_area_struct, addr: int, new_below: int) -> int:
     """Split a vma at addr; the new vma takes the part below (new_below) or above."""
     if is_vm_hugetlb_page(vma) and addr & ((1 << 21) - 1):
-        return EINVAL
+        return -EINVAL
     new = vma.copy()
     if new_below:
         new.vm_end = addr
@@ -324,7 +325,7 @@ def arch_get_unmapped_area(mm: mm_struct, addr: int, length: int, flags: int) ->
     """x86-64 legacy bottom-up search from free_area_cache (TASK_UNMAPPED_BASE)."""
     begin, end = TASK_UNMAPPED_BASE, TASK_SIZE
     if length > end:
-        return ENOMEM
+        return -ENOMEM
     if addr:
         addr = PAGE_ALIGN(addr)
         vma = find_vma(mm, addr)
@@ -341,7 +342,7 @@ def arch_get_unmapped_area(mm: mm_struct, addr: int, length: int, flags: int) ->
                     start_addr = addr = begin
                     mm.cached_hole_size = 0
                     break
-                return ENOMEM
+                return -ENOMEM
             if vma is None or addr + length <= vma.vm_start:
                 mm.free_area_cache = addr + length
                 return addr
@@ -371,11 +372,11 @@ def get_unmapped_area(
         if addr < 0:
             return addr
     if addr > TASK_SIZE - length:
-        return ENOMEM
+        return -ENOMEM
     if addr & PAGE_MASK_LOW:
-        return EINVAL
+        return -EINVAL
     if file is not None and file.hugetlb and (addr | length) & ((1 << 21) - 1):
-        return EINVAL  # prepare_hugepage_range
+        return -EINVAL  # prepare_hugepage_range
     return addr
 
 
@@ -404,12 +405,12 @@ def do_mmap_pgoff(
     if file is not None and file.hugetlb:
         pass  # hugetlbfs is mmap-able; checked below
     if not length:
-        return EINVAL
+        return -EINVAL
     length = PAGE_ALIGN(length)
     if not length or length > TASK_SIZE:
-        return ENOMEM
+        return -ENOMEM
     if pgoff + (length >> PAGE_SHIFT) < pgoff:
-        return EOVERFLOW
+        return -EOVERFLOW
     addr = get_unmapped_area(mm, file, addr, length, pgoff, flags)
     if addr < 0:
         return addr
@@ -429,14 +430,14 @@ def do_mmap_pgoff(
         maptype = flags & MAP_TYPE
         if maptype == MAP_SHARED:
             if prot & PROT_WRITE and not file.f_mode & FMODE_WRITE:
-                return EACCES
+                return -EACCES
             vm_flags |= VM_SHARED | VM_MAYSHARE
             if not file.f_mode & FMODE_WRITE:
                 vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
         elif maptype != MAP_PRIVATE:
-            return EINVAL
+            return -EINVAL
         if not file.f_mode & FMODE_READ:
-            return EACCES
+            return -EACCES
     else:
         maptype = flags & MAP_TYPE
         if maptype == MAP_SHARED:
@@ -444,14 +445,14 @@ def do_mmap_pgoff(
         elif maptype == MAP_PRIVATE:
             pgoff = addr >> PAGE_SHIFT
         else:
-            return EINVAL
+            return -EINVAL
 
     # munmap_back: clear anything in the way (MAP_FIXED)
     while True:
         vma, prev = find_vma_prev(mm, addr)
         if vma is not None and vma.vm_start < addr + length:
             if do_munmap(mm, addr, length):
-                return ENOMEM
+                return -ENOMEM
             continue
         break
     if not (file is not None and file.hugetlb) and (vm_flags & VM_SHARED or vm_flags & VM_WRITE):
@@ -468,7 +469,7 @@ def do_mmap_pgoff(
     vma = vm_area_struct(mm, addr, addr + length, vm_flags, protection_map[vm_flags & 0xF], pgoff)
     if file is not None:
         if vm_flags & (VM_GROWSDOWN | VM_GROWSUP):
-            return EINVAL
+            return -EINVAL
         from .filemap import get_file
 
         vma.vm_file = file
@@ -595,15 +596,15 @@ def detach_vmas_to_be_unmapped(
 def do_munmap(mm: mm_struct, start: int, length: int) -> int:
     """Unmap [start, start+len): split the vmas at the edges, detach, zap."""
     if start & PAGE_MASK_LOW or start > TASK_SIZE or length > TASK_SIZE - start:
-        return EINVAL
+        return -EINVAL
     length = PAGE_ALIGN(length)
     if length == 0:
-        return EINVAL
+        return -EINVAL
     mpnt, prev = find_vma_prev(mm, start)
     if mpnt is None:
         return 0
     if is_vm_hugetlb_page(mpnt) and (start | length) & ((1 << 21) - 1):
-        return EINVAL
+        return -EINVAL
     end = start + length
     if mpnt.vm_start >= end:
         return 0
@@ -644,4 +645,4 @@ def exit_mmap(mm: mm_struct) -> None:
         )
 
 
-__all__ = ["VM_HUGETLB", "do_mmap_pgoff", "do_munmap", "find_vma"]
+__all__ = ["do_mmap_pgoff", "do_munmap", "find_vma"]

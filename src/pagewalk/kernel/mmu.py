@@ -149,15 +149,3 @@ def user_access(
             out += page_read(page, off, n)
         done += n
     return out, done, None
-
-
-def user_read(tsk: task_struct, address: int, length: int) -> tuple[bytes, str | None]:
-    """A user-mode load of ``length`` bytes: (bytes read, signal or None)."""
-    out, _, sig = user_access(tsk, address, length, False, None)
-    return bytes(out), sig
-
-
-def user_write(tsk: task_struct, address: int, data: bytes) -> tuple[int, str | None]:
-    """A user-mode store: (bytes written before any signal, signal or None)."""
-    _, done, sig = user_access(tsk, address, len(data), True, data)
-    return done, sig

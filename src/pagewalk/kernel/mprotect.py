@@ -5,6 +5,7 @@ ptes (PAGE_COPY), so later writes COW through do_wp_page."""
 
 from __future__ import annotations
 
+from array import array
 from typing import TYPE_CHECKING
 
 from .constants import (
@@ -27,10 +28,10 @@ from .constants import (
     VM_WRITE,
 )
 from .locks import down_write, up_write
+from .memory import BUG_ON
 from .mmap import PAGE_ALIGN, calc_vm_prot_bits, find_vma_prev, split_vma, vma_merge
 from .pgalloc import next_table, pte_offset_map_lock, pte_unmap_unlock
 from .pgtable import (
-    _PAGE_CHG_MASK,
     pgd_addr_end,
     pgd_bad,
     pgd_index,
@@ -41,6 +42,7 @@ from .pgtable import (
     pmd_none,
     protection_map,
     pte_index,
+    pte_modify,
     pud_addr_end,
     pud_bad,
     pud_index,
@@ -52,40 +54,55 @@ if TYPE_CHECKING:
     from .mm import task_struct
 
 
-def change_pte_range(mm: object, pmd: object, addr: int, end: int, newprot: int) -> None:
+def change_pte_range(mm: object, pmd: array, addr: int, end: int, newprot: int) -> None:
     pte, ptl = pte_offset_map_lock(mm, pmd, addr)
     first = pte_index(addr)
     for i in range(first, first + ((end - addr) >> PAGE_SHIFT)):
         old = pte[i]
-        if old & 0x81:  # pte_present: clear, then set with the new protection
-            pte[i] = 0
-            pte[i] = (old & _PAGE_CHG_MASK) | newprot
+        if old & 0x81:  # pte_present
+            pte[i] = 0  # ptep_get_and_clear
+            pte[i] = pte_modify(old, newprot)  # set_pte_at
     pte_unmap_unlock(pte, ptl)
 
 
+def change_pmd_range(mm: object, pud: array, addr: int, end: int, newprot: int) -> None:
+    pmd = next_table(mm, pud[pud_index(addr)])  # pmd_offset
+    while True:
+        nxt = pmd_addr_end(addr, end)
+        e = pmd[pmd_index(addr)]
+        if not pmd_none(e) and not pmd_bad(e):
+            change_pte_range(mm, pmd, addr, nxt, newprot)
+        addr = nxt
+        if addr == end:
+            return
+
+
+def change_pud_range(mm: object, pgd: array, addr: int, end: int, newprot: int) -> None:
+    pud = next_table(mm, pgd[pgd_index(addr)])  # pud_offset
+    while True:
+        nxt = pud_addr_end(addr, end)
+        e = pud[pud_index(addr)]
+        if not pud_none(e) and not pud_bad(e):
+            change_pmd_range(mm, pud, addr, nxt, newprot)
+        addr = nxt
+        if addr == end:
+            return
+
+
 def change_protection(vma: vm_area_struct, addr: int, end: int, newprot: int) -> None:
+    """mm/mprotect.c change_protection(): every present pte of [addr, end)
+    takes ``newprot`` (pte_modify keeps frame, accessed and dirty)."""
     mm = vma.vm_mm
+    BUG_ON(addr >= end, "mm/mprotect.c:change_protection: BUG_ON(addr >= end)")
     pgd = mm.pgd.data
-    while addr != end:
-        nxt_pgd = pgd_addr_end(addr, end)
+    while True:
+        nxt = pgd_addr_end(addr, end)
         e = pgd[pgd_index(addr)]
-        if pgd_none(e) or pgd_bad(e):
-            addr = nxt_pgd
-            continue
-        pud = next_table(mm, e)
-        while addr != nxt_pgd:
-            nxt_pud = pud_addr_end(addr, nxt_pgd)
-            e = pud[pud_index(addr)]
-            if not pud_none(e) and not pud_bad(e):
-                pmd = next_table(mm, e)
-                a = addr
-                while a != nxt_pud:
-                    nxt_pmd = pmd_addr_end(a, nxt_pud)
-                    e = pmd[pmd_index(a)]
-                    if not pmd_none(e) and not pmd_bad(e):
-                        change_pte_range(mm, pmd, a, nxt_pmd, newprot)
-                    a = nxt_pmd
-            addr = nxt_pud
+        if not pgd_none(e) and not pgd_bad(e):
+            change_pud_range(mm, pgd, addr, nxt, newprot)
+        addr = nxt
+        if addr == end:
+            return
 
 
 def mprotect_fixup(

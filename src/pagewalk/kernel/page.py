@@ -122,10 +122,6 @@ def page_mapcount(page: Page) -> int:
     return page._mapcount + 1
 
 
-def page_mapped(page: Page) -> bool:
-    return page._mapcount >= 0
-
-
 def PageAnon(page: Page) -> bool:
     return bool(page.flags & PG_anon)
 
@@ -140,22 +136,6 @@ def PageReferenced(page: Page) -> bool:
 
 def PageActive(page: Page) -> bool:
     return bool(page.flags & PG_active)
-
-
-def PageLRU(page: Page) -> bool:
-    return bool(page.flags & PG_lru)
-
-
-def PageLocked(page: Page) -> bool:
-    return bool(page.flags & PG_locked)
-
-
-def PageReserved(page: Page) -> bool:
-    return bool(page.flags & PG_reserved)
-
-
-def SetPageReferenced(page: Page) -> None:
-    page.flags |= PG_referenced
 
 
 def TestSetPageLocked(page: Page) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING
 
-from .constants import FIRST_USER_ADDRESS, PGDIR_SIZE, PMD_SIZE, PUD_SIZE, ULONG_MAX
+from .constants import PGDIR_SIZE, PMD_SIZE, PUD_SIZE, ULONG_MAX
 from .locks import NO_TASK, spin_lock, spin_unlock, spinlock_t
 from .page import Page, PG_pgtable, put_page
 from .pgtable import (
@@ -95,20 +95,17 @@ def pte_lockptr(mm: mm_struct, pmd_entry: int) -> spinlock_t:
     return mm.page_table_lock
 
 
-def pte_offset_map_lock(
-    mm: mm_struct, pmd: array, address: int, reads_only: bool = False
-) -> tuple[array, spinlock_t]:
-    """Map the pte page under ``pmd`` and take its lock: returns (ptes, ptl).
-    (``reads_only``: see locks.spin_lock; not part of the C signature.)"""
+def pte_offset_map_lock(mm: mm_struct, pmd: array, address: int) -> tuple[array, spinlock_t]:
+    """Map the pte page under ``pmd`` and take its lock: returns (ptes, ptl)."""
     k = mm.k
     page = k.alloc.mem_map[(pmd[(address >> 21) & 511] & PTE_MASK) >> 12]
     ptl = page.private if k.split_ptlock else mm.page_table_lock  # pte_lockptr
     # spin_lock()'s uncontended path with nothing exploring, written in place:
-    # this pair runs on every fault and every follow_page.
+    # this pair runs on every fault (follow_page writes the same in place).
     if k.sched is None and ptl.owner is None:
         ptl.owner = k.current or NO_TASK
     else:
-        spin_lock(ptl, reads_only)
+        spin_lock(ptl)
     return page.data, ptl
 
 
@@ -323,4 +320,4 @@ def free_pgtables(tlb: mmu_gather, vma: vm_area_struct | None, floor: int, ceili
         vma = nxt
 
 
-__all__ = ["FIRST_USER_ADDRESS", "free_pgtables", "pte_offset_map_lock"]
+__all__ = ["free_pgtables", "pte_offset_map_lock"]

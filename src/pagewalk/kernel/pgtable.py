@@ -107,69 +107,21 @@ def pmd_addr_end(addr: int, end: int) -> int:
 
 
 # --- entry predicates -------------------------------------------------------
-def pte_none(pte: int) -> bool:
-    return not pte
-
-
 def pte_present(pte: int) -> bool:
     return bool(pte & (_PAGE_PRESENT | _PAGE_PROTNONE))
-
-
-def pte_write(pte: int) -> bool:
-    return bool(pte & _PAGE_RW)
 
 
 def pte_dirty(pte: int) -> bool:
     return bool(pte & _PAGE_DIRTY)
 
 
-def pte_young(pte: int) -> bool:
-    return bool(pte & _PAGE_ACCESSED)
-
-
-def pte_file(pte: int) -> bool:
-    return bool(pte & _PAGE_FILE)
-
-
 def pte_pfn(pte: int) -> int:
     return (pte & PTE_MASK) >> 12
-
-
-def pte_same(a: int, b: int) -> bool:
-    return a == b
-
-
-def pte_mkwrite(pte: int) -> int:
-    return pte | _PAGE_RW
-
-
-def pte_wrprotect(pte: int) -> int:
-    return pte & ~_PAGE_RW
-
-
-def pte_mkdirty(pte: int) -> int:
-    return pte | _PAGE_DIRTY
-
-
-def pte_mkclean(pte: int) -> int:
-    return pte & ~_PAGE_DIRTY
-
-
-def pte_mkyoung(pte: int) -> int:
-    return pte | _PAGE_ACCESSED
-
-
-def pte_mkold(pte: int) -> int:
-    return pte & ~_PAGE_ACCESSED
 
 
 def pte_modify(pte: int, newprot: int) -> int:
     """Keep frame, accessed and dirty; take the rest from newprot."""
     return (pte & _PAGE_CHG_MASK) | newprot
-
-
-def pfn_pte(pfn: int, prot: int) -> int:
-    return (pfn << 12) | prot
 
 
 def pgd_none(entry: int) -> bool:

@@ -140,7 +140,7 @@ def get_user_pages(
             from .hugetlb import follow_hugetlb_page
 
             i, start, len = follow_hugetlb_page(mm, vma, pages, vmas, start, len, i)
-            if not len or i < 0:
+            if not len:  # an error ends it too: i < 0 comes with len 0
                 return i
             continue
         spin_lock(mm.page_table_lock)

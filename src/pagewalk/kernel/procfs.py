@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from .constants import PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
-from .fork import mmput
+from .fork import get_task_mm, mmput
 from .locks import cond_resched, down_read, spin_lock, spin_unlock, up_read
 from .memory import follow_page
 from .page import PageAnon, page_count, page_mapcount
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .kernel import Kernel
-    from .mm import mm_struct, task_struct
+    from .mm import task_struct
     from .vma import vm_area_struct
 
 #: ``25 + sizeof(void *) * 6`` on a 64-bit kernel: the column the path starts at.
@@ -76,15 +76,6 @@ _PATH_COLUMN = 25 + 8 * 6
 
 
 # --- the seq_file iterator (m_start / m_next / m_stop) ---------------------------
-def get_task_mm(tsk: task_struct) -> mm_struct | None:
-    """kernel/fork.c get_task_mm(): the task's mm with an ``mm_users``
-    reference, or None for a task that has exited."""
-    mm = tsk.mm
-    if mm is not None:
-        mm.mm_users += 1
-    return mm
-
-
 def _seq_read(tsk: task_struct, show: Callable[[task_struct, vm_area_struct], str]) -> str:
     """One read of a whole task_mmu.c seq_file: ``m_start`` takes the mm and
     ``down_read(&mm->mmap_sem)``; every vma of ``mm->mmap`` is shown; at the
@@ -188,9 +179,7 @@ def show_map_internal(
     if file is not None:
         line += pad_len_spaces(length) + _seq_path(vma)
     elif mm is not None:
-        start_brk = getattr(mm, "start_brk", 0)
-        brk = getattr(mm, "brk", 0)
-        start_stack = getattr(mm, "start_stack", 0)
+        start_brk = brk = start_stack = 0  # no exec: mm->brk and start_stack stay 0
         if vma.vm_start <= start_brk and vma.vm_end >= brk:
             line += pad_len_spaces(length) + "[heap]"
         elif vma.vm_start <= start_stack and vma.vm_end >= start_stack:

@@ -26,12 +26,11 @@ def access_process_vm(tsk: task_struct, addr: int, buf: bytearray, length: int, 
     """Copy ``length`` bytes between ``buf`` and ``tsk``'s memory; returns the
     number of bytes transferred (0 if the first page failed).  For a read,
     ``buf`` may start empty: it grows as pages are copied."""
-    from .fork import mmput
+    from .fork import get_task_mm, mmput
 
-    mm = tsk.mm  # get_task_mm(): pin the mm for the duration
+    mm = get_task_mm(tsk)  # pinned for the duration
     if mm is None:
         return 0
-    mm.mm_users += 1
     k = mm.k
     alloc = k.alloc
     down_read(mm.mmap_sem)

@@ -40,11 +40,6 @@ def page_add_file_rmap(page: Page) -> None:
     page._mapcount += 1
 
 
-def page_dup_rmap(page: Page) -> None:
-    """include/linux/rmap.h: fork's plain increment."""
-    page._mapcount += 1
-
-
 def page_remove_rmap(page: Page) -> None:
     page._mapcount -= 1
     if page._mapcount < -1:

@@ -37,10 +37,7 @@ if TYPE_CHECKING:
 class anon_vma:
     """The anon_vma that fork shares between parent and child vmas (mm/rmap.c)."""
 
-    __slots__ = ("head",)
-
-    def __init__(self) -> None:
-        self.head: list[vm_area_struct] = []
+    __slots__ = ()
 
 
 class vm_operations_struct:
