@@ -190,13 +190,9 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .kernel.semantics import get_semantics
-    from .scenario.loader import load_scenario
     from .scenario.runner import run_scenario
 
-    scenario = load_scenario(args.file)
-    if args.semantics is not None:
-        get_semantics(args.semantics)
+    scenario = _load(args)
     result = run_scenario(scenario, args.semantics, output_dir=args.output_dir, checks=False)
     k = result.kernel
     name = args.process or scenario.processes[0].name
@@ -222,14 +218,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .kernel.semantics import get_semantics
-    from .scenario.loader import load_scenario
     from .scenario.report import render_json, render_text
     from .scenario.runner import run_scenario
 
-    scenario = load_scenario(args.file)
-    if args.semantics is not None:
-        get_semantics(args.semantics)
+    scenario = _load(args)
     if args.schedule is not None:
         from .explore.api import replay
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,9 +13,11 @@ from ..sched.schedule import decode_schedule, encode_schedule
 from ..sched.scheduler import Chooser, NonPreemptive, Scheduler, Task
 from .dpor import TreeChooser, TreeSearch
 from .engine import Execution, run_execution
-from .pct import PCTChooser
+from .pct import pct_chooser
 
 STRATEGIES = ("dpor", "dfs", "random")
+#: executions of a random search given no budget (it never completes by itself)
+RANDOM_EXECUTIONS = 1000
 
 
 @dataclass
@@ -37,7 +38,6 @@ class ExploreResult:
     executions: int
     elapsed_s: float
     pruned: int = 0
-    bounded: bool = False
     reason: str = ""  # why an incomplete search stopped
     violation: Violation | None = None
     violations: list[Violation] = field(default_factory=list)
@@ -74,6 +74,11 @@ def count_preemptions(choices: list[int], steps_enabled: list[list[int]]) -> int
     return n
 
 
+def check_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+
+
 class Budget:
     def __init__(self, max_executions: int | None, timeout: float | None) -> None:
         self.max_executions = max_executions
@@ -86,6 +91,86 @@ class Budget:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return "--timeout reached"
         return ""
+
+
+@dataclass
+class Outcome:
+    """What a search keeps of one execution (small and picklable: ``--workers``
+    sends it back from a worker process)."""
+
+    pruned: bool
+    violated: bool
+    message: str
+    schedule: str  # encoded only when it is kept: collecting, or a violation
+    preemptions: int
+    observation: tuple
+
+    @classmethod
+    def of(cls, ex: Execution, collect: bool) -> Outcome:
+        if ex.outcome == "pruned":
+            return cls(True, False, "", "", 0, ())
+        violated = ex.violated
+        schedule = encode_schedule(ex.choices) if collect or violated else ""
+        preemptions = count_preemptions(ex.choices, [s[0] for s in ex.states]) if violated else 0
+        return cls(False, violated, ex.message, schedule, preemptions, ex.observation)
+
+
+class Tally:
+    """A search's accounting: the result it fills in, its budget, whether it
+    stops at the first violation, collects final states, reports progress."""
+
+    def __init__(
+        self,
+        res: ExploreResult,
+        budget: Budget,
+        stop_first: bool = True,
+        collect: bool = False,
+        progress: Callable[[int, int, float], None] | None = None,
+    ) -> None:
+        self.res = res
+        self.budget = budget
+        self.stop_first = stop_first
+        self.collect = collect
+        self.progress = progress
+
+    def record(self, ex: Execution) -> bool:
+        """Account for one execution run here; True if the search should stop."""
+        o = Outcome.of(ex, self.collect)
+        return self.count(o) and self.judge(o)
+
+    def count(self, o: Outcome) -> bool:
+        """Count an execution and keep its final state; False if it was pruned."""
+        res = self.res
+        res.executions += 1
+        if o.pruned:
+            res.pruned += 1
+            return False
+        if self.collect:
+            _keep_representative(res, o.observation, o.schedule)
+        return True
+
+    def judge(self, o: Outcome) -> bool:
+        """Keep a counted execution's violation; True if the search should stop."""
+        if not o.violated:
+            return False
+        self.res.violations.append(
+            Violation(o.message.split(":", 1)[0], o.message, o.schedule, o.preemptions)
+        )
+        return self.stop_first
+
+    def tick(self) -> None:
+        if self.progress is not None:
+            self.progress(self.res.executions, len(self.res.violations), self.elapsed())
+
+    def exhausted(self, prefix: str = "") -> bool:
+        """Is the budget spent?  If so the search is incomplete, and says why."""
+        why = self.budget.exhausted(self.res.executions)
+        if why:
+            self.res.status, self.res.reason = "incomplete", prefix + why
+        return bool(why)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.budget.start
 
 
 def explore(
@@ -110,8 +195,7 @@ def explore(
     shortened to the fewest preemptions found); ``incomplete``: a budget or
     the preemption bound stopped the search first.  ``collect`` records the
     distinct final observable states with a schedule reaching each."""
-    if strategy not in STRATEGIES:
-        raise InputError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+    check_strategy(strategy)
     sem = semantics or scenario.semantics
     budget = Budget(max_executions, timeout)
 
@@ -122,96 +206,49 @@ def explore(
         return run_execution(scenario, sem, ReplayChooser(choices), max_steps=max_steps, trace=True)
 
     res = ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0)
+    tally = Tally(res, budget, stop_first, collect, progress)
     if workers > 1 and strategy != "dpor" and len(scenario.threads) > 1:
-        return _explore_parallel(
-            scenario,
-            sem,
-            traced,
-            run,
-            res,
-            strategy,
-            budget,
-            preemption_bound,
-            stop_first,
-            seed,
-            collect,
-            shorten,
-            progress,
-            max_steps,
-            workers,
+        _explore_parallel(
+            scenario, sem, run, tally, strategy, preemption_bound, seed, max_steps, workers
         )
-    return search(
-        run,
-        traced,
-        res,
-        len(scenario.threads),
-        strategy,
-        budget,
-        preemption_bound,
-        stop_first,
-        seed,
-        collect,
-        shorten,
-        progress,
-    )
+        return _finish(tally, run, traced, shorten)
+    n_tasks = len(scenario.threads)
+    return search(run, traced, tally, n_tasks, strategy, preemption_bound, seed, shorten)
 
 
 def _explore_parallel(
     scenario: Scenario,
     sem: str,
-    traced: Callable,
     run: Callable,
-    res: ExploreResult,
+    tally: Tally,
     strategy: str,
-    budget: Budget,
     bound: int | None,
-    stop_first: bool,
     seed: int,
-    collect: bool,
-    shorten: bool,
-    progress: Callable | None,
     max_steps: int,
     workers: int,
-) -> ExploreResult:
+) -> None:
     from .parallel import Pool, explore_dfs_parallel, explore_random_parallel
 
-    def on_outcome(o: Any) -> bool:
-        res.executions += 1
-        if o.pruned:
-            res.pruned += 1
+    res = tally.res
+
+    def on_outcome(o: Outcome) -> bool:
+        if not tally.count(o):
             return False
-        if collect:
-            _keep_representative(res, o.observation, o.schedule)
-        if progress is not None:
-            progress(res.executions, len(res.violations), time.monotonic() - budget.start)
-        if o.violated:
-            res.violations.append(
-                Violation(o.message.split(":", 1)[0], o.message, o.schedule, o.preemptions)
-            )
-            return stop_first
-        return False
+        tally.tick()
+        return tally.judge(o)
 
-    def out_of_budget() -> bool:
-        why = budget.exhausted(res.executions)
-        if why:
-            res.status, res.reason = "incomplete", why
-        return bool(why)
-
-    pool = Pool(scenario, sem, workers, bound, collect, max_steps)
+    pool = Pool(scenario, sem, workers, bound, tally.collect, max_steps)
     try:
         if strategy == "random":
-            total = budget.max_executions or 1000
+            total = tally.budget.max_executions or RANDOM_EXECUTIONS
             explore_random_parallel(pool, seed, total, _pct_length(run), on_outcome)
             if not res.violations:
                 res.status, res.reason = "incomplete", f"random search: {total} executions"
         else:
-            explore_dfs_parallel(pool, stop_first, on_outcome, out_of_budget)
+            explore_dfs_parallel(pool, tally.stop_first, on_outcome, tally.exhausted)
     finally:
         pool.close()
-    res.elapsed_s = time.monotonic() - budget.start
-    if res.violations:
-        res.violations.sort(key=lambda v: (v.preemptions, len(v.schedule), v.schedule))
-    return _finish(res, run, traced, shorten)
+    res.violations.sort(key=lambda v: (v.preemptions, len(v.schedule), v.schedule))
 
 
 def _pct_length(run: Callable[[Chooser], Execution]) -> int:
@@ -222,30 +259,25 @@ def _pct_length(run: Callable[[Chooser], Execution]) -> int:
 def search(
     run: Callable[[Chooser], Execution],
     traced: Callable[[list[int]], Execution],
-    res: ExploreResult,
+    tally: Tally,
     n_tasks: int,
     strategy: str,
-    budget: Budget,
     preemption_bound: int | None,
-    stop_first: bool,
     seed: int,
-    collect: bool,
     shorten: bool,
-    progress: Callable | None,
 ) -> ExploreResult:
     """The search itself, over any program whose executions ``run`` performs
     (a scenario, or a user's model built on ``pagewalk.sched.model``)."""
     if strategy == "random":
-        _explore_random(run, n_tasks, budget, res, stop_first, seed, collect, progress)
+        _explore_random(run, n_tasks, seed, tally)
     else:
-        _explore_tree(
-            run, strategy == "dpor", preemption_bound, budget, res, stop_first, collect, progress
-        )
-    res.elapsed_s = time.monotonic() - budget.start
-    return _finish(res, run, traced, shorten)
+        _explore_tree(run, strategy == "dpor", preemption_bound, tally)
+    return _finish(tally, run, traced, shorten)
 
 
-def _finish(res: ExploreResult, run: Callable, traced: Callable, shorten: bool) -> ExploreResult:
+def _finish(tally: Tally, run: Callable, traced: Callable, shorten: bool) -> ExploreResult:
+    res = tally.res
+    res.elapsed_s = tally.elapsed()
     if res.violations:
         res.status = "violation"
         first = res.violations[0]
@@ -264,91 +296,47 @@ def _keep_representative(res: ExploreResult, observation: tuple, schedule: str) 
         res.observations[observation] = schedule
 
 
-def _record(res: ExploreResult, ex: Execution, collect: bool) -> bool:
-    """Account for one execution; True if the search should stop."""
-    res.executions += 1
-    if ex.outcome == "pruned":
-        res.pruned += 1
-        return False
-    if collect:
-        _keep_representative(res, ex.observation, encode_schedule(ex.choices))
-    if ex.violated:
-        schedule = encode_schedule(ex.choices)
-        check = ex.message.split(":", 1)[0]
-        res.violations.append(
-            Violation(
-                check,
-                ex.message,
-                schedule,
-                count_preemptions(ex.choices, [s[0] for s in ex.states]),
-            )
-        )
-        return True
-    return False
-
-
 def _explore_tree(
-    run: Callable[[Chooser], Execution],
-    reduce: bool,
-    bound: int | None,
-    budget: Budget,
-    res: ExploreResult,
-    stop_first: bool,
-    collect: bool,
-    progress: Callable | None,
+    run: Callable[[Chooser], Execution], reduce: bool, bound: int | None, tally: Tally
 ) -> None:
-    search = TreeSearch(reduce, bound)
+    tree = TreeSearch(reduce, bound)
     prefix: list[int] = []
     while True:
-        search.start_branch(prefix)
-        ex = run(TreeChooser(search, prefix))
-        search.analyze(ex)
-        if _record(res, ex, collect) and stop_first:
+        tree.start_branch(prefix)
+        ex = run(TreeChooser(tree, prefix))
+        tree.analyze(ex)
+        if tally.record(ex):
             return
-        if progress is not None:
-            progress(res.executions, len(res.violations), time.monotonic() - budget.start)
-        nxt = search.next_prefix()
+        tally.tick()
+        nxt = tree.next_prefix()
         if nxt is None:
-            if search.bounded and not res.violations:
-                res.status, res.reason = "incomplete", "the preemption bound cut branches"
-            res.bounded = search.bounded
+            if tree.bounded and not tally.res.violations:
+                tally.res.status = "incomplete"
+                tally.res.reason = "the preemption bound cut branches"
             return
-        why = budget.exhausted(res.executions)
-        if why:
-            res.status, res.reason = "incomplete", why
+        if tally.exhausted():
             return
         prefix = nxt
 
 
 def _explore_random(
-    run: Callable[[Chooser], Execution],
-    n_tasks: int,
-    budget: Budget,
-    res: ExploreResult,
-    stop_first: bool,
-    seed: int,
-    collect: bool,
-    progress: Callable | None,
+    run: Callable[[Chooser], Execution], n_tasks: int, seed: int, tally: Tally
 ) -> None:
     if n_tasks <= 1:  # one interleaving only: one execution is the whole search
-        _record(res, run(NonPreemptive()), collect)
+        tally.record(run(NonPreemptive()))
         return
+    budget = tally.budget
     if budget.max_executions is None and budget.deadline is None:
-        budget.max_executions = 1000  # random search never completes: default budget
+        budget.max_executions = RANDOM_EXECUTIONS  # random search never completes
     length = _pct_length(run)
     i = 0
     while True:
-        # execution i's randomness depends on (seed, i) only: --workers splits them
-        chooser = PCTChooser(random.Random(f"{seed}:{i}"), n_tasks, depth=3, length=length)
+        ex = run(pct_chooser(seed, i, n_tasks, length))
         i += 1
-        ex = run(chooser)
-        if _record(res, ex, collect) and stop_first:
+        if tally.record(ex):
             return
-        if progress is not None:
-            progress(res.executions, len(res.violations), time.monotonic() - budget.start)
-        why = budget.exhausted(res.executions)
-        if why:
-            res.status, res.reason = "incomplete", f"random search: {why}"
+        tally.tick()
+        if tally.exhausted("random search: "):
             return
 
 
@@ -357,7 +345,7 @@ def shorten_violation(run: Callable[[Chooser], Execution], found: Violation) -> 
     bound 0, 1, ... below the one found (each capped in time)."""
     for bound in range(found.preemptions):
         res = ExploreResult("", "", "dpor", "ok", 0, 0.0)
-        _explore_tree(run, True, bound, Budget(2000, 10.0), res, True, False, None)
+        _explore_tree(run, True, bound, Tally(res, Budget(2000, 10.0)))
         if res.violations:
             return res.violations[0]
     return found

@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..scenario.model import Scenario
-from .api import ExploreResult, explore, replay
+from .api import explore, replay
 from .report import render_html, render_result, render_trace
 
 EXIT = {"ok": 0, "violation": 1, "incomplete": 3}
@@ -36,35 +36,24 @@ class Progress:
             sys.stderr.write("\r" + " " * 70 + "\r")
 
 
-def _explore(
-    args: argparse.Namespace,
-    scenario: Scenario,
-    semantics: str | None,
-    collect: bool,
-    progress: Progress,
-) -> ExploreResult:
-    return explore(
+def explore_command(args: argparse.Namespace, scenario: Scenario) -> int:
+    if args.compare:
+        from .compare import compare_command
+
+        return compare_command(args, scenario)
+    progress = Progress(not args.no_progress and not args.json)
+    res = explore(
         scenario,
-        semantics,
+        args.semantics,
         args.strategy,
         args.max_executions,
         args.timeout,
         args.preemption_bound,
-        stop_first=not (args.all or collect),
+        stop_first=not args.all,
         seed=args.seed,
-        collect=collect,
         progress=progress,
         workers=args.workers,
     )
-
-
-def explore_command(args: argparse.Namespace, scenario: Scenario) -> int:
-    progress = Progress(not args.no_progress and not args.json)
-    if args.compare:
-        from .compare import compare_command
-
-        return compare_command(args, scenario, progress)
-    res = _explore(args, scenario, args.semantics, False, progress)
     progress.done()
     tasks = [t.name for t in scenario.threads]
     if args.trace_html and res.violation is not None:

@@ -50,7 +50,7 @@ def compare_profiles(
     }
 
 
-def compare_command(args: argparse.Namespace, scenario: Scenario, progress: object) -> int:
+def compare_command(args: argparse.Namespace, scenario: Scenario) -> int:
     a, b = args.compare
     cmp = compare_profiles(
         scenario, a, b, args.strategy, args.max_executions, args.timeout, args.preemption_bound

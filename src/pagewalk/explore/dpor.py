@@ -45,18 +45,14 @@ class TreeChooser(Chooser):
         s = self.search
         depth = self.depth
         self.depth += 1
-        by_index = {t.index: t for t in enabled}
-        if depth < len(self.prefix) and depth >= len(s.stack):
-            # a subtree task (parallel dfs): the path above is another task's
-            state_enabled, events = sched.states[-1]
-            s.stack.append(Node(state_enabled, events))
         if depth < len(self.prefix):
-            node = s.stack[depth]
+            if depth >= len(s.stack):
+                # a subtree task (parallel dfs): the path above is another task's
+                state_enabled, events = sched.states[-1]
+                s.stack.append(Node(state_enabled, events))
             choice = self.prefix[depth]
-            node.choice = choice
-            node.done.add(choice)
-            node.preemptions = s.preemptions_before(depth) + s.is_preemption(depth, choice)
-            return by_index[choice]
+            s.take(depth, choice)
+            return {t.index: t for t in enabled}[choice]
         state_enabled, events = sched.states[-1]
         sleep = s.child_sleep(depth) if s.reduce else set()
         node = Node(state_enabled, events, sleep=sleep)
@@ -66,9 +62,7 @@ class TreeChooser(Chooser):
             raise Pruned
         last = sched.last
         pick = last if last is not None and last in awake else awake[0]
-        node.choice = pick.index
-        node.done.add(pick.index)
-        node.preemptions = s.preemptions_before(depth) + s.is_preemption(depth, pick.index)
+        s.take(depth, pick.index)
         if not s.reduce:
             node.backtrack = set(state_enabled)
         return pick
@@ -82,6 +76,13 @@ class TreeSearch:
         self.bound = preemption_bound
         self.stack: list[Node] = []
         self.bounded = False  # a branch was skipped because of the bound
+
+    def take(self, depth: int, choice: int) -> None:
+        """Record that the node at ``depth`` runs task ``choice`` now."""
+        node = self.stack[depth]
+        node.choice = choice
+        node.done.add(choice)
+        node.preemptions = self.preemptions_before(depth) + self.is_preemption(depth, choice)
 
     # -- preemptions ---------------------------------------------------------------
     def preemptions_before(self, depth: int) -> int:

@@ -10,6 +10,7 @@ from ..errors import InputError, ModelFailure
 from ..scenario.model import Scenario
 from ..scenario.runner import CheckResult, Runner, RunResult
 from ..sched.scheduler import Chooser, Event, Scheduler, Task
+from .observe import observe_state, pte_summary
 
 
 @dataclass
@@ -31,6 +32,14 @@ class Execution:
     def violated(self) -> bool:
         return self.outcome == "violation"
 
+    @classmethod
+    def of(
+        cls, sched: RecordingScheduler, result: RunResult | None, outcome: str, message: str = ""
+    ) -> Execution:
+        """The execution ``sched`` ran; its schedule is the task of each step."""
+        choices = [index for index, _ in sched.steps]
+        return cls(choices, sched.steps, sched.states, result, outcome, message)
+
 
 class Pruned(Exception):
     """Raised by a chooser to abandon a redundant execution (sleep-set blocked)."""
@@ -40,14 +49,12 @@ class RecordingScheduler(Scheduler):
     """A scheduler that also records, before every step, which tasks were
     enabled and what each task was about to do."""
 
-    def __init__(self, *args: Any, record: bool = True, **kw: Any) -> None:
+    def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.record = record
         self.states: list[tuple[list[int], list[Event]]] = []
 
     def _choose(self, enabled: list[Task]) -> Task:
-        if self.record:
-            self.states.append(([t.index for t in enabled], [t.pending for t in self.tasks]))
+        self.states.append(([t.index for t in enabled], [t.pending for t in self.tasks]))
         return self.chooser.choose(self, enabled)
 
 
@@ -56,10 +63,8 @@ def run_execution(
     semantics: str | None,
     chooser: Chooser,
     max_steps: int = 10_000,
-    record: bool = True,
     trace: bool = False,
     observe: bool = False,
-    check_invariants: bool = True,
 ) -> Execution:
     """Run setup, then the threads under ``chooser``, then final and the checks."""
     runner = Runner(scenario, semantics)
@@ -67,7 +72,7 @@ def run_execution(
         runner.run_ops(scenario.setup)
     except ModelFailure as failure:
         raise InputError(f"the setup itself fails: {failure}") from None
-    sched = RecordingScheduler(runner.k, chooser, max_steps=max_steps, trace=trace, record=record)
+    sched = RecordingScheduler(runner.k, chooser, max_steps=max_steps, trace=trace)
     tracer = Tracer(runner) if trace else None
     if tracer is not None:
         sched.on_step = tracer.step
@@ -80,7 +85,7 @@ def run_execution(
         if tracer is not None:
             tracer.finish()
     except Pruned:
-        return Execution(sched.choices, sched.steps, sched.states, None, "pruned")
+        return Execution.of(sched, None, "pruned")
     finally:
         runner.k.sched = None
     if isinstance(sched.failure, InputError):
@@ -89,21 +94,17 @@ def run_execution(
         return _failed_execution(runner, sched, outcome, tracer)
     try:
         runner.run_ops(scenario.final)
-        if check_invariants:
-            runner.k.check_invariants()
+        runner.k.check_invariants()
     except ModelFailure as failure:
         runner.fail(failure)
-        return _finish(runner, sched, tracer, observe)
     return _finish(runner, sched, tracer, observe)
 
 
-def _finish(runner: Runner, sched: Scheduler, tracer: Any, observe: bool) -> Execution:
+def _finish(runner: Runner, sched: RecordingScheduler, tracer: Any, observe: bool) -> Execution:
     result = runner.finish(checks=runner.result.failure is None, with_stats=False)
     bad = [c for c in result.checks if not c.ok]
-    ex = Execution(
-        sched.choices,
-        sched.steps,
-        getattr(sched, "states", []),
+    ex = Execution.of(
+        sched,
         result,
         "violation" if bad else "ok",
         f"{bad[0].kind}: {bad[0].message}" if bad else "",
@@ -111,32 +112,22 @@ def _finish(runner: Runner, sched: Scheduler, tracer: Any, observe: bool) -> Exe
     if tracer is not None:
         ex.trace = tracer.events
     if observe:
-        from .observe import observe_state
-
         ex.observation = observe_state(runner)
     return ex
 
 
-def _failed_execution(runner: Runner, sched: Scheduler, outcome: str, tracer: Any) -> Execution:
+def _failed_execution(
+    runner: Runner, sched: RecordingScheduler, outcome: str, tracer: Any
+) -> Execution:
     failure = sched.failure
     if outcome == "deadlock":
-        blocked = ", ".join(
-            f"{t.name} waits in {t.pending.describe()}" for t in sched.tasks if not t.done
-        )
-        message = f"deadlock: every task is blocked ({blocked})"
+        message = sched.deadlock_message()
     elif isinstance(failure, ModelFailure):
         message = f"{outcome}: {failure}"
     else:
         message = f"{outcome}: {type(failure).__name__}: {failure}"
     runner.result.checks.append(CheckResult(outcome, False, message))
-    ex = Execution(
-        sched.choices,
-        sched.steps,
-        getattr(sched, "states", []),
-        runner.result,
-        "violation",
-        message,
-    )
+    ex = Execution.of(sched, runner.result, "violation", message)
     if tracer is not None:
         ex.trace = tracer.events
     return ex
@@ -163,10 +154,8 @@ class Tracer:
         self.events.append({"task": task.name, "kind": "note", "event": text})
 
     def _pte_changes(self) -> None:
-        from .observe import pte_summary, watched_addresses
-
         k = self.runner.k
-        for proc, addr in watched_addresses(self.runner):
+        for proc, addr in self.runner.touched:  # no task runs while this loops
             tsk = k.tasks.get(proc)
             pte = k.pte(proc, addr) if tsk is not None and tsk.mm is not None else None
             key = (proc, addr)

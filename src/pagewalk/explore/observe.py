@@ -14,11 +14,6 @@ if TYPE_CHECKING:
     from ..scenario.runner import Runner
 
 
-def watched_addresses(runner: Runner) -> list[tuple[str, int]]:
-    """The page addresses the scenario's operations used, per process."""
-    return list(runner.touched)
-
-
 def pte_summary(k: Kernel, pte: int | None) -> str:
     if pte is None:
         return "no table"

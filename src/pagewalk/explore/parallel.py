@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import random
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any
 
 from ..scenario.model import Scenario
-from ..sched.schedule import encode_schedule
+from ..sched.scheduler import Chooser
+from .api import Outcome
 from .dpor import TreeChooser, TreeSearch
-from .engine import run_execution
-from .pct import PCTChooser
+from .engine import Execution, run_execution
+from .pct import pct_chooser
 
 #: executions a worker runs before handing its leftover branches back
 BATCH = 64
@@ -32,32 +31,14 @@ BATCH = 64
 _worker: dict[str, Any] = {}
 
 
-@dataclass
-class Outcome:
-    """What the parent needs from one execution run elsewhere."""
-
-    schedule: str
-    violated: bool
-    message: str
-    preemptions: int
-    pruned: bool
-    observation: tuple
-
-
 def _init(scenario: Scenario, sem: str, bound: int | None, collect: bool, max_steps: int) -> None:
     _worker.update(scenario=scenario, sem=sem, bound=bound, collect=collect, max_steps=max_steps)
 
 
-def _outcome(ex: Any) -> Outcome:
-    from .api import count_preemptions
-
-    return Outcome(
-        encode_schedule(ex.choices),
-        ex.violated,
-        ex.message,
-        count_preemptions(ex.choices, [st[0] for st in ex.states]) if ex.violated else 0,
-        ex.outcome == "pruned",
-        ex.observation,
+def _run(chooser: Chooser) -> Execution:
+    w = _worker
+    return run_execution(
+        w["scenario"], w["sem"], chooser, max_steps=w["max_steps"], observe=w["collect"]
     )
 
 
@@ -70,14 +51,8 @@ def dfs_task(prefix: list[int], stop_first: bool) -> tuple[list[Outcome], list[l
     current: list[int] | None = prefix
     while current is not None and len(outcomes) < BATCH:
         search.start_branch(current)
-        ex = run_execution(
-            w["scenario"],
-            w["sem"],
-            TreeChooser(search, current),
-            max_steps=w["max_steps"],
-            observe=w["collect"],
-        )
-        outcomes.append(_outcome(ex))
+        ex = _run(TreeChooser(search, current))
+        outcomes.append(Outcome.of(ex, w["collect"]))
         if ex.violated and stop_first:
             return outcomes, []
         current = search.next_prefix(floor)
@@ -88,17 +63,7 @@ def dfs_task(prefix: list[int], stop_first: bool) -> tuple[list[Outcome], list[l
 def random_task(seed: int, indices: range, length: int) -> list[Outcome]:
     w = _worker
     n_tasks = len(w["scenario"].threads)
-    out = []
-    for i in indices:
-        chooser = PCTChooser(random.Random(f"{seed}:{i}"), n_tasks, depth=3, length=length)
-        out.append(
-            _outcome(
-                run_execution(
-                    w["scenario"], w["sem"], chooser, max_steps=w["max_steps"], observe=w["collect"]
-                )
-            )
-        )
-    return out
+    return [Outcome.of(_run(pct_chooser(seed, i, n_tasks, length)), w["collect"]) for i in indices]
 
 
 class Pool:

@@ -24,3 +24,9 @@ class PCTChooser(Chooser):
         if low is not None and sched.last is not None:
             self.priority[sched.last.index] = low
         return max(enabled, key=lambda t: self.priority[t.index])
+
+
+def pct_chooser(seed: int, i: int, n_tasks: int, length: int) -> PCTChooser:
+    """The chooser of a random search's execution ``i``: its randomness
+    depends on (seed, i) only, so that ``--workers`` can split the executions."""
+    return PCTChooser(random.Random(f"{seed}:{i}"), n_tasks, depth=3, length=length)

@@ -18,6 +18,7 @@ from ..kernel.page import (
     page_mapcount,
 )
 from ..kernel.pgtable import _PAGE_DIRTY, _PAGE_RW
+from .model import PAGE_PROPERTIES
 
 if TYPE_CHECKING:
     from .model import CheckSpec
@@ -33,7 +34,7 @@ def evaluate_checks(runner: Runner) -> list[CheckResult]:
     for i in order:
         spec = specs[i]
         ok, message = CHECKS[spec.kind](runner, spec.args)
-        results[i] = CheckResult(spec.kind, ok, message, spec.where)
+        results[i] = CheckResult(spec.kind, ok, message)
     return [results[i] for i in range(len(specs))]
 
 
@@ -102,16 +103,13 @@ def page_properties(runner: Runner, proc: str, addr: int) -> dict[str, Any]:
     return props
 
 
-PAGE_KEYS = ("present", "writable", "dirty", "zero_page", "anon", "node", "mapcount", "count")
-
-
 def check_page(runner: Runner, a: dict) -> tuple[bool, str]:
     proc, addr = _proc_addr(runner, a, "page.addr")
     if _dead(runner, proc):
         return False, f"process {proc} has exited"
     props = page_properties(runner, proc, addr)
     wrong = []
-    for key in PAGE_KEYS:
+    for key in PAGE_PROPERTIES:
         if key in a and props.get(key) != a[key]:
             got = props.get(key, "n/a (not present)")
             wrong.append(f"{key}={got} (want {a[key]})")

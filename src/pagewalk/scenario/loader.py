@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 from ..errors import InputError
 from ..kernel.semantics import DEFAULT_PROFILE, get_semantics
 from .model import (
+    PAGE_PROPERTIES,
     AddrRef,
     CheckSpec,
     FileSpec,
@@ -422,16 +423,6 @@ _OP_ARGS: dict[str, Converter] = {
     "path": _nonempty_string,
 }
 
-_PAGE_PROPERTIES = (
-    "present",
-    "writable",
-    "dirty",
-    "zero_page",
-    "anon",
-    "node",
-    "mapcount",
-    "count",
-)
 _PROCESS_DEFAULT = {"process": _FIRST_PROCESS}
 _PAGE_REF = _Schema(required=("addr",), optional=("process",), defaults=_PROCESS_DEFAULT)
 
@@ -441,9 +432,9 @@ _CHECKS: dict[str, _Schema] = {
     "memory": _Schema(required=("addr", "data"), optional=("process",), defaults=_PROCESS_DEFAULT),
     "page": _Schema(
         required=("addr",),
-        optional=("process", *_PAGE_PROPERTIES),
+        optional=("process", *PAGE_PROPERTIES),
         defaults=_PROCESS_DEFAULT,
-        any_of=_PAGE_PROPERTIES,
+        any_of=PAGE_PROPERTIES,
     ),
     "same_page": _Schema(required=("a", "b"), optional=("expect",), defaults={"expect": True}),
     "result": _Schema(

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: what a ``page`` check can ask about the pte and page at an address
+PAGE_PROPERTIES = ("present", "writable", "dirty", "zero_page", "anon", "node", "mapcount", "count")
+
 
 @dataclass(frozen=True)
 class AddrRef:

@@ -51,7 +51,6 @@ class CheckResult:
     kind: str
     ok: bool
     message: str
-    where: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "ok": self.ok, "message": self.message}
@@ -119,8 +118,7 @@ class Runner:
         try:
             self.run_ops(self.scenario.setup)
             for thread in self.scenario.threads:
-                for _ in range(thread.repeat):
-                    self.run_ops(thread.ops)
+                self.thread_body(thread)()
             self.run_ops(self.scenario.final)
         except ModelFailure as failure:
             self.fail(failure)
@@ -148,9 +146,7 @@ class Runner:
         expect = op.args.get("expect")
         if expect is not None and res.data is not None and res.data != expect:
             self.result.checks.append(
-                CheckResult(
-                    "expect", False, f"{op.step}: read {res.data!r}, expected {expect!r}", op.where
-                )
+                CheckResult("expect", False, f"{op.step}: read {res.data!r}, expected {expect!r}")
             )
         if self.check:
             self.k.check_invariants()
@@ -174,7 +170,10 @@ class Runner:
     # -- operands -------------------------------------------------------------------
     def addr(self, op: OpSpec, key: str = "addr") -> int:
         ref: AddrRef = op.args[key]
-        addr = self.resolve(ref, f"{op.where}.{key}")
+        base = 0 if ref.name is None else self.addrs.get(ref.name)
+        if base is None:  # not mapped yet, or its mmap failed: resolve() raises, naming the field
+            return self.resolve(ref, f"{op.where}.{key}")
+        addr = base + ref.offset
         self.touched[(op.process, addr & ~4095)] = None
         return addr
 

@@ -31,9 +31,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..kernel.locks import spin_lock, spin_unlock, spinlock_t
-from .scheduler import Chooser, Scheduler
-
-R, W = 0, 1
+from .scheduler import Chooser, R, Scheduler, W
 
 
 class Lock:
@@ -61,25 +59,27 @@ class Lock:
 class Var:
     """A shared variable: each read and write is a visible step."""
 
-    __slots__ = ("_label_r", "_label_w", "_world", "name", "value")
+    __slots__ = ("_footprint_r", "_footprint_w", "_label_r", "_label_w", "_world", "name", "value")
 
     def __init__(self, world: World, name: str, value: Any) -> None:
         self._world = world
         self.name = name
         self.value = value
-        self._label_r = ((name, R),)
-        self._label_w = ((name, W),)
+        self._label_r = f"read {name}"
+        self._label_w = f"write {name}"
+        self._footprint_r = ((name, R),)
+        self._footprint_w = ((name, W),)
 
     def read(self) -> Any:
         sched = self._world.sched
         if sched is not None:
-            sched.access(f"read {self.name}", self._label_r)
+            sched.access(self._label_r, self._footprint_r)
         return self.value
 
     def write(self, value: Any) -> None:
         sched = self._world.sched
         if sched is not None:
-            sched.access(f"write {self.name}", self._label_w)
+            sched.access(self._label_w, self._footprint_w)
         self.value = value
 
 
@@ -135,24 +135,17 @@ def run_program(
     try:
         outcome = sched.run()
     except Pruned:
-        return Execution(sched.choices, sched.steps, sched.states, None, "pruned")
+        return Execution.of(sched, None, "pruned")
     finally:
         world.sched = None
-    if outcome != "ok":
-        blocked = ", ".join(
-            f"{t.name} waits in {t.pending.describe()}" for t in sched.tasks if not t.done
-        )
-        message = (
-            f"deadlock: every task is blocked ({blocked})"
-            if outcome == "deadlock"
-            else f"{outcome}: {sched.failure}"
-        )
+    if outcome == "deadlock":
+        message = sched.deadlock_message()
+    elif outcome != "ok":
+        message = f"{outcome}: {sched.failure}"
     else:
         failed = [msg for pred, msg in world.checks if not pred()]
         message = f"check: {failed[0]}" if failed else ""
-    ex = Execution(
-        sched.choices, sched.steps, sched.states, None, "violation" if message else "ok", message
-    )
+    ex = Execution.of(sched, None, "violation" if message else "ok", message)
     ex.trace = events
     return ex
 
@@ -168,26 +161,21 @@ def explore_program(
     max_steps: int = 10_000,
 ) -> Any:
     """Explore the interleavings of a user program (see the module docstring)."""
-    from ..explore.api import STRATEGIES, Budget, ExploreResult, ReplayChooser, search
+    from ..explore.api import Budget, ExploreResult, ReplayChooser, Tally, check_strategy, search
 
-    if strategy not in STRATEGIES:
-        raise InputError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+    check_strategy(strategy)
     probe = World()
     program(probe)
     res = ExploreResult(getattr(program, "__name__", "program"), "-", strategy, "ok", 0, 0.0)
     return search(
         lambda chooser: run_program(program, chooser, max_steps),
         lambda choices: run_program(program, ReplayChooser(choices), max_steps, True),
-        res,
+        Tally(res, Budget(max_executions, timeout), stop_first),
         len(probe.threads),
         strategy,
-        Budget(max_executions, timeout),
         preemption_bound,
-        stop_first,
         seed,
-        False,
-        True,
-        None,
+        shorten=True,
     )
 
 

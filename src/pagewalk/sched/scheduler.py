@@ -134,8 +134,7 @@ class Scheduler:
         self.running: Task | None = None
         self.last: Task | None = None
         self.main: greenlet | None = None
-        self.choices: list[int] = []  # task index per step: the schedule
-        self.steps: list[tuple[int, Event]] = []
+        self.steps: list[tuple[int, Event]] = []  # (task index, event) per step
         self.outcome: str = "ok"  # ok | deadlock | nontermination | bug
         self.failure: BaseException | None = None
         self.on_step: Callable[[Scheduler, Task, Event], None] | None = None
@@ -162,7 +161,6 @@ class Scheduler:
                     return self.outcome
                 task = self._choose(enabled)
                 event = task.pending
-                self.choices.append(task.index)
                 self.steps.append((task.index, event))
                 if self.on_step is not None:
                     self.on_step(self, task, event)
@@ -191,6 +189,13 @@ class Scheduler:
 
     def _choose(self, enabled: list[Task]) -> Task:
         return self.chooser.choose(self, enabled)
+
+    def deadlock_message(self) -> str:
+        """What a deadlocked run reports: each blocked task and where it waits."""
+        blocked = ", ".join(
+            f"{t.name} waits in {t.pending.describe()}" for t in self.tasks if not t.done
+        )
+        return f"deadlock: every task is blocked ({blocked})"
 
     def _wrap(self, task: Task) -> Callable[[], None]:
         def body() -> None:
