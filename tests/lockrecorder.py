@@ -3,7 +3,7 @@ records it, so tests can see which locks a kernel path takes."""
 
 from __future__ import annotations
 
-from pagewalk.kernel.locks import rw_semaphore, spinlock_t
+from pagewalk.kernel.locks import NO_TASK, rw_semaphore, spinlock_t
 
 
 class LockRecorder:
@@ -13,7 +13,7 @@ class LockRecorder:
 
     def spin_lock(self, lock: spinlock_t, reads_only: bool = False) -> None:
         assert lock.owner is None, f"deadlock on {lock.name}"
-        lock.owner = self.k.current
+        lock.owner = self.k.current or NO_TASK
         self.events.append(("lock", lock.name))
 
     def spin_unlock(self, lock: spinlock_t) -> None:

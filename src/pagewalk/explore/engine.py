@@ -78,7 +78,8 @@ def run_execution(
         sched.on_step = tracer.step
         sched.on_note = tracer.note
     for thread in scenario.threads:
-        sched.add_task(thread.name, runner.thread_body(thread), runner.k.tasks.get(thread.process))
+        body = runner.thread_body(thread)
+        sched.add_task(thread.name, body, runner.thread_tasks[thread.name])
     runner.k.sched = sched
     try:
         outcome = sched.run()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .constants import VM_DONTCOPY, VM_LOCKED
-from .locks import down_write, up_write
+from .locks import down_read, down_write, spin_lock, spin_unlock, up_read, up_write
 from .memory import copy_page_range
 from .mm import mm_struct, task_struct
 from .mmap import exit_mmap, vma_link
@@ -61,12 +61,24 @@ def copy_mm(k: Kernel, parent: task_struct, child: task_struct) -> int:
     return retval
 
 
+def task_lock(tsk: task_struct) -> None:
+    """include/linux/sched.h task_lock(): ``spin_lock(&p->alloc_lock)``."""
+    spin_lock(tsk.alloc_lock)
+
+
+def task_unlock(tsk: task_struct) -> None:
+    spin_unlock(tsk.alloc_lock)
+
+
 def get_task_mm(tsk: task_struct) -> mm_struct | None:
-    """kernel/fork.c get_task_mm(): the task's mm with an ``mm_users``
-    reference, or None for a task that has exited."""
+    """kernel/fork.c get_task_mm() (2.6.15): the task's mm with an
+    ``mm_users`` reference, or None for a task that has exited.  task_lock
+    orders it against exit_mm's ``tsk->mm = NULL``."""
+    task_lock(tsk)
     mm = tsk.mm
     if mm is not None:
         mm.mm_users += 1
+    task_unlock(tsk)
     return mm
 
 
@@ -85,8 +97,56 @@ def mmput(mm: mm_struct) -> None:
 
 
 def exit_mm(tsk: task_struct) -> None:
+    """kernel/exit.c exit_mm() (2.6.15): mmap_sem for read serialises with a
+    pending core dump (none is modelled: ``core_waiters`` is always 0) and with
+    a writer still working in the mm; task_lock with get_task_mm.  The last
+    ``mmput`` tears the address space down."""
     mm = tsk.mm
     if mm is None:
         return
+    down_read(mm.mmap_sem)
+    task_lock(tsk)
     tsk.mm = None
+    up_read(mm.mmap_sem)
+    task_unlock(tsk)
     mmput(mm)
+
+
+def zap_other_threads(leader: task_struct) -> None:
+    """kernel/signal.c zap_other_threads(), under do_group_exit's siglock:
+    SIGNAL_GROUP_EXIT on the group and SIGKILL to every other thread.  A
+    scenario thread sees it at its next operation (``fatal_signal_pending``)."""
+    sched = leader.alloc_lock.k.sched
+    if sched is not None:
+        sched.access("zap_other_threads", ((_signal_key(leader), 1),))
+    leader.group_exit = True
+
+
+def fatal_signal_pending(tsk: task_struct) -> bool:
+    """Has the task's thread group been told to exit (a SIGKILL pending)?
+    The C reads TIF_SIGPENDING without a lock: an access the explorer orders
+    against zap_other_threads."""
+    leader = tsk.group_leader
+    sched = leader.alloc_lock.k.sched
+    if sched is not None:
+        sched.access("signal_pending", ((_signal_key(leader), 0),))
+    return leader.group_exit
+
+
+def _signal_key(leader: task_struct) -> str:
+    return f"{leader!r}.signal"
+
+
+def do_group_exit(tsk: task_struct) -> None:
+    """kernel/exit.c do_group_exit() (exit_group(2), what exit(3) calls):
+    the other threads are told to die, then this task's do_exit drops its mm.
+    The group leader, when it is not the caller, is idle in user space in the
+    model (it runs no scenario thread) and dies at once: its exit_mm runs
+    here.  Each scenario thread runs its own exit_mm when it sees the
+    signal; the last mmput tears the address space down."""
+    leader = tsk.group_leader
+    if not leader.group_exit:
+        zap_other_threads(leader)
+    exit_mm(tsk)
+    if leader is not tsk:
+        exit_mm(leader)

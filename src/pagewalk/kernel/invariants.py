@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 
 def live_mms(k: Kernel) -> list:
-    return [t.mm for t in k.tasks.values() if t.mm is not None]
+    """Every mm some task still uses: a process's, or one its threads keep
+    alive after the leader has exited."""
+    mms = {id(t.mm): t.mm for t in (*k.tasks.values(), *k.threads) if t.mm is not None}
+    return list(mms.values())
 
 
 def check_invariants(k: Kernel, pins: Counter | None = None) -> None:

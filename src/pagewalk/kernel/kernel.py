@@ -52,7 +52,7 @@ from .constants import (
 from .filemap import File
 from .hugetlb import DEFAULT_MAX_HUGE_PAGES, HugePagePool
 from .inspect import pmd_entry_at, pte_at
-from .locks import down_read, down_write, up_read, up_write
+from .locks import down_read, down_write, spinlock_t, up_read, up_write
 from .madvise import sys_madvise
 from .memory import get_user_pages
 from .mlock import sys_mlock, sys_munlock
@@ -145,7 +145,8 @@ class Kernel:
         self.alloc = PageAllocator(nodes, pages_per_node + 2)
         self.sched: Any = None
         self.current: task_struct | None = None
-        self.tasks: dict[str, task_struct] = {}
+        self.tasks: dict[str, task_struct] = {}  # the processes (thread-group leaders)
+        self.threads: list[task_struct] = []  # the other threads, from clone_thread
         self.files: dict[str, File] = {}
         self.messages: list[str] = []
         #: pfn -> references held by users through get_user_pages (the gup op)
@@ -221,12 +222,46 @@ class Kernel:
             raise InputError(f"process {name!r} already exists")
         if not 0 <= node < self.nodes:
             raise InputError(f"process {name!r}: node {node} is not in 0..{self.nodes - 1}")
-        self._pid += 1
-        tsk = task_struct(self._pid, name, None, node)
+        tsk = self._new_task(name, node)
         with self.running(tsk):
             tsk.mm = mm_struct(self, name)
         self.tasks[name] = tsk
         return tsk
+
+    def _new_task(self, comm: str, node: int) -> task_struct:
+        self._pid += 1
+        tsk = task_struct(self._pid, comm, None, node)
+        tsk.alloc_lock = spinlock_t(self, f"{tsk!r}.alloc_lock")
+        return tsk
+
+    def clone_thread(self, proc: str | task_struct) -> task_struct:
+        """copy_process(CLONE_VM | CLONE_THREAD | ...): a new thread of
+        ``proc``'s thread group.  copy_mm's CLONE_VM branch shares the mm and
+        takes an ``mm_users`` reference on it."""
+        leader = self._live(proc).group_leader
+        tsk = self._new_task(leader.comm, leader.node)
+        tsk.group_leader = leader
+        tsk.mm = leader.mm
+        leader.mm.mm_users += 1
+        self.threads.append(tsk)
+        return tsk
+
+    def thread_exit(self, tsk: task_struct, may_be_last: bool = True) -> None:
+        """A thread leaves: do_exit's exit_mm (the last user tears the mm down).
+
+        ``may_be_last=False`` is the caller's promise that the mm has another
+        user outliving this thread (nothing can exit the group meanwhile).
+        exit_mm's locking then changes nothing another task can see, and
+        only its ``mm_users`` reference is dropped, with no schedule point:
+        searches stay as small as if threads never exited."""
+        if may_be_last:
+            with self.running(tsk):
+                _fork.exit_mm(tsk)
+            return
+        mm = tsk.mm
+        if mm is not None:
+            tsk.mm = None
+            mm.mm_users -= 1
 
     def task(self, proc: str | task_struct) -> task_struct:
         if isinstance(proc, task_struct):
@@ -305,8 +340,7 @@ class Kernel:
         parent = self._live(proc)
         if child in self.tasks:
             raise InputError(f"process {child!r} already exists")
-        self._pid += 1
-        tsk = task_struct(self._pid, child, None, parent.node)
+        tsk = self._new_task(child, parent.node)
         with self.running(parent):
             if _fork.copy_mm(self, parent, tsk):
                 return -12
@@ -314,9 +348,10 @@ class Kernel:
         return tsk.pid
 
     def exit(self, proc: str | task_struct) -> int:
+        """exit_group(2): the whole thread group exits (do_group_exit)."""
         tsk = self._live(proc)
         with self.running(tsk):
-            _fork.exit_mm(tsk)
+            _fork.do_group_exit(tsk)
         return 0
 
     # read and write switch ``current`` by hand: they are the entries of
@@ -353,7 +388,7 @@ class Kernel:
         (bytes transferred, the bytes)."""
         if length < 0:
             raise InputError(f"mem_read: length must be >= 0, got {length}")
-        tsk = self._live(proc)
+        tsk = self.task(proc)  # an exited target reads as 0 bytes, as in the C
         # Sized up front to at most MEM_READ_PRESIZE; a longer read grows it as
         # pages are copied, so a huge length that fails early costs no more.
         buf = bytearray(min(length, MEM_READ_PRESIZE))
@@ -386,8 +421,9 @@ class Kernel:
     def mem_write(
         self, proc: str | task_struct, addr: int, data: bytes, by: str | task_struct | None = None
     ) -> int:
-        """access_process_vm(write=1, force=1): bytes transferred."""
-        tsk = self._live(proc)
+        """access_process_vm(write=1, force=1): bytes transferred (0 once the
+        target has exited: get_task_mm finds no mm)."""
+        tsk = self.task(proc)
         with self.running(self._live(by) if by is not None else tsk):
             return access_process_vm(tsk, addr, bytearray(data), len(data), 1)
 

@@ -135,9 +135,27 @@ def update_hiwater_rss(mm: mm_struct) -> None:
 
 
 class task_struct:
-    """A single-threaded process: ``comm``, its mm, fault counters, NUMA node."""
+    """A task: ``comm``, its mm, fault counters, NUMA node.
 
-    __slots__ = ("comm", "held", "maj_flt", "min_flt", "mm", "node", "pid", "signal")
+    A process is its thread-group leader; a scenario thread is a task of its
+    own (``group_leader`` names the process) sharing the leader's mm, as
+    clone(CLONE_VM | CLONE_THREAD) makes it.  ``group_exit`` is the leader's
+    ``signal->flags & SIGNAL_GROUP_EXIT``; ``alloc_lock`` is ``task_lock()``'s
+    spinlock, set by the Kernel that creates the task."""
+
+    __slots__ = (
+        "alloc_lock",
+        "comm",
+        "group_exit",
+        "group_leader",
+        "held",
+        "maj_flt",
+        "min_flt",
+        "mm",
+        "node",
+        "pid",
+        "signal",
+    )
 
     def __init__(self, pid: int, comm: str, mm: mm_struct | None, node: int) -> None:
         self.pid = pid
@@ -148,6 +166,9 @@ class task_struct:
         self.maj_flt = 0
         self.held: list[Any] = []
         self.signal: str | None = None
+        self.group_leader = self
+        self.group_exit = False
+        self.alloc_lock: Any = None
 
     def __repr__(self) -> str:
         return f"{self.comm}[{self.pid}]"

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import InputError, ModelFailure
 from ..kernel.constants import errno_name
+from ..kernel.fork import fatal_signal_pending
 from ..kernel.kernel import Kernel
 from .checks import evaluate_checks
 from .model import AddrRef, OpSpec, Scenario, ThreadSpec
@@ -109,6 +110,11 @@ class Runner:
                 raise InputError(err.detail, f.where) from None
         for p in scenario.processes:
             self.k.spawn(p.name, p.node)
+        #: processes a thread's `exit` may end while other threads still run
+        self.exited_by_threads = {
+            op.process for t in scenario.threads for op in t.ops if op.op == "exit"
+        }
+        self.thread_tasks: dict[str, Any] = {}  # thread name -> its task_struct
 
     # -- driving ------------------------------------------------------------------
     def run(self, checks: bool = True) -> RunResult:
@@ -117,8 +123,8 @@ class Runner:
         before no_leaks exits every process)."""
         try:
             self.run_ops(self.scenario.setup)
-            for thread in self.scenario.threads:
-                self.thread_body(thread)()
+            for body in [self.thread_body(thread) for thread in self.scenario.threads]:
+                body()
             self.run_ops(self.scenario.final)
         except ModelFailure as failure:
             self.fail(failure)
@@ -126,13 +132,55 @@ class Runner:
         return self.finish(checks=checks)
 
     def thread_body(self, thread: ThreadSpec) -> Callable[[], None]:
-        """What one scenario thread does, as a task for a scheduler."""
+        """What one scenario thread does, as a task for a scheduler.  The
+        thread is a task of its own in its process's thread group (cloned
+        now, so every thread exists before any runs); it does its operations,
+        stops at the first one after its group was told to exit (that and
+        the rest end with SIGKILL), then exits."""
+        try:
+            tsk = self.k.clone_thread(thread.process)
+        except InputError as err:
+            raise InputError(f"cannot start the thread: {err.detail}", thread.where) from None
+        self.thread_tasks[thread.name] = tsk
+        # Only an `exit` in a thread can end a group while its threads run;
+        # elsewhere the checks (and their schedule points) are not needed.
+        watch = thread.process in self.exited_by_threads
+        ops = [op for _ in range(thread.repeat) for op in thread.ops]
+        k = self.k
 
         def body() -> None:
-            for _ in range(thread.repeat):
-                self.run_ops(thread.ops)
+            saved, k.current = k.current, tsk
+            try:
+                for i, op in enumerate(ops):
+                    if watch and fatal_signal_pending(tsk):
+                        self._killed(ops[i:])
+                        break
+                    self.run_op(op)
+                k.current = tsk
+                k.thread_exit(tsk, may_be_last=watch)
+            finally:
+                k.current = saved
 
         return body
+
+    def _killed(self, ops: list[OpSpec]) -> None:
+        """Operations a thread never made: its group exited first."""
+        for op in ops:
+            res = OpResult(op.step, op.op, op.process, signal="SIGKILL")
+            self.result.results.append(res)
+            self.by_step[op.step] = res
+
+    def who(self, op: OpSpec) -> Any:
+        """The task an operation acts as: see :meth:`_actor`."""
+        return self._actor(op.process)
+
+    def _actor(self, name: str) -> Any:
+        """Who performs an operation of process ``name``: the running thread
+        when it belongs to that process, else the process itself."""
+        cur = self.k.current
+        if cur is not None and cur.group_leader is self.k.tasks.get(name):
+            return cur
+        return name
 
     def run_ops(self, ops: list[OpSpec]) -> None:
         for op in ops:
@@ -199,56 +247,74 @@ class Runner:
         a = op.args
         addr = self.resolve(a["addr"], f"{op.where}.addr") if "addr" in a else 0
         ret = self.k.mmap(
-            op.process, a["length"], a["prot"], a["flags"], a.get("file"), a.get("offset", 0), addr
+            self.who(op),
+            a["length"],
+            a["prot"],
+            a["flags"],
+            a.get("file"),
+            a.get("offset", 0),
+            addr,
         )
         self._ret(res, ret)
         if op.as_name:
             self.addrs[op.as_name] = ret if ret >= 0 else None
 
     def op_munmap(self, op: OpSpec, res: OpResult) -> None:
-        self._ret(res, self.k.munmap(op.process, self.addr(op), op.args["length"]))
+        self._ret(res, self.k.munmap(self.who(op), self.addr(op), op.args["length"]))
 
     def op_mprotect(self, op: OpSpec, res: OpResult) -> None:
         self._ret(
-            res, self.k.mprotect(op.process, self.addr(op), op.args["length"], op.args["prot"])
+            res,
+            self.k.mprotect(self.who(op), self.addr(op), op.args["length"], op.args["prot"]),
         )
 
     def op_madvise(self, op: OpSpec, res: OpResult) -> None:
         self._ret(
-            res, self.k.madvise(op.process, self.addr(op), op.args["length"], op.args["advice"])
+            res,
+            self.k.madvise(self.who(op), self.addr(op), op.args["length"], op.args["advice"]),
         )
 
     def op_mlock(self, op: OpSpec, res: OpResult) -> None:
-        self._ret(res, self.k.mlock(op.process, self.addr(op), op.args["length"]))
+        self._ret(res, self.k.mlock(self.who(op), self.addr(op), op.args["length"]))
 
     def op_munlock(self, op: OpSpec, res: OpResult) -> None:
-        self._ret(res, self.k.munlock(op.process, self.addr(op), op.args["length"]))
+        self._ret(res, self.k.munlock(self.who(op), self.addr(op), op.args["length"]))
 
     def op_fork(self, op: OpSpec, res: OpResult) -> None:
-        ret = self.k.fork(op.process, op.as_name)
+        ret = self.k.fork(self.who(op), op.as_name)
         self._ret(res, min(ret, 0))  # the spec's result for fork is 0
 
     def op_exit(self, op: OpSpec, res: OpResult) -> None:
-        self._ret(res, self.k.exit(op.process))
+        self._ret(res, self.k.exit(self.who(op)))
 
     def op_read(self, op: OpSpec, res: OpResult) -> None:
-        acc = self.k.read(op.process, self.addr(op), op.args["length"])
+        acc = self.k.read(self.who(op), self.addr(op), op.args["length"])
         res.value, res.signal, res.data = 0, acc.signal, acc.data
 
     def op_write(self, op: OpSpec, res: OpResult) -> None:
-        acc = self.k.write(op.process, self.addr(op), op.args["data"])
+        acc = self.k.write(self.who(op), self.addr(op), op.args["data"])
         res.value, res.signal = 0, acc.signal
 
     def op_mem_read(self, op: OpSpec, res: OpResult) -> None:
-        n, data = self.k.mem_read(op.process, self.addr(op), op.args["length"], op.args.get("by"))
+        n, data = self.k.mem_read(*self._mem_target(op), op.args["length"], self._mem_by(op))
         res.value, res.data = n, data
 
     def op_mem_write(self, op: OpSpec, res: OpResult) -> None:
-        res.value = self.k.mem_write(op.process, self.addr(op), op.args["data"], op.args.get("by"))
+        res.value = self.k.mem_write(*self._mem_target(op), op.args["data"], self._mem_by(op))
+
+    def _mem_target(self, op: OpSpec) -> tuple[Any, int]:
+        """The process /proc/PID/mem is opened on (the thread itself when it
+        reads its own memory), and the address."""
+        by = op.args.get("by")
+        return (op.process if by is not None else self.who(op)), self.addr(op)
+
+    def _mem_by(self, op: OpSpec) -> Any:
+        by = op.args.get("by")
+        return None if by is None else self._actor(by)
 
     def op_gup(self, op: OpSpec, res: OpResult) -> None:
         a = op.args
-        ret, pages = self.k.gup(op.process, self.addr(op), a["pages"], a["write"], a["force"])
+        ret, pages = self.k.gup(self.who(op), self.addr(op), a["pages"], a["write"], a["force"])
         self._ret(res, ret)
         self.pins[op.as_name or op.step] = pages
 
@@ -263,19 +329,19 @@ class Runner:
         res.value = 0
 
     def op_futex_key(self, op: OpSpec, res: OpResult) -> None:
-        key = self.k.futex_key(op.process, self.addr(op))
+        key = self.k.futex_key(self.who(op), self.addr(op))
         if isinstance(key, int):
             self._ret(res, key)
         else:
             res.value = key
 
     def op_numa_maps(self, op: OpSpec, res: OpResult) -> None:
-        res.value = self.k.proc_view(op.process, "numa_maps")
+        res.value = self.k.proc_view(self.who(op), "numa_maps")
 
     def op_core_dump(self, op: OpSpec, res: OpResult) -> None:
         path = os.path.join(self.output_dir, op.args["path"])
         try:
-            ret = self.k.core_dump(op.process, path)
+            ret = self.k.core_dump(self.who(op), path)
         except InputError as err:
             raise InputError(err.detail, f"{op.where}.path") from None
         if ret < 0:
@@ -288,7 +354,8 @@ def stats(k: Kernel) -> dict[str, int]:
     from ..kernel.inspect import count_page_tables
     from ..kernel.page import PG_compound, PG_pgtable, PG_reserved
 
-    tasks = k.tasks.values()
+    procs = k.tasks.values()
+    tasks = [*procs, *k.threads]  # faults are counted per task, threads too
     in_use = sum(
         512 if p.flags & PG_compound else 1
         for p in k.alloc.mem_map
@@ -297,10 +364,10 @@ def stats(k: Kernel) -> dict[str, int]:
     return {
         "minor_faults": sum(t.min_flt for t in tasks),
         "major_faults": sum(t.maj_flt for t in tasks),
-        "page_tables": sum(count_page_tables(k, t.mm) for t in tasks if t.mm is not None),
+        "page_tables": sum(count_page_tables(k, t.mm) for t in procs if t.mm is not None),
         "pages_allocated": k.alloc.allocated_total - k.tables_allocated,
         "pages_in_use": in_use,
-        "processes": sum(1 for t in tasks if t.mm is not None),
+        "processes": sum(1 for t in procs if t.mm is not None),
     }
 
 
