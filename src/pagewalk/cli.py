@@ -1,20 +1,52 @@
 """The ``pagewalk`` command line.
 
-Exit codes (spec): 0 every check holds, 1 a check failed (including a kernel
-BUG or a broken invariant), 2 bad input.  Bad input is reported as one line
-naming the file and field; a Python traceback is always a pagewalk bug.
+Exit codes (spec, and EXIT_CODES below): 0 every check holds, 1 a check
+failed (including a kernel BUG or a broken invariant), 2 bad input, 3 a
+bound or the timeout stopped the work first, 70 an internal error of
+pagewalk (never a kernel bug: the schedule and traceback are printed),
+130/143 interrupted by SIGINT/SIGTERM (a search prints what it found so far).
+Bad input is reported as one line naming the file and field.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from . import __version__
-from .errors import InputError
+from .errors import EXIT_INTERNAL, InputError, InternalError
 from .kernel.semantics import PROFILES
+
+EXIT_CODES = f"""exit status:
+  0    the run or search finished and every check holds
+  1    a check failed: a violation, a kernel BUG() or a broken invariant
+  2    bad input: the scenario file or an argument (one line names it)
+  3    a bound (--max-executions, --timeout, --preemption-bound) stopped it first
+  {EXIT_INTERNAL}   internal error: pagewalk itself failed (a pagewalk bug, not a kernel bug)
+  130  interrupted (SIGINT, Ctrl-C); 143: terminated (SIGTERM)"""
+
+_PROFILES_HELP = f"kernel profile, overrides the file's `semantics` ({', '.join(sorted(PROFILES))})"
+_SCHEDULE_HELP = (
+    "a schedule: the thread that moves at each step, run-length encoded: "
+    "'0*3.1*2.0' is thread 0 for 3 steps, thread 1 for 2, then thread 0 (threads "
+    "numbered in file order from 0); when it ends the execution goes on without "
+    "preemption; every step given must be taken"
+)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so that a search stops the same way."""
+
+    signal_name = "SIGTERM"
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,21 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pagewalk",
         description="An executable model of the Linux 2.6.15 memory-management core.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"pagewalk {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="run a scenario once and evaluate its checks")
+    common = {"epilog": EXIT_CODES, "formatter_class": argparse.RawDescriptionHelpFormatter}
+    run = sub.add_parser("run", help="run a scenario once and evaluate its checks", **common)
     run.add_argument("file", help="scenario file (TOML)")
-    run.add_argument(
-        "--semantics",
-        metavar="S",
-        help=f"kernel profile, overrides the file ({', '.join(sorted(PROFILES))})",
-    )
+    run.add_argument("--semantics", metavar="S", help=_PROFILES_HELP)
     run.add_argument(
         "--schedule",
         metavar="STR",
-        help="replay one interleaving of the threads (needs the explorer)",
+        help="run the threads in this interleaving instead of one after another: " + _SCHEDULE_HELP,
     )
+    run.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SEC",
+        help="stop after SEC seconds of work (exit 3)",
+    )
+    _max_steps(run)
     run.add_argument("--json", action="store_true", help="machine-readable output")
     run.add_argument(
         "--output-dir",
@@ -51,9 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--check", action="store_true", help="check the model's invariants after every operation"
     )
-    ex = sub.add_parser("explore", help="explore the interleavings of a scenario's threads")
+    ex = sub.add_parser(
+        "explore", help="explore the interleavings of a scenario's threads", **common
+    )
     ex.add_argument("file", help="scenario file (TOML)")
-    ex.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
+    ex.add_argument("--semantics", metavar="S", help=_PROFILES_HELP)
     ex.add_argument(
         "--strategy",
         choices=("dpor", "dfs", "random"),
@@ -61,8 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="dpor: partial-order reduction with sleep sets (default); dfs: every "
         "interleaving; random: seeded PCT sampling",
     )
-    ex.add_argument("--max-executions", type=_positive, metavar="N")
-    ex.add_argument("--timeout", type=_seconds, metavar="SEC")
+    ex.add_argument(
+        "--max-executions",
+        type=_positive,
+        metavar="N",
+        help="stop after N executions (exit 3 if the search was not complete)",
+    )
+    ex.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SEC",
+        help="stop starting executions after SEC seconds (exit 3 if not complete)",
+    )
+    _max_steps(ex)
     ex.add_argument(
         "--preemption-bound",
         type=_natural,
@@ -71,14 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument(
         "--workers",
-        type=_positive,
+        type=_workers,
         metavar="N",
         default=1,
-        help="processes; the verdict and the interleavings explored are those "
-        "of one worker, computed ahead in parallel",
+        help="processes, at most this machine's CPU count (dfs and random; dpor runs "
+        "in one); the verdict and the interleavings explored are those of one "
+        "worker, computed ahead in parallel",
     )
     ex.add_argument("--seed", type=int, default=0, help="random strategy seed")
-    ex.add_argument("--all", action="store_true", help="do not stop at the first violation")
+    ex.add_argument(
+        "--all",
+        action="store_true",
+        help="do not stop at the first violation: count them, and list each distinct one",
+    )
     ex.add_argument("--json", action="store_true", help="machine-readable output")
     ex.add_argument(
         "--trace-html",
@@ -92,11 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="collect the final states reachable under profiles A and B and "
         "report those reachable under one only",
     )
-    ex.add_argument("--no-progress", action="store_true", help="no live progress line")
-    rp = sub.add_parser("replay", help="re-run one interleaving and print its trace")
+    ex.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress on stderr (by default: a live line on a terminal, "
+        "a line every 5 s elsewhere)",
+    )
+    rp = sub.add_parser("replay", help="re-run one interleaving and print its trace", **common)
     rp.add_argument("file", help="scenario file (TOML)")
-    rp.add_argument("schedule", help="a schedule string from explore")
-    rp.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
+    rp.add_argument("schedule", help=_SCHEDULE_HELP + " (explore prints one for a violation)")
+    rp.add_argument("--semantics", metavar="S", help=_PROFILES_HELP)
+    _max_steps(rp)
     rp.add_argument("--json", action="store_true", help="machine-readable output")
     rp.add_argument("--trace-html", metavar="FILE", help="also write an HTML swimlane diagram")
     show = sub.add_parser(
@@ -109,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=VIEWS,
         help="one view only, exactly as the kernel prints it (default: all, with headers)",
     )
-    show.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
+    show.add_argument("--semantics", metavar="S", help=_PROFILES_HELP)
     show.add_argument(
         "--output-dir",
         metavar="DIR",
@@ -143,12 +205,35 @@ def build_parser() -> argparse.ArgumentParser:
         "kernel and classify every difference (needs root)",
     )
     orc.add_argument("file", help="scenario file (TOML)")
-    orc.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
+    orc.add_argument("--semantics", metavar="S", help=_PROFILES_HELP)
     orc.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
 VIEWS = ("maps", "smaps", "numa_maps", "pagetables")
+
+
+def _max_steps(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-steps",
+        type=_positive,
+        metavar="N",
+        default=10_000,
+        help="schedule points a thread may take beyond what its operations ask for "
+        "(16 a page they name); past it the execution is reported as nontermination "
+        "(default 10000)",
+    )
+
+
+def _workers(text: str) -> int:
+    value = _positive(text)
+    cpus = os.cpu_count() or 1
+    if value > cpus:
+        raise argparse.ArgumentTypeError(
+            f"at most {cpus} (this machine's CPUs; more processes only compete for them), "
+            f"got {text}"
+        )
+    return value
 
 
 def _positive(text: str) -> int:
@@ -222,16 +307,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .scenario.runner import run_scenario
 
     scenario = _load(args)
-    if args.schedule is not None:
-        from .explore.api import replay
+    try:
+        with _alarm(args.timeout):
+            if args.schedule is not None:
+                from .explore.api import replay
 
-        result = replay(scenario, args.schedule, args.semantics).result
-    else:
-        result = run_scenario(
-            scenario, args.semantics, check_invariants=args.check, output_dir=args.output_dir
-        )
+                result = replay(scenario, args.schedule, args.semantics, args.max_steps).result
+            else:
+                result = run_scenario(
+                    scenario,
+                    args.semantics,
+                    check_invariants=args.check,
+                    output_dir=args.output_dir,
+                )
+    except TimedOut:
+        message = f"the run stopped: --timeout {args.timeout:g} s reached"
+        _report_error(args, message, "incomplete")
+        return 3
     print(render_json(result) if args.json else render_text(scenario, result))
     return 0 if result.status == "ok" else 1
+
+
+class TimedOut(BaseException):
+    """``run --timeout``: raised by SIGALRM wherever the run is, like an
+    interrupt (a BaseException, so no ``except Exception`` of the model
+    mistakes it for its own error)."""
+
+
+@contextmanager
+def _alarm(seconds: float | None) -> Iterator[None]:
+    if not seconds:
+        yield
+        return
+
+    def fire(signum: int, frame: object) -> None:
+        raise TimedOut()
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
@@ -269,17 +387,52 @@ COMMANDS["oracle"] = cmd_oracle
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args)
     except InputError as err:
-        print(f"pagewalk: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("pagewalk: interrupted", file=sys.stderr)
-        return 130
+        return _report_error(args, str(err))
+    except InternalError as err:
+        return _report_internal(args, err)
+    except KeyboardInterrupt as sig:
+        name = getattr(sig, "signal_name", "SIGINT")
+        _report_error(args, f"interrupted by {name}", "interrupted")
+        return 143 if name == "SIGTERM" else 130
     except BrokenPipeError:  # e.g. `pagewalk run --json x.toml | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stay quiet at exit
         return 0
+    except Exception as err:  # anything else is pagewalk's own defect
+        return _report_internal(args, InternalError.of(err))
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _report_error(args: argparse.Namespace, message: str, status: str = "error") -> int:
+    """One line on stderr; with --json also the spec's error object on stdout."""
+    print(f"pagewalk: {'error: ' if status == 'error' else ''}{message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        extra = {} if status == "error" else {"reason": status}
+        print(json.dumps({"status": "error", "error": message, **extra}))
+    return 2
+
+
+def _report_internal(args: argparse.Namespace, err: InternalError) -> int:
+    """An internal error: what failed, the schedule that reaches it, the
+    traceback.  Never reported as a kernel bug or a violation."""
+    lines = [f"pagewalk: internal error: {err} (a defect of pagewalk, not of the kernel)"]
+    if err.schedule is not None:
+        semantics = getattr(args, "semantics", None)
+        again = f"pagewalk replay {args.file} '{err.schedule}'" + (
+            f" --semantics {semantics}" if semantics else ""
+        )
+        lines.append(f"schedule: {err.schedule or '(before any step)'}   reproduce: {again}")
+    print("\n".join(lines), file=sys.stderr)
+    if err.traceback:
+        print(err.traceback.rstrip(), file=sys.stderr)
+    if getattr(args, "json", False):
+        out = {"status": "error", "error": str(err), "internal": True, "schedule": err.schedule}
+        print(json.dumps({**out, "traceback": err.traceback}))
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

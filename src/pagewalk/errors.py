@@ -1,12 +1,17 @@
 """Errors that leave the model.
 
-Two kinds matter to users and must never be confused:
+Three kinds matter to users and must never be confused:
 
 * :class:`InputError` -- the scenario file or command line is wrong.  The CLI
   prints its one-line message and exits with status 2.
 * :class:`ModelFailure` -- the modelled kernel hit ``BUG()``/``BUG_ON()`` or an
   invariant broke.  It carries the kernel location, and is reported as a failed
   execution, not as a crash of the tool.
+
+* :class:`InternalError` -- a defect of pagewalk itself: a Python exception
+  inside the model or the tool.  Never a kernel bug and never a violation:
+  the CLI prints it with the schedule that reaches it and the traceback, and
+  exits with :data:`EXIT_INTERNAL`.
 
 Kernel *errors* (EFAULT, ENOMEM, ...) are not exceptions at all: the model
 returns negative errno values exactly where the kernel does.
@@ -43,3 +48,34 @@ class ModelFailure(PagewalkError):
         self.location = location
         self.detail = detail
         super().__init__(f"kernel BUG at {location}" + (f": {detail}" if detail else ""))
+
+
+#: exit status of the CLI for an internal error (sysexits.h EX_SOFTWARE)
+EXIT_INTERNAL = 70
+
+
+class InternalError(PagewalkError):
+    """pagewalk itself failed: ``error`` is the Python exception, ``task`` the
+    simulated task it was raised in (if any), ``schedule`` the schedule that
+    reaches it (if it happened under a scheduler), ``traceback`` its text."""
+
+    def __init__(
+        self, error: str, task: str = "", schedule: str | None = None, traceback: str = ""
+    ) -> None:
+        self.error = error
+        self.task = task
+        self.schedule = schedule
+        self.traceback = traceback
+        where = f" in task {task}" if task else ""
+        super().__init__(f"{error}{where}")
+
+    def __reduce__(self) -> tuple:  # picklable: --workers sends it back
+        return (InternalError, (self.error, self.task, self.schedule, self.traceback))
+
+    @classmethod
+    def of(cls, err: BaseException, task: str = "") -> InternalError:
+        """Wrap an unexpected exception, keeping its traceback as text."""
+        import traceback
+
+        text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+        return cls(f"{type(err).__name__}: {err}", task, None, text)

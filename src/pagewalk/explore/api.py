@@ -39,6 +39,7 @@ class ExploreResult:
     elapsed_s: float
     pruned: int = 0
     reason: str = ""  # why an incomplete search stopped
+    interrupted: str = ""  # the signal that ended the search early: SIGINT, SIGTERM
     violation: Violation | None = None
     violations: list[Violation] = field(default_factory=list)
     observations: dict[tuple, str] = field(default_factory=dict)  # state -> a schedule
@@ -54,6 +55,12 @@ class ExploreResult:
             "strategy": self.strategy,
             "pruned": self.pruned,
             "reason": self.reason,
+            "interrupted": self.interrupted or None,
+            "violations": len(self.violations),
+            "distinct_violations": [
+                {"check": v.check, "message": v.message, "schedule": v.schedule, "count": n}
+                for v, n in self.distinct_violations()
+            ],
             "violation": None
             if v is None
             else {
@@ -64,6 +71,15 @@ class ExploreResult:
                 "trace": [{"task": e["task"], "event": e["event"]} for e in v.trace],
             },
         }
+
+    def distinct_violations(self) -> list[tuple[Violation, int]]:
+        """Each distinct violation message once, with how many executions
+        reached it (the first schedule found stands for them)."""
+        seen: dict[str, list] = {}
+        for v in self.violations:
+            entry = seen.setdefault(v.message, [v, 0])
+            entry[1] += 1
+        return [(v, n) for v, n in seen.values()]
 
 
 def count_preemptions(choices: list[int], steps_enabled: list[list[int]]) -> int:
@@ -172,6 +188,12 @@ class Tally:
     def elapsed(self) -> float:
         return time.monotonic() - self.budget.start
 
+    def interrupt(self, sig: BaseException) -> None:
+        """The search was interrupted: incomplete, unless it found a violation."""
+        res = self.res
+        res.interrupted = getattr(sig, "signal_name", "SIGINT")
+        res.status, res.reason = "incomplete", f"interrupted by {res.interrupted}"
+
 
 def explore(
     scenario: Scenario,
@@ -208,9 +230,12 @@ def explore(
     res = ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0)
     tally = Tally(res, budget, stop_first, collect, progress)
     if workers > 1 and strategy != "dpor" and len(scenario.threads) > 1:
-        _explore_parallel(
-            scenario, sem, run, tally, strategy, preemption_bound, seed, max_steps, workers
-        )
+        try:
+            _explore_parallel(
+                scenario, sem, run, tally, strategy, preemption_bound, seed, max_steps, workers
+            )
+        except KeyboardInterrupt as sig:
+            tally.interrupt(sig)
         return _finish(tally, run, traced, shorten)
     n_tasks = len(scenario.threads)
     return search(run, traced, tally, n_tasks, strategy, preemption_bound, seed, shorten)
@@ -267,23 +292,34 @@ def search(
     shorten: bool,
 ) -> ExploreResult:
     """The search itself, over any program whose executions ``run`` performs
-    (a scenario, or a user's model built on ``pagewalk.sched.model``)."""
-    if strategy == "random":
-        _explore_random(run, n_tasks, seed, tally)
-    else:
-        _explore_tree(run, strategy == "dpor", preemption_bound, tally)
+    (a scenario, or a user's model built on ``pagewalk.sched.model``).  An
+    interrupt (Ctrl-C, or SIGTERM through the CLI) ends it at once with what
+    it found so far."""
+    try:
+        if strategy == "random":
+            _explore_random(run, n_tasks, seed, tally)
+        else:
+            _explore_tree(run, strategy == "dpor", preemption_bound, tally)
+    except KeyboardInterrupt as sig:
+        tally.interrupt(sig)
     return _finish(tally, run, traced, shorten)
 
 
 def _finish(tally: Tally, run: Callable, traced: Callable, shorten: bool) -> ExploreResult:
     res = tally.res
     res.elapsed_s = tally.elapsed()
+    if res.interrupted:
+        shorten = False  # at once: no more searching
     if res.violations:
         res.status = "violation"
         first = res.violations[0]
-        if shorten:
-            first = shorten_violation(run, first)
-        first.trace = traced(decode_schedule(first.schedule)).trace
+        try:
+            if shorten:
+                first = shorten_violation(run, first)
+            first.trace = traced(decode_schedule(first.schedule)).trace
+        except KeyboardInterrupt as sig:  # keep the violation found, untraced
+            tally.interrupt(sig)
+            res.status = "violation"
         res.violation = first
     return res
 
@@ -377,7 +413,9 @@ class ReplayChooser(Chooser):
 def replay(
     scenario: Scenario, schedule: str, semantics: str | None = None, max_steps: int = 10_000
 ) -> Execution:
-    """Re-run one execution exactly, with a step-by-step trace."""
+    """Re-run one execution exactly, with a step-by-step trace.  Every step
+    of the schedule must be taken: a schedule longer than the execution is
+    bad input."""
     choices = decode_schedule(schedule)
     n = len(scenario.threads)
     bad = [c for c in choices if c >= n]
@@ -386,10 +424,18 @@ def replay(
             f"the schedule names task {bad[0]}, but the scenario has {n} thread(s) (0..{n - 1})",
             "schedule",
         )
-    return run_execution(
+    chooser = ReplayChooser(choices)
+    ex = run_execution(
         scenario,
         semantics or scenario.semantics,
-        ReplayChooser(choices),
+        chooser,
         max_steps=max_steps,
         trace=True,
     )
+    if chooser.step < len(choices) and ex.outcome != "violation":
+        raise InputError(
+            f"the schedule has {len(choices)} steps, but the execution ended after "
+            f"{chooser.step}: {encode_schedule(choices[: chooser.step]) or '(empty)'} replays it",
+            "schedule",
+        )
+    return ex

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError, ModelFailure
+from ..errors import InputError, InternalError, ModelFailure, PagewalkError
 from ..scenario.model import Scenario
 from ..scenario.runner import CheckResult, Runner, RunResult
+from ..sched.schedule import encode_schedule
 from ..sched.scheduler import Chooser, Event, Scheduler, Task
 from .observe import observe_state, pte_summary
 
@@ -72,7 +73,25 @@ def run_execution(
         runner.run_ops(scenario.setup)
     except ModelFailure as failure:
         raise InputError(f"the setup itself fails: {failure}") from None
+    except PagewalkError:
+        raise
+    except Exception as err:
+        raise InternalError.of(err, "setup") from None
     sched = RecordingScheduler(runner.k, chooser, max_steps=max_steps, trace=trace)
+    try:
+        return _run_threads(runner, sched, scenario, trace, observe)
+    except Exception as err:  # a thread's, or in final or a check: the model's defect
+        if isinstance(err, PagewalkError) and not isinstance(err, InternalError):
+            raise
+        internal = err if isinstance(err, InternalError) else InternalError.of(err)
+        internal.schedule = encode_schedule([index for index, _ in sched.steps])
+        raise internal from None
+
+
+def _run_threads(
+    runner: Runner, sched: RecordingScheduler, scenario: Scenario, trace: bool, observe: bool
+) -> Execution:
+    """The threads under the scheduler, then final and the checks."""
     tracer = Tracer(runner) if trace else None
     if tracer is not None:
         sched.on_step = tracer.step
@@ -89,8 +108,6 @@ def run_execution(
         return Execution.of(sched, None, "pruned")
     finally:
         runner.k.sched = None
-    if isinstance(sched.failure, InputError):
-        raise sched.failure
     if outcome != "ok":
         return _failed_execution(runner, sched, outcome, tracer)
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
@@ -32,6 +33,9 @@ _worker: dict[str, Any] = {}
 
 
 def _init(scenario: Scenario, sem: str, bound: int | None, collect: bool, max_steps: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent alone decides to
+    # stop (and cancels the batches not started); a worker finishes its batch.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker.update(scenario=scenario, sem=sem, bound=bound, collect=collect, max_steps=max_steps)
 
 

@@ -55,6 +55,8 @@ def render_result(res: ExploreResult, tasks: list[str], file: str) -> str:
         f"executions: {res.executions} ({res.pruned} pruned by sleep sets) in "
         f"{res.elapsed_s:.3f} s, {rate:,.0f}/s"
     )
+    if res.interrupted:
+        lines.append(f"interrupted by {res.interrupted}: the search stopped early")
     if res.violation is None:
         if res.status == "ok":
             lines.append("result: no violation; the search is complete")
@@ -66,9 +68,16 @@ def render_result(res: ExploreResult, tasks: list[str], file: str) -> str:
         f"result: VIOLATION: {v.message}",
         f"schedule: {v.schedule}  ({v.preemptions} preemption(s))",
         f"replay:   pagewalk replay {file} '{v.schedule}' --semantics {res.semantics}",
-        "",
-        render_trace(v.trace, tasks),
     ]
+    distinct = res.distinct_violations()
+    if len(res.violations) > 1:
+        lines.append(
+            f"violations: {len(res.violations)} executions, {len(distinct)} distinct "
+            "(one schedule each):"
+        )
+        lines += [f"  {n:>6} x  {d.message}  [{d.schedule}]" for d, n in distinct]
+    if v.trace:
+        lines += ["", render_trace(v.trace, tasks)]
     return "\n".join(lines)
 
 

@@ -82,6 +82,14 @@ class RunResult:
         }
 
 
+PAGE = 4096
+#: schedule points an operation may take per page it asks for, on top of the
+#: explorer's per-task ``max_steps``: the model takes at most 6 (a forced
+#: write that faults each page in); the rest is room for retries under
+#: contention.  Only a task that loops without end goes past it.
+STEPS_PER_PAGE = 16
+
+
 class Runner:
     """One execution of a scenario: kernel, name bindings and results."""
 
@@ -187,6 +195,8 @@ class Runner:
             self.run_op(op)
 
     def run_op(self, op: OpSpec) -> OpResult:
+        if self.k.sched is not None:  # the step bound grows with the work asked for
+            self.k.sched.grant(STEPS_PER_PAGE * self._op_pages(op))
         res = OpResult(op.step, op.op, op.process)
         getattr(self, "op_" + op.op)(op, res)
         self.result.results.append(res)
@@ -199,6 +209,22 @@ class Runner:
         if self.check:
             self.k.check_invariants()
         return res
+
+    def _op_pages(self, op: OpSpec) -> int:
+        """How many pages an operation may touch: its length, data or page
+        count; a walk of the whole address space (numa_maps, a core dump,
+        fork's copy) touches every page the process maps."""
+        a = op.args
+        if "length" in a:
+            return -(-a["length"] // PAGE) + 1
+        if "data" in a:
+            return len(a["data"]) // PAGE + 2
+        if "pages" in a:
+            return a["pages"]
+        tsk = self.k.tasks.get(op.process)
+        if op.op in ("numa_maps", "core_dump", "fork") and tsk is not None and tsk.mm:
+            return tsk.mm.total_vm
+        return 0
 
     def fail(self, failure: ModelFailure) -> None:
         kind = "invariant" if failure.location.startswith("invariant") else "bug"

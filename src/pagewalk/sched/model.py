@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, InternalError
 from ..kernel.locks import spin_lock, spin_unlock, spinlock_t
 from .scheduler import Chooser, R, Scheduler, W
 
@@ -116,7 +116,9 @@ class World:
 def run_program(
     program: Callable[[World], None], chooser: Chooser, max_steps: int = 10_000, trace: bool = False
 ) -> Any:
-    """One execution of ``program`` under ``chooser``."""
+    """One execution of ``program`` under ``chooser``.  An exception a thread
+    of the program raises fails the execution as a ``panic`` (loom's word),
+    with the schedule that reaches it; bad input propagates."""
     from ..explore.engine import Execution, Pruned, RecordingScheduler
 
     world = World()
@@ -132,13 +134,18 @@ def run_program(
     for name, body in world.threads:
         sched.add_task(name, body, None)
     world.sched = sched
+    panic = ""
     try:
         outcome = sched.run()
     except Pruned:
         return Execution.of(sched, None, "pruned")
+    except InternalError as err:  # the user's thread raised: a failed execution
+        outcome, panic = "panic", str(err)
     finally:
         world.sched = None
-    if outcome == "deadlock":
+    if panic:
+        message = f"panic: {panic}"
+    elif outcome == "deadlock":
         message = sched.deadlock_message()
     elif outcome != "ok":
         message = f"{outcome}: {sched.failure}"

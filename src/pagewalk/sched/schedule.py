@@ -8,6 +8,8 @@ task keeps going while it can, then the lowest-numbered enabled task).
 
 from __future__ import annotations
 
+import re
+
 from ..errors import InputError
 
 
@@ -24,19 +26,44 @@ def encode_schedule(choices: list[int]) -> str:
     return ".".join(parts)
 
 
-def decode_schedule(text: str) -> list[int]:
+#: the longest schedule a string may expand to: far beyond any execution the
+#: explorer reports, small enough to expand without trouble
+MAX_SCHEDULE_STEPS = 1_000_000
+
+_PART = re.compile(r"([0-9]+)(?:\*([0-9]+))?")
+
+
+def decode_schedule(text: str, limit: int = MAX_SCHEDULE_STEPS) -> list[int]:
+    """The task of each step.  Checked whole before anything is expanded:
+    ASCII digits only, and at most ``limit`` steps."""
     text = text.strip()
     if not text:
         return []
-    out: list[int] = []
+    runs: list[tuple[int, int]] = []
+    total = 0
     for part in text.split("."):
-        task, _, count = part.partition("*")
-        try:
-            t = int(task)
-            n = int(count) if count else 1
-        except ValueError:
-            raise InputError(f"bad schedule {text!r}: {part!r} is not TASK or TASK*COUNT") from None
-        if t < 0 or n < 1:
-            raise InputError(f"bad schedule {text!r}: {part!r} is out of range")
-        out.extend([t] * n)
+        m = _PART.fullmatch(part)
+        if m is None:
+            raise InputError(
+                f"bad schedule {_short(text)!r}: {_short(part)!r} is not TASK or TASK*COUNT "
+                "(ASCII digits)",
+                "schedule",
+            )
+        n = int(m.group(2)) if m.group(2) else 1
+        if n < 1:
+            raise InputError(f"bad schedule: {part!r} repeats a task 0 times", "schedule")
+        total += n
+        if total > limit:
+            raise InputError(
+                f"the schedule is longer than {limit:,} steps: no execution takes that many",
+                "schedule",
+            )
+        runs.append((int(m.group(1)), n))
+    out: list[int] = []
+    for task, n in runs:
+        out.extend([task] * n)
     return out
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -7,9 +7,13 @@ next.  Releasing a lock is not a point: only what another task could observe
 *before* this task moves on needs one.
 
 A task blocked on a held lock is not enabled; when no unfinished task is
-enabled the execution is a deadlock.  A task that takes more than
+enabled the execution is a deadlock.  What a task raises follows one rule
+(``_task_failed``): a kernel ``BUG()`` (ModelFailure) ends the execution as
+its outcome; anything else -- bad input, a Python exception of the model
+(wrapped as InternalError), an interrupt -- propagates out of ``run``.  A task that takes more than
 ``max_steps`` steps did not terminate (a livelock such as an endless
-fault/retry loop).
+fault/retry loop).  The bound is per task: ``max_steps`` to start with,
+plus what each of its operations asks for as it starts (``grant``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 from greenlet import GreenletExit, greenlet
 
-from ..errors import ModelFailure
+from ..errors import InternalError, ModelFailure, PagewalkError
 
 R, W = 0, 1  # footprint access modes
 
@@ -78,6 +82,7 @@ class Task:
         "error",
         "glet",
         "index",
+        "max_steps",
         "name",
         "pending",
         "section",
@@ -85,8 +90,11 @@ class Task:
         "where",
     )
 
-    def __init__(self, index: int, name: str, body: Callable[[], None], current: Any) -> None:
+    def __init__(
+        self, index: int, name: str, body: Callable[[], None], current: Any, max_steps: int
+    ) -> None:
         self.index = index
+        self.max_steps = max_steps  # grows with the work the task's operations ask for
         self.name = name
         self.body = body
         self.current = current  # the kernel's `current` while this task runs
@@ -141,7 +149,7 @@ class Scheduler:
         self.on_note: Callable[[Task, str], None] | None = None
 
     def add_task(self, name: str, body: Callable[[], None], current: Any) -> Task:
-        task = Task(len(self.tasks), name, body, current)
+        task = Task(len(self.tasks), name, body, current, self.max_steps)
         self.tasks.append(task)
         return task
 
@@ -165,11 +173,12 @@ class Scheduler:
                 if self.on_step is not None:
                     self.on_step(self, task, event)
                 task.steps += 1
-                if task.steps > self.max_steps:
+                if task.steps > task.max_steps:
                     self.outcome = "nontermination"
                     self.failure = ModelFailure(
                         "scheduler: step bound",
-                        f"task {task.name} took more than {self.max_steps} steps (a livelock?)",
+                        f"task {task.name} took more than {task.max_steps} steps, "
+                        f"{self.max_steps} plus what its operations asked for (a livelock?)",
                     )
                     return self.outcome
                 self.running = task
@@ -177,15 +186,23 @@ class Scheduler:
                 k.current = task.current
                 task.glet.switch()
                 if task.error is not None:
-                    self.outcome = "bug"
-                    self.failure = task.error
-                    return self.outcome
+                    return self._task_failed(task.error)
         finally:
             self.running = None
             k.current = saved_current
             for task in self.tasks:  # never leave greenlets suspended
                 if task.glet is not None and not task.glet.dead:
                     task.glet.throw(GreenletExit)
+
+    def _task_failed(self, err: BaseException) -> str:
+        """The one rule for what a task raised: a kernel BUG is the execution's
+        outcome (a violation); bad input, an internal error, an interrupt are
+        not the kernel's and leave the scheduler as they are."""
+        if isinstance(err, ModelFailure):
+            self.outcome = "bug"
+            self.failure = err
+            return self.outcome
+        raise err
 
     def _choose(self, enabled: list[Task]) -> Task:
         return self.chooser.choose(self, enabled)
@@ -205,7 +222,11 @@ class Scheduler:
                     self._close_section(task)
             except GreenletExit:
                 raise
-            except BaseException as err:  # reported by run()
+            except PagewalkError as err:  # a kernel BUG or bad input: run() sorts it
+                task.error = err
+            except Exception as err:  # a defect of the model, never a kernel bug
+                task.error = InternalError.of(err, task.name)
+            except BaseException as err:  # KeyboardInterrupt: run() re-raises it
                 task.error = err
             task.done = True
 
@@ -282,6 +303,13 @@ class Scheduler:
 
     def cond_resched(self) -> None:
         self.point(Event(YIELD, None, ()))
+
+    def grant(self, steps: int) -> None:
+        """Let the running task take ``steps`` more schedule points: an
+        operation starting says how much work it asks for, so that only a
+        task looping without end exceeds its bound."""
+        if self.running is not None:
+            self.running.max_steps += steps
 
     def note(self, text: str) -> None:
         """A trace annotation from kernel code (no schedule point)."""
