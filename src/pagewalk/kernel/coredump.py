@@ -57,23 +57,8 @@ from .constants import (
     VM_WRITE,
 )
 from .locks import cond_resched, down_read, up_read
-from .memory import _vm_locked_blocks_foll_anon, get_user_pages
+from .memory import _vm_locked_blocks_foll_anon, get_user_pages, missing_table_end
 from .page import Page, page_contents, put_page
-from .pgalloc import next_table
-from .pgtable import (
-    pgd_addr_end,
-    pgd_bad,
-    pgd_index,
-    pgd_none,
-    pmd_addr_end,
-    pmd_bad,
-    pmd_index,
-    pmd_none,
-    pud_addr_end,
-    pud_bad,
-    pud_index,
-    pud_none,
-)
 from .vma import is_vm_hugetlb_page, vm_area_struct, vma_has_nopage
 
 if TYPE_CHECKING:
@@ -301,16 +286,7 @@ def _foll_anon_hole_end(mm: mm_struct, addr: int, end: int) -> int:
     explorer the per-page loop would offer one cond_resched() per page; the
     skip offers one per run.)
     """
-    e = mm.pgd.data[pgd_index(addr)]
-    if pgd_none(e) or pgd_bad(e):
-        return pgd_addr_end(addr, end)
-    e = next_table(mm, e)[pud_index(addr)]
-    if pud_none(e) or pud_bad(e):
-        return pud_addr_end(addr, end)
-    e = next_table(mm, e)[pmd_index(addr)]
-    if pmd_none(e) or pmd_bad(e):
-        return pmd_addr_end(addr, end)
-    return addr
+    return missing_table_end(mm, addr, end)
 
 
 def dump_page(tsk: task_struct, mm: mm_struct, addr: int, out: _CoreFile) -> None:
