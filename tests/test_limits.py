@@ -4,13 +4,20 @@ transfers have a documented limit and large results are summarised."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 import pagewalk.kernel.memory as memory
 import pagewalk.kernel.procfs as procfs
 from lockrecorder import LockRecorder
-from pagewalk import Kernel
+from pagewalk import Kernel, parse_scenario, run_scenario
+from pagewalk.cli import main
+from pagewalk.errors import InputError
 from pagewalk.kernel.procfs import numa_maps
+from pagewalk.scenario.loader import MAX_TRANSFER
+from pagewalk.scenario.report import render_text
+from pagewalk.scenario.summary import DATA_SHOWN_MAX
 
 PAGE = 4096
 GiB = 1 << 30
@@ -149,3 +156,151 @@ def test_munmap_keeps_a_schedule_point_per_block_when_exploring():
     ret, rec = _slowly(k, lambda: k.munmap(p, a, 16 * memory.ZAP_BLOCK_SIZE))
     assert ret == 0
     assert rec.events.count(("cond_resched", "")) == 16
+
+
+# --- transfer limits (loader) ------------------------------------------------------
+def _op_scenario(op_lines: str) -> str:
+    return f"""
+name = "t"
+[[setup]]
+op = "mmap"
+length = 16384
+as = "m"
+[[setup]]
+{op_lines}
+"""
+
+
+@pytest.mark.parametrize(
+    ("op_lines", "field"),
+    [
+        ('op = "read"\naddr = "m"\nlength = 1099511627776', "length"),
+        ('op = "mem_read"\naddr = "m"\nlength = 67108865', "length"),
+        ('op = "gup"\naddr = "m"\npages = 16385', "pages"),
+    ],
+    ids=["read", "mem_read", "gup"],
+)
+def test_a_transfer_past_the_limit_is_an_input_error_naming_file_and_field(op_lines, field):
+    with pytest.raises(InputError) as err:
+        parse_scenario(_op_scenario(op_lines), "big.toml")
+    assert err.value.where == f"big.toml: setup[1].{field}"
+    assert "at most" in err.value.detail and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("op", ["write", "mem_write"])
+def test_data_past_the_limit_is_an_input_error_naming_file_and_field(op):
+    data = "x" * (MAX_TRANSFER + 1)
+    with pytest.raises(InputError) as err:
+        parse_scenario(_op_scenario(f'op = "{op}"\naddr = "m"\ndata = "{data}"'), "big.toml")
+    assert err.value.where == "big.toml: setup[1].data"
+
+
+def test_an_expect_longer_than_the_limit_is_an_input_error():
+    expect = "x" * (MAX_TRANSFER + 1)
+    text = _op_scenario(f'op = "read"\naddr = "m"\nlength = 1\nexpect = "{expect}"')
+    with pytest.raises(InputError) as err:
+        parse_scenario(text, "big.toml")
+    assert err.value.where == "big.toml: setup[1].expect"
+
+
+def test_transfers_at_the_limit_are_accepted():
+    scenario = parse_scenario(
+        _op_scenario(f'op = "mem_read"\naddr = "m"\nlength = {MAX_TRANSFER}'), "ok.toml"
+    )
+    assert scenario.setup[1].args["length"] == MAX_TRANSFER == 64 << 20
+
+
+def test_a_terabyte_read_exits_2_with_one_line(tmp_path, capsys):
+    path = tmp_path / "tib.toml"
+    path.write_text(_op_scenario('op = "read"\naddr = "m"\nlength = 1099511627776'))
+    assert main(["run", "--json", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "setup[1].length" in err
+
+
+# --- large results are summarised -----------------------------------------------------
+def _read_result(length: int, expect: str | None = None) -> tuple:
+    """Write "hello" at offset 4000 of a fresh mapping, then read ``length``
+    bytes from its start."""
+    read = f'op = "read"\naddr = "m"\nlength = {length}'
+    if expect is not None:
+        read += f'\nexpect = "{expect}"'
+    text = _op_scenario('op = "write"\naddr = "m+4000"\ndata = "hello"') + "[[setup]]\n" + read
+    scenario = parse_scenario(text, "r.toml")
+    return scenario, run_scenario(scenario)
+
+
+def test_a_result_up_to_a_page_shows_its_bytes():
+    _, result = _read_result(DATA_SHOWN_MAX)
+    shown = result.as_json()["results"][-1]
+    assert shown["data"] == "\0" * 4000 + "hello" + "\0" * 91
+    assert "data_sha256" not in shown
+
+
+def test_a_result_past_a_page_shows_length_and_sha256_instead_of_bytes():
+    _, result = _read_result(DATA_SHOWN_MAX + 1)
+    shown = result.as_json()["results"][-1]
+    read = bytes(4000) + b"hello" + bytes(DATA_SHOWN_MAX + 1 - 4005)
+    assert shown["data"] is None
+    assert shown["data_length"] == DATA_SHOWN_MAX + 1
+    assert shown["data_sha256"] == hashlib.sha256(read).hexdigest()
+
+
+def test_the_text_report_summarises_a_long_result():
+    scenario, result = _read_result(3 * PAGE)
+    row = render_text(scenario, result).splitlines()[4]
+    digest = hashlib.sha256(result.results[-1].data).hexdigest()
+    assert row.endswith(f"...' ({3 * PAGE} bytes, sha256 {digest[:16]})")
+    assert len(row) < 300
+
+
+def test_expect_on_a_long_read_that_matches_passes():
+    expect = "\\u0000" * 4000 + "hello" + "\\u0000" * 3
+    _, result = _read_result(4008, expect)
+    assert result.status == "ok" and not result.checks
+
+
+def test_expect_on_a_long_read_that_differs_names_the_first_difference():
+    expect = "\\u0000" * 4000 + "help!" + "\\u0000" * 3
+    _, result = _read_result(4008, expect)
+    (check,) = result.checks
+    assert (check.kind, check.ok) == ("expect", False)
+    assert "first difference at offset 4003: b'lo" in check.message
+    assert len(check.message) < 200
+
+
+# --- input errors found while running name the step ------------------------------------
+def _run_error(text: str) -> InputError:
+    with pytest.raises(InputError) as err:
+        run_scenario(parse_scenario(text, "s.toml"))
+    return err.value
+
+
+def test_an_operation_of_an_exited_process_names_its_step():
+    err = _run_error('name = "t"\n[[setup]]\nop = "exit"\n[[setup]]\nop = "mmap"\nlength = 4096\n')
+    assert str(err) == "s.toml: setup[1]: process 'p' has exited"
+
+
+def test_a_mem_read_by_an_exited_process_names_its_step():
+    err = _run_error(
+        'name = "t"\n[[process]]\nname = "p"\n[[process]]\nname = "d"\n'
+        '[[setup]]\nop = "mmap"\nlength = 4096\nas = "m"\n'
+        '[[setup]]\nop = "exit"\nprocess = "d"\n'
+        '[[setup]]\nop = "mem_read"\naddr = "m"\nlength = 1\nby = "d"\n'
+    )
+    assert str(err) == "s.toml: setup[2]: process 'd' has exited"
+
+
+def test_a_repeated_fork_names_its_step():
+    err = _run_error(
+        'name = "t"\n[[thread]]\nname = "t"\nrepeat = 2\nops = [{op = "fork", as = "c"}]\n'
+    )
+    assert str(err) == "s.toml: thread[t].ops[0]: process 'c' already exists"
+
+
+def test_a_check_on_a_mapping_whose_mmap_failed_names_the_check():
+    err = _run_error(
+        'name = "t"\n[[setup]]\nop = "mmap"\nlength = 0\nas = "m"\n'
+        '[[check]]\nkind = "memory"\naddr = "m"\ndata = "x"\n'
+    )
+    assert str(err) == "s.toml: check[0].addr: mapping 'm' has no address: its mmap failed"

@@ -74,6 +74,13 @@ MAX_ULONG = (1 << 64) - 1
 #: Files are built in memory; a bound keeps a typo (or a fuzzer) from asking
 #: the loader for terabytes.
 MAX_FILE_SIZE = 64 << 20
+#: The most bytes one read, mem_read, write or mem_write moves, and so the
+#: longest `expect` (docs/scenarios.md, "Limits"): the model copies page by
+#: page and a result holds what was read, so a typo of 1 TiB would grow
+#: memory until the machine gives out.
+MAX_TRANSFER = 64 << 20
+#: The most pages one gup pins (MAX_TRANSFER in pages).
+MAX_GUP_PAGES = MAX_TRANSFER >> 12
 DEFAULT_PROCESS = "p"
 
 # Names (processes, threads, `as`) must be usable inside "NAME+OFFSET" and
@@ -405,6 +412,28 @@ _OPS: dict[str, _Schema] = {
     "numa_maps": _Schema(),
 }
 
+# op -> (argument, its limit, what is counted): the transfer limits.
+_TRANSFER_LIMITS: dict[str, tuple[tuple[str, int, str], ...]] = {
+    "read": (("length", MAX_TRANSFER, "bytes"), ("expect", MAX_TRANSFER, "bytes")),
+    "mem_read": (("length", MAX_TRANSFER, "bytes"), ("expect", MAX_TRANSFER, "bytes")),
+    "write": (("data", MAX_TRANSFER, "bytes"),),
+    "mem_write": (("data", MAX_TRANSFER, "bytes"),),
+    "gup": (("pages", MAX_GUP_PAGES, "pages"),),
+}
+
+
+def _check_transfer(op: str, args: Mapping[str, Any], loc: _Loc) -> None:
+    for key, limit, unit in _TRANSFER_LIMITS.get(op, ()):
+        if key not in args:
+            continue
+        size = args[key] if isinstance(args[key], int) else len(args[key])
+        if size > limit:
+            loc.key(key).fail(
+                f"{size} {unit} is past the limit of one {op}: at most {limit} {unit} "
+                "(64 MiB); split it into several operations"
+            )
+
+
 _OP_ARGS: dict[str, Converter] = {
     "addr": _address,
     "length": _uint(),
@@ -637,6 +666,7 @@ def _parse_op(value: Any, loc: _Loc, ctx: _Context, label: str, process: str) ->
         loc.key("op").fail(f"missing required key 'op' (accepted ops: {accepted})")
     op = _choice(sorted(_OPS), "op")(table["op"], loc.key("op"))
     args = _parse_args(table, loc, _OPS[op], _OP_ARGS, ctx, _OP_FIXED, f"op {op!r}")
+    _check_transfer(op, args, loc)
     process = _optional(table, "process", loc, _reference("process"), ctx, process)
     as_name = _parse_as(table, loc, ctx, op)
     step = as_name or label

@@ -20,6 +20,7 @@ from ..kernel.constants import errno_name
 from ..kernel.kernel import Kernel
 from .checks import evaluate_checks
 from .model import AddrRef, OpSpec, Scenario, ThreadSpec
+from .summary import data_json, mismatch
 
 
 @dataclass
@@ -42,7 +43,7 @@ class OpResult:
             "process": self.process,
         }
         if self.data is not None:
-            out["data"] = self.data.decode("utf-8", errors="replace")
+            out.update(data_json(self.data))
         return out
 
 
@@ -140,13 +141,20 @@ class Runner:
 
     def run_op(self, op: OpSpec) -> OpResult:
         res = OpResult(op.step, op.op, op.process)
-        getattr(self, "op_" + op.op)(op, res)
+        try:
+            getattr(self, "op_" + op.op)(op, res)
+        except InputError as err:
+            if err.where is not None:
+                raise
+            # The kernel facade's own errors (a process that has exited or
+            # already exists) know no file: name the step.
+            raise InputError(err.detail, op.where) from None
         self.result.results.append(res)
         self.by_step[op.step] = res
         expect = op.args.get("expect")
         if expect is not None and res.data is not None and res.data != expect:
             self.result.checks.append(
-                CheckResult("expect", False, f"{op.step}: read {res.data!r}, expected {expect!r}")
+                CheckResult("expect", False, f"{op.step}: read {mismatch(res.data, expect)}")
             )
         if self.check:
             self.k.check_invariants()
