@@ -93,12 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
         "report those reachable under one only",
     )
     ex.add_argument("--no-progress", action="store_true", help="no live progress line")
+    ex.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="write the files (core dumps) of the reported violation's execution here "
+        "(default: no execution writes any)",
+    )
     rp = sub.add_parser("replay", help="re-run one interleaving and print its trace")
     rp.add_argument("file", help="scenario file (TOML)")
     rp.add_argument("schedule", help="a schedule string from explore")
     rp.add_argument("--semantics", metavar="S", help="kernel profile, overrides the file")
     rp.add_argument("--json", action="store_true", help="machine-readable output")
     rp.add_argument("--trace-html", metavar="FILE", help="also write an HTML swimlane diagram")
+    rp.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="write the execution's files (core dumps) here (default: none are written)",
+    )
     show = sub.add_parser(
         "show", help="run a scenario, then print a process's /proc views and page tables"
     )
@@ -225,7 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.schedule is not None:
         from .explore.api import replay
 
-        result = replay(scenario, args.schedule, args.semantics).result
+        result = replay(scenario, args.schedule, args.semantics, output_dir=args.output_dir).result
     else:
         result = run_scenario(
             scenario, args.semantics, check_invariants=args.check, output_dir=args.output_dir

@@ -53,6 +53,7 @@ def explore_command(args: argparse.Namespace, scenario: Scenario) -> int:
         seed=args.seed,
         progress=progress,
         workers=args.workers,
+        output_dir=args.output_dir,
     )
     progress.done()
     tasks = [t.name for t in scenario.threads]
@@ -74,7 +75,7 @@ def explore_command(args: argparse.Namespace, scenario: Scenario) -> int:
 
 
 def replay_command(args: argparse.Namespace, scenario: Scenario) -> int:
-    ex = replay(scenario, args.schedule, args.semantics)
+    ex = replay(scenario, args.schedule, args.semantics, output_dir=args.output_dir)
     tasks = [t.name for t in scenario.threads]
     checks = ex.result.checks
     ok = all(c.ok for c in checks)

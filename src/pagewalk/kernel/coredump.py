@@ -358,6 +358,21 @@ def write_headers(tsk: task_struct, mm: mm_struct, out: _CoreFile, signr: int) -
     return dataoff, offset
 
 
+class DiscardFile:
+    """A core file that keeps nothing: what a dump writes when no file was
+    asked for (an explorer's executions).  The dump runs as it would into a
+    real file -- same pages looked up, same faults, same size returned."""
+
+    def write(self, data: bytes | memoryview) -> int:
+        return len(data)
+
+    def seek(self, off: int, whence: int = 0) -> int:
+        return off
+
+    def truncate(self, size: int | None = None) -> int:
+        return size or 0
+
+
 def elf_core_dump(tsk: task_struct, file: BinaryIO, signr: int = SIGSEGV) -> int:
     """Write ``tsk``'s core to ``file`` (a binary file open for writing, written
     from offset 0) as fs/binfmt_elf.c elf_core_dump() does with ``tsk`` as

@@ -305,6 +305,39 @@ def _name(value: Any, loc: _Loc, ctx: _Context | None = None) -> str:
     return value
 
 
+#: Linux's NAME_MAX and PATH_MAX - 1 (bytes): longer names cannot be created.
+NAME_MAX = 255
+PATH_MAX = 4095
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _output_path(value: Any, loc: _Loc, ctx: _Context | None = None) -> str:
+    """A file a scenario writes (core_dump's ``path``): relative to
+    --output-dir and staying inside it -- not absolute, no ``..`` -- naming a
+    file (not ending in ``/`` or ``.``), without control characters, within
+    NAME_MAX per component and PATH_MAX in all."""
+    path = _nonempty_string(value, loc)
+    parts = path.split("/")
+    if _CONTROL_RE.search(path):
+        problem = "contains a control character (NUL, newline, ...)"
+    elif path.startswith("/"):
+        problem = "is absolute"
+    elif ".." in parts:
+        problem = "has a '..' component"
+    elif "" in parts or parts[-1] == ".":
+        problem = "has an empty component or names a directory"
+    elif max(len(part.encode("utf-8")) for part in parts) > NAME_MAX:
+        problem = f"has a component longer than {NAME_MAX} bytes"
+    elif len(path.encode("utf-8")) > PATH_MAX:
+        problem = f"is longer than {PATH_MAX} bytes"
+    else:
+        return path
+    loc.fail(
+        f"output path {_show(path)} {problem} (a file name relative to --output-dir, "
+        "inside it: see docs/scenarios.md, Limits)"
+    )
+
+
 def _reference(kind: str) -> Converter:
     """A string naming something declared elsewhere; checked in _resolve_refs."""
 
@@ -449,7 +482,7 @@ _OP_ARGS: dict[str, Converter] = {
     "write": _boolean,
     "force": _boolean,
     "pins": _reference("pins"),
-    "path": _nonempty_string,
+    "path": _output_path,
 }
 
 _PROCESS_DEFAULT = {"process": _FIRST_PROCESS}

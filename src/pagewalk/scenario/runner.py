@@ -90,11 +90,12 @@ class Runner:
         scenario: Scenario,
         semantics: str | None = None,
         check_invariants: bool = False,
-        output_dir: str = ".",
+        output_dir: str | None = ".",
     ) -> None:
         self.scenario = scenario
         self.semantics = semantics or scenario.semantics
         self.check = check_invariants
+        #: where files the scenario writes go; None: write none (explore)
         self.output_dir = output_dir
         self.k = Kernel(self.semantics, nodes=scenario.nodes, split_ptlock=scenario.split_ptlock)
         self.addrs: dict[str, int | None] = {}  # mmap `as` -> address (None: mmap failed)
@@ -281,7 +282,7 @@ class Runner:
         res.value = self.k.proc_view(op.process, "numa_maps")
 
     def op_core_dump(self, op: OpSpec, res: OpResult) -> None:
-        path = os.path.join(self.output_dir, op.args["path"])
+        path = None if self.output_dir is None else self.output_path(op, op.args["path"])
         try:
             ret = self.k.core_dump(op.process, path)
         except InputError as err:
@@ -290,6 +291,20 @@ class Runner:
             self._ret(res, ret)
         else:
             res.value = op.args["path"]
+
+    def output_path(self, op: OpSpec, name: str) -> str:
+        """Where a file the scenario writes goes: ``name`` (checked by the
+        loader: relative, no '..') under output_dir, refused if a symbolic
+        link on the way leads out of output_dir."""
+        path = os.path.join(self.output_dir, name)
+        inside = os.path.realpath(self.output_dir)
+        if os.path.commonpath([inside, os.path.realpath(path)]) != inside:
+            raise InputError(
+                f"{name!r} leads out of the output directory {self.output_dir} "
+                "through a symbolic link",
+                f"{op.where}.path",
+            )
+        return path
 
 
 def stats(k: Kernel) -> dict[str, int]:
@@ -316,8 +331,9 @@ def run_scenario(
     scenario: Scenario,
     semantics: str | None = None,
     check_invariants: bool = False,
-    output_dir: str = ".",
+    output_dir: str | None = ".",
     checks: bool = True,
 ) -> RunResult:
-    """Run one execution of ``scenario`` and return what happened."""
+    """Run one execution of ``scenario`` and return what happened; files it
+    writes go under ``output_dir`` (None: none are written)."""
     return Runner(scenario, semantics, check_invariants, output_dir).run(checks)
