@@ -209,3 +209,12 @@ def test_run_with_a_schedule_writes_under_its_output_dir(tmp_path, cwd, capsys):
     assert main(argv) == 1
     assert [p.name for p in out.iterdir()] == ["race.core"]
     assert list(cwd.iterdir()) == []
+
+
+def test_the_oracles_model_side_writes_no_file(cwd):
+    from pagewalk.oracle.model_side import ModelRun
+
+    run = ModelRun(parse_scenario(_dump('"x.core"')), None)
+    steps = [run.run_op(op, label) for op, label in run.ops()]
+    assert steps[-1].result.value == "x.core"
+    assert list(cwd.iterdir()) == []
