@@ -591,7 +591,8 @@ def test_subprocess_runs_an_example_as_text(tmp_path: Path) -> None:
 # Regressions
 
 
-@pytest.mark.parametrize("length", [10**15, 2**64 - 1])
+# Longer ones are refused by the loader (test_limits.py).
+@pytest.mark.parametrize("length", [64 << 20])
 def test_huge_mem_read_length_is_not_a_crash(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], length: int
 ) -> None:

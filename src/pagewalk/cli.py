@@ -154,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress on stderr (by default: a live line on a terminal, "
         "a line every 5 s elsewhere)",
     )
+    ex.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="write the files (core dumps) of the reported violation's execution here "
+        "(default: no execution writes any)",
+    )
     rp = sub.add_parser("replay", help="re-run one interleaving and print its trace", **common)
     rp.add_argument("file", help="scenario file (TOML)")
     rp.add_argument("schedule", help=_SCHEDULE_HELP + " (explore prints one for a violation)")
@@ -161,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     _max_steps(rp)
     rp.add_argument("--json", action="store_true", help="machine-readable output")
     rp.add_argument("--trace-html", metavar="FILE", help="also write an HTML swimlane diagram")
+    rp.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="write the execution's files (core dumps) here (default: none are written)",
+    )
     show = sub.add_parser(
         "show", help="run a scenario, then print a process's /proc views and page tables"
     )
@@ -312,7 +323,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             if args.schedule is not None:
                 from .explore.api import replay
 
-                result = replay(scenario, args.schedule, args.semantics, args.max_steps).result
+                result = replay(
+                    scenario,
+                    args.schedule,
+                    args.semantics,
+                    args.max_steps,
+                    output_dir=args.output_dir,
+                ).result
             else:
                 result = run_scenario(
                     scenario,

@@ -209,6 +209,7 @@ def explore(
     progress: Callable[[int, int, float], None] | None = None,
     max_steps: int = 10_000,
     workers: int = 1,
+    output_dir: str | None = None,
 ) -> ExploreResult:
     """Explore the interleavings of ``scenario``'s threads.
 
@@ -216,7 +217,10 @@ def explore(
     ``violation``: one did (``result.violation`` has a replayable schedule,
     shortened to the fewest preemptions found); ``incomplete``: a budget or
     the preemption bound stopped the search first.  ``collect`` records the
-    distinct final observable states with a schedule reaching each."""
+    distinct final observable states with a schedule reaching each.
+    ``output_dir``: where the reported violation's execution, re-run for its
+    trace, writes its files (core dumps); no other execution writes any, and
+    None, the default, writes none at all."""
     check_strategy(strategy)
     sem = semantics or scenario.semantics
     budget = Budget(max_executions, timeout)
@@ -225,7 +229,14 @@ def explore(
         return run_execution(scenario, sem, chooser, max_steps=max_steps, observe=collect)
 
     def traced(choices: list[int]) -> Execution:
-        return run_execution(scenario, sem, ReplayChooser(choices), max_steps=max_steps, trace=True)
+        return run_execution(
+            scenario,
+            sem,
+            ReplayChooser(choices),
+            max_steps=max_steps,
+            trace=True,
+            output_dir=output_dir,
+        )
 
     res = ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0)
     tally = Tally(res, budget, stop_first, collect, progress)
@@ -411,9 +422,14 @@ class ReplayChooser(Chooser):
 
 
 def replay(
-    scenario: Scenario, schedule: str, semantics: str | None = None, max_steps: int = 10_000
+    scenario: Scenario,
+    schedule: str,
+    semantics: str | None = None,
+    max_steps: int = 10_000,
+    output_dir: str | None = None,
 ) -> Execution:
-    """Re-run one execution exactly, with a step-by-step trace.  Every step
+    """Re-run one execution exactly, with a step-by-step trace; its files go
+    under ``output_dir`` (None, the default: none are written).  Every step
     of the schedule must be taken: a schedule longer than the execution is
     bad input."""
     choices = decode_schedule(schedule)
@@ -431,6 +447,7 @@ def replay(
         chooser,
         max_steps=max_steps,
         trace=True,
+        output_dir=output_dir,
     )
     if chooser.step < len(choices) and ex.outcome != "violation":
         raise InputError(

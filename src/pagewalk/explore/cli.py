@@ -61,6 +61,7 @@ def explore_command(args: argparse.Namespace, scenario: Scenario) -> int:
         progress=progress,
         workers=args.workers,
         max_steps=args.max_steps,
+        output_dir=args.output_dir,
     )
     progress.done()
     tasks = [t.name for t in scenario.threads]
@@ -85,7 +86,7 @@ def write_output(path: str, text: str) -> None:
 
 
 def replay_command(args: argparse.Namespace, scenario: Scenario) -> int:
-    ex = replay(scenario, args.schedule, args.semantics, args.max_steps)
+    ex = replay(scenario, args.schedule, args.semantics, args.max_steps, args.output_dir)
     tasks = [t.name for t in scenario.threads]
     checks = ex.result.checks
     ok = all(c.ok for c in checks)

@@ -66,9 +66,12 @@ def run_execution(
     max_steps: int = 10_000,
     trace: bool = False,
     observe: bool = False,
+    output_dir: str | None = None,
 ) -> Execution:
-    """Run setup, then the threads under ``chooser``, then final and the checks."""
-    runner = Runner(scenario, semantics)
+    """Run setup, then the threads under ``chooser``, then final and the checks.
+    Files the scenario writes (core dumps) go under ``output_dir``; None, the
+    default, writes none."""
+    runner = Runner(scenario, semantics, output_dir=output_dir)
     try:
         runner.run_ops(scenario.setup)
     except ModelFailure as failure:

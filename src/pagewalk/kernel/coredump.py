@@ -57,23 +57,8 @@ from .constants import (
     VM_WRITE,
 )
 from .locks import cond_resched, down_read, up_read
-from .memory import _vm_locked_blocks_foll_anon, get_user_pages
+from .memory import _vm_locked_blocks_foll_anon, get_user_pages, missing_table_end
 from .page import Page, page_contents, put_page
-from .pgalloc import next_table
-from .pgtable import (
-    pgd_addr_end,
-    pgd_bad,
-    pgd_index,
-    pgd_none,
-    pmd_addr_end,
-    pmd_bad,
-    pmd_index,
-    pmd_none,
-    pud_addr_end,
-    pud_bad,
-    pud_index,
-    pud_none,
-)
 from .vma import is_vm_hugetlb_page, vm_area_struct, vma_has_nopage
 
 if TYPE_CHECKING:
@@ -301,16 +286,7 @@ def _foll_anon_hole_end(mm: mm_struct, addr: int, end: int) -> int:
     explorer the per-page loop would offer one cond_resched() per page; the
     skip offers one per run.)
     """
-    e = mm.pgd.data[pgd_index(addr)]
-    if pgd_none(e) or pgd_bad(e):
-        return pgd_addr_end(addr, end)
-    e = next_table(mm, e)[pud_index(addr)]
-    if pud_none(e) or pud_bad(e):
-        return pud_addr_end(addr, end)
-    e = next_table(mm, e)[pmd_index(addr)]
-    if pmd_none(e) or pmd_bad(e):
-        return pmd_addr_end(addr, end)
-    return addr
+    return missing_table_end(mm, addr, end)
 
 
 def dump_page(tsk: task_struct, mm: mm_struct, addr: int, out: _CoreFile) -> None:
@@ -380,6 +356,21 @@ def write_headers(tsk: task_struct, mm: mm_struct, out: _CoreFile, signr: int) -
     for note in notes:
         writenote(note, out)
     return dataoff, offset
+
+
+class DiscardFile:
+    """A core file that keeps nothing: what a dump writes when no file was
+    asked for (an explorer's executions).  The dump runs as it would into a
+    real file -- same pages looked up, same faults, same size returned."""
+
+    def write(self, data: bytes | memoryview) -> int:
+        return len(data)
+
+    def seek(self, off: int, whence: int = 0) -> int:
+        return off
+
+    def truncate(self, size: int | None = None) -> int:
+        return size or 0
 
 
 def elf_core_dump(tsk: task_struct, file: BinaryIO, signr: int = SIGSEGV) -> int:

@@ -470,12 +470,15 @@ class Kernel:
             key = sys_futex_key(tsk, uaddr)
         return key if isinstance(key, int) else str(key)
 
-    def core_dump(self, proc: str | task_struct, path: str) -> int:
+    def core_dump(self, proc: str | task_struct, path: str | None) -> int:
         """Write an ELF core of the process to ``path`` (elf_core_dump); the
-        core's size, or -errno."""
-        from .coredump import elf_core_dump
+        core's size, or -errno.  ``path`` None: dump into nothing (the kernel
+        does all the same work, no file is written)."""
+        from .coredump import DiscardFile, elf_core_dump
 
         tsk = self._live(proc)
+        if path is None:
+            return elf_core_dump(tsk, DiscardFile())
         try:
             with open(path, "wb") as f:
                 return elf_core_dump(tsk, f)

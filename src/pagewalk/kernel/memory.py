@@ -381,17 +381,65 @@ def unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: int, end: int) 
 ZAP_BLOCK_SIZE = 1024 * PAGE_SIZE
 
 
+# =============================================================================
+# Spans without page tables (no kernel counterpart: the plain-run fast paths)
+# =============================================================================
+def missing_table_end(mm: mm_struct, addr: int, end: int, bad_pmd: bool = True) -> int:
+    """Where the span of the first missing pgd, pud or pmd entry covering
+    ``addr`` ends (at most ``end``); ``addr`` itself when ``addr`` has a pmd
+    entry.  A bad entry counts as missing, as follow_page's ``p?d_none ||
+    p?d_bad`` tests have it, except a bad pmd when ``bad_pmd`` is false (the
+    zap walk clears those, so they are not nothing to it)."""
+    e = mm.pgd.data[pgd_index(addr)]
+    if pgd_none(e) or pgd_bad(e):
+        return pgd_addr_end(addr, end)
+    e = next_table(mm, e)[pud_index(addr)]
+    if pud_none(e) or pud_bad(e):
+        return pud_addr_end(addr, end)
+    e = next_table(mm, e)[pmd_index(addr)]
+    if pmd_none(e) or (bad_pmd and pmd_bad(e)):
+        return pmd_addr_end(addr, end)
+    return addr
+
+
+def missing_tables_end(mm: mm_struct, addr: int, end: int, bad_pmd: bool = True) -> int:
+    """The end of the run of consecutive missing-entry spans from ``addr``
+    (see :func:`missing_table_end`): the first address below ``end`` that has
+    a pmd entry, else ``end``.  Costs one step per missing entry, however
+    large its span."""
+    while addr < end:
+        nxt = missing_table_end(mm, addr, end, bad_pmd)
+        if nxt == addr:
+            return addr
+        addr = nxt
+    return end
+
+
 def unmap_vmas(
     tlb: mmu_gather, vma: vm_area_struct | None, start_addr: int, end_addr: int
 ) -> tuple[mmu_gather, int]:
     """Unmap [start_addr, end_addr) of a vma chain in ZAP_BLOCK_SIZE blocks,
     finishing the TLB gather and offering to reschedule between blocks.
-    Returns the (possibly renewed) gather and the end address."""
+    Returns the (possibly renewed) gather and the end address.
+
+    Fast path, when no scheduler explores (``k.sched is None``): at the start
+    of a block, with nothing gathered, the whole blocks of a span whose pgd,
+    pud or pmd entries are all none (or a bad pgd/pud, which the zap walk
+    skips too) are stepped over at once.  It leaves the same state as the
+    C's loop: for such a block unmap_page_range finds no table and changes
+    nothing, tlb_finish_mmu flushes an empty gather (nothing freed), and
+    cond_resched does nothing when nothing else can run, so the next block
+    starts with the same empty gather and a full zap_bytes either way.  This
+    makes tearing down a huge untouched mapping cost the tables it has, not
+    its size (64 TiB: 16 million blocks).  Under an explorer every block
+    keeps its cond_resched, a schedule point.
+    """
     zap_bytes = ZAP_BLOCK_SIZE
     tlb_start = 0
     tlb_start_valid = False
     start = start_addr
     fullmm = tlb.fullmm
+    plain = tlb.mm.k.sched is None
     while vma is not None and vma.vm_start < end_addr:
         start = max(vma.vm_start, start_addr)
         end = min(vma.vm_end, end_addr)
@@ -408,6 +456,11 @@ def unmap_vmas(
                 block = end - start
                 unmap_hugepage_range(vma, start, end)
             else:
+                if plain and zap_bytes == ZAP_BLOCK_SIZE and not tlb.need_flush:
+                    hole = missing_tables_end(tlb.mm, start, end, bad_pmd=False) - start
+                    if hole >= ZAP_BLOCK_SIZE:
+                        start += hole - hole % ZAP_BLOCK_SIZE  # whole empty blocks
+                        continue
                 block = min(zap_bytes, end - start)
                 unmap_page_range(tlb, vma, start, start + block)
             start += block

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InputError
 from ..kernel.page import (
     PG_anon,
     PG_dirty,
@@ -19,6 +20,7 @@ from ..kernel.page import (
 )
 from ..kernel.pgtable import _PAGE_DIRTY, _PAGE_RW
 from .model import PAGE_PROPERTIES
+from .summary import first_difference, mismatch, show_bytes
 
 if TYPE_CHECKING:
     from .model import CheckSpec
@@ -33,7 +35,12 @@ def evaluate_checks(runner: Runner) -> list[CheckResult]:
     results: dict[int, CheckResult] = {}
     for i in order:
         spec = specs[i]
-        ok, message = CHECKS[spec.kind](runner, spec.args)
+        try:
+            ok, message = CHECKS[spec.kind](runner, spec.args)
+        except InputError as err:
+            # A check's address or process resolved at the end: name the check.
+            field = (err.where or "").partition(".")[2]  # "memory.addr" -> "addr"
+            raise InputError(err.detail, f"{spec.where}.{field}" if field else spec.where) from None
         results[i] = CheckResult(spec.kind, ok, message)
     return [results[i] for i in range(len(specs))]
 
@@ -47,7 +54,7 @@ def check_file_unchanged(runner: Runner, a: dict) -> tuple[bool, str]:
     now = f.content()
     if now == f.initial:
         return True, f"{f.path} unchanged"
-    first = next(i for i in range(len(now)) if now[i] != f.initial[i])
+    first = first_difference(now, f.initial)
     return False, (
         f"{f.path} changed at offset {first}: "
         f"{now[first : first + 16]!r} (was {f.initial[first : first + 16]!r})"
@@ -59,8 +66,8 @@ def check_file_content(runner: Runner, a: dict) -> tuple[bool, str]:
     off, data = a["offset"], a["data"]
     got = f.content()[off : off + len(data)]
     if got == data:
-        return True, f"{f.path}@{off} holds {data!r}"
-    return False, f"{f.path}@{off} holds {got!r}, expected {data!r}"
+        return True, f"{f.path}@{off} holds {show_bytes(data)}"
+    return False, f"{f.path}@{off} holds {mismatch(got, data)}"
 
 
 def _proc_addr(runner: Runner, a: dict, where: str) -> tuple[str, int]:
@@ -77,10 +84,10 @@ def check_memory(runner: Runner, a: dict) -> tuple[bool, str]:
         return False, f"process {proc} has exited"
     got = runner.k.peek(proc, addr, len(a["data"]))
     if got == a["data"]:
-        return True, f"{proc}@{addr:#x} holds {a['data']!r}"
+        return True, f"{proc}@{addr:#x} holds {show_bytes(got)}"
     if got is None:
         return False, f"{proc}@{addr:#x} is not mapped"
-    return False, f"{proc}@{addr:#x} holds {got!r}, expected {a['data']!r}"
+    return False, f"{proc}@{addr:#x} holds {mismatch(got, a['data'])}"
 
 
 def page_properties(runner: Runner, proc: str, addr: int) -> dict[str, Any]:

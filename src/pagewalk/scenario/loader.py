@@ -74,6 +74,13 @@ MAX_ULONG = (1 << 64) - 1
 #: Files are built in memory; a bound keeps a typo (or a fuzzer) from asking
 #: the loader for terabytes.
 MAX_FILE_SIZE = 64 << 20
+#: The most bytes one read, mem_read, write or mem_write moves, and so the
+#: longest `expect` (docs/scenarios.md, "Limits"): the model copies page by
+#: page and a result holds what was read, so a typo of 1 TiB would grow
+#: memory until the machine gives out.
+MAX_TRANSFER = 64 << 20
+#: The most pages one gup pins (MAX_TRANSFER in pages).
+MAX_GUP_PAGES = MAX_TRANSFER >> 12
 DEFAULT_PROCESS = "p"
 
 # Names (processes, threads, `as`) must be usable inside "NAME+OFFSET" and
@@ -298,6 +305,39 @@ def _name(value: Any, loc: _Loc, ctx: _Context | None = None) -> str:
     return value
 
 
+#: Linux's NAME_MAX and PATH_MAX - 1 (bytes): longer names cannot be created.
+NAME_MAX = 255
+PATH_MAX = 4095
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _output_path(value: Any, loc: _Loc, ctx: _Context | None = None) -> str:
+    """A file a scenario writes (core_dump's ``path``): relative to
+    --output-dir and staying inside it -- not absolute, no ``..`` -- naming a
+    file (not ending in ``/`` or ``.``), without control characters, within
+    NAME_MAX per component and PATH_MAX in all."""
+    path = _nonempty_string(value, loc)
+    parts = path.split("/")
+    if _CONTROL_RE.search(path):
+        problem = "contains a control character (NUL, newline, ...)"
+    elif path.startswith("/"):
+        problem = "is absolute"
+    elif ".." in parts:
+        problem = "has a '..' component"
+    elif "" in parts or parts[-1] == ".":
+        problem = "has an empty component or names a directory"
+    elif max(len(part.encode("utf-8")) for part in parts) > NAME_MAX:
+        problem = f"has a component longer than {NAME_MAX} bytes"
+    elif len(path.encode("utf-8")) > PATH_MAX:
+        problem = f"is longer than {PATH_MAX} bytes"
+    else:
+        return path
+    loc.fail(
+        f"output path {_show(path)} {problem} (a file name relative to --output-dir, "
+        "inside it: see docs/scenarios.md, Limits)"
+    )
+
+
 def _reference(kind: str) -> Converter:
     """A string naming something declared elsewhere; checked in _resolve_refs."""
 
@@ -405,6 +445,28 @@ _OPS: dict[str, _Schema] = {
     "numa_maps": _Schema(),
 }
 
+# op -> (argument, its limit, what is counted): the transfer limits.
+_TRANSFER_LIMITS: dict[str, tuple[tuple[str, int, str], ...]] = {
+    "read": (("length", MAX_TRANSFER, "bytes"), ("expect", MAX_TRANSFER, "bytes")),
+    "mem_read": (("length", MAX_TRANSFER, "bytes"), ("expect", MAX_TRANSFER, "bytes")),
+    "write": (("data", MAX_TRANSFER, "bytes"),),
+    "mem_write": (("data", MAX_TRANSFER, "bytes"),),
+    "gup": (("pages", MAX_GUP_PAGES, "pages"),),
+}
+
+
+def _check_transfer(op: str, args: Mapping[str, Any], loc: _Loc) -> None:
+    for key, limit, unit in _TRANSFER_LIMITS.get(op, ()):
+        if key not in args:
+            continue
+        size = args[key] if isinstance(args[key], int) else len(args[key])
+        if size > limit:
+            loc.key(key).fail(
+                f"{size} {unit} is past the limit of one {op}: at most {limit} {unit} "
+                "(64 MiB); split it into several operations"
+            )
+
+
 _OP_ARGS: dict[str, Converter] = {
     "addr": _address,
     "length": _uint(),
@@ -420,7 +482,7 @@ _OP_ARGS: dict[str, Converter] = {
     "write": _boolean,
     "force": _boolean,
     "pins": _reference("pins"),
-    "path": _nonempty_string,
+    "path": _output_path,
 }
 
 _PROCESS_DEFAULT = {"process": _FIRST_PROCESS}
@@ -637,6 +699,7 @@ def _parse_op(value: Any, loc: _Loc, ctx: _Context, label: str, process: str) ->
         loc.key("op").fail(f"missing required key 'op' (accepted ops: {accepted})")
     op = _choice(sorted(_OPS), "op")(table["op"], loc.key("op"))
     args = _parse_args(table, loc, _OPS[op], _OP_ARGS, ctx, _OP_FIXED, f"op {op!r}")
+    _check_transfer(op, args, loc)
     process = _optional(table, "process", loc, _reference("process"), ctx, process)
     as_name = _parse_as(table, loc, ctx, op)
     step = as_name or label

@@ -7,6 +7,7 @@ from typing import Any
 
 from .model import AddrRef, OpSpec, Scenario
 from .runner import OpResult, RunResult
+from .summary import data_text
 
 
 def _arg(value: Any) -> str:
@@ -34,9 +35,8 @@ def describe_result(op: str, res: OpResult) -> str:
     if op == "mmap" and isinstance(res.value, int):
         return hex(res.value)
     if res.data is not None:
-        text = res.data.decode("utf-8", errors="replace")
-        shown = text if len(text) <= 32 else text[:29] + "..."
-        return f"{res.value} {shown!r}" if op == "mem_read" else repr(shown)
+        shown = data_text(res.data)
+        return f"{res.value} {shown}" if op == "mem_read" else shown
     return str(res.value)
 
 

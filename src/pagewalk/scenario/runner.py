@@ -21,6 +21,7 @@ from ..kernel.fork import fatal_signal_pending
 from ..kernel.kernel import Kernel
 from .checks import evaluate_checks
 from .model import AddrRef, OpSpec, Scenario, ThreadSpec
+from .summary import data_json, mismatch
 
 
 @dataclass
@@ -43,7 +44,7 @@ class OpResult:
             "process": self.process,
         }
         if self.data is not None:
-            out["data"] = self.data.decode("utf-8", errors="replace")
+            out.update(data_json(self.data))
         return out
 
 
@@ -98,11 +99,12 @@ class Runner:
         scenario: Scenario,
         semantics: str | None = None,
         check_invariants: bool = False,
-        output_dir: str = ".",
+        output_dir: str | None = ".",
     ) -> None:
         self.scenario = scenario
         self.semantics = semantics or scenario.semantics
         self.check = check_invariants
+        #: where files the scenario writes go; None: write none (explore)
         self.output_dir = output_dir
         self.k = Kernel(self.semantics, nodes=scenario.nodes, split_ptlock=scenario.split_ptlock)
         self.addrs: dict[str, int | None] = {}  # mmap `as` -> address (None: mmap failed)
@@ -198,13 +200,20 @@ class Runner:
         if self.k.sched is not None:  # the step bound grows with the work asked for
             self.k.sched.grant(STEPS_PER_PAGE * self._op_pages(op))
         res = OpResult(op.step, op.op, op.process)
-        getattr(self, "op_" + op.op)(op, res)
+        try:
+            getattr(self, "op_" + op.op)(op, res)
+        except InputError as err:
+            if err.where is not None:
+                raise
+            # The kernel facade's own errors (a process that has exited or
+            # already exists) know no file: name the step.
+            raise InputError(err.detail, op.where) from None
         self.result.results.append(res)
         self.by_step[op.step] = res
         expect = op.args.get("expect")
         if expect is not None and res.data is not None and res.data != expect:
             self.result.checks.append(
-                CheckResult("expect", False, f"{op.step}: read {res.data!r}, expected {expect!r}")
+                CheckResult("expect", False, f"{op.step}: read {mismatch(res.data, expect)}")
             )
         if self.check:
             self.k.check_invariants()
@@ -365,7 +374,7 @@ class Runner:
         res.value = self.k.proc_view(self.who(op), "numa_maps")
 
     def op_core_dump(self, op: OpSpec, res: OpResult) -> None:
-        path = os.path.join(self.output_dir, op.args["path"])
+        path = None if self.output_dir is None else self.output_path(op, op.args["path"])
         try:
             ret = self.k.core_dump(self.who(op), path)
         except InputError as err:
@@ -374,6 +383,20 @@ class Runner:
             self._ret(res, ret)
         else:
             res.value = op.args["path"]
+
+    def output_path(self, op: OpSpec, name: str) -> str:
+        """Where a file the scenario writes goes: ``name`` (checked by the
+        loader: relative, no '..') under output_dir, refused if a symbolic
+        link on the way leads out of output_dir."""
+        path = os.path.join(self.output_dir, name)
+        inside = os.path.realpath(self.output_dir)
+        if os.path.commonpath([inside, os.path.realpath(path)]) != inside:
+            raise InputError(
+                f"{name!r} leads out of the output directory {self.output_dir} "
+                "through a symbolic link",
+                f"{op.where}.path",
+            )
+        return path
 
 
 def stats(k: Kernel) -> dict[str, int]:
@@ -401,8 +424,9 @@ def run_scenario(
     scenario: Scenario,
     semantics: str | None = None,
     check_invariants: bool = False,
-    output_dir: str = ".",
+    output_dir: str | None = ".",
     checks: bool = True,
 ) -> RunResult:
-    """Run one execution of ``scenario`` and return what happened."""
+    """Run one execution of ``scenario`` and return what happened; files it
+    writes go under ``output_dir`` (None: none are written)."""
     return Runner(scenario, semantics, check_invariants, output_dir).run(checks)
