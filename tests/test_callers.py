@@ -405,3 +405,16 @@ def test_hugetlb_read_only_mmap_past_the_end_of_the_file_is_enomem() -> None:
     f = huge(k)
     assert k.mmap(p, HPAGE, "r", ["shared"], file=f) == -12
     assert k.files[f].i_size == 0
+
+
+def test_hugetlb_munmap_of_a_length_past_the_last_huge_vma_unmaps_it() -> None:
+    """2.6.15's do_munmap has no hugetlb length test: only split_vma checks
+    the alignment, and nothing is split when the range ends above the vma."""
+    k = Kernel()
+    p = k.spawn("p")
+    a = k.mmap(p, HPAGE, "rw", ["shared"], file=huge(k))
+    assert k.vma(p, a + HPAGE) is None
+    assert k.munmap(p, a, HPAGE + PAGE) == 0
+    assert k.vma(p, a) is None
+    assert (p.mm._file_rss, k.page_tables(p)) == (0, 0)
+    k.check_invariants()

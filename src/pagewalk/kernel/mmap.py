@@ -603,8 +603,8 @@ def do_munmap(mm: mm_struct, start: int, length: int) -> int:
     mpnt, prev = find_vma_prev(mm, start)
     if mpnt is None:
         return 0
-    if is_vm_hugetlb_page(mpnt) and (start | length) & ((1 << 21) - 1):
-        return -EINVAL
+    # No hugetlb test here (Hugh Dickins, 2.6.11): split_vma refuses to cut a
+    # huge vma off a 2 MiB boundary, and only when a cut is needed.
     end = start + length
     if mpnt.vm_start >= end:
         return 0
