@@ -108,8 +108,10 @@ class File:
         for index, head in self.mapping.page_tree.items():
             for j in range(512):
                 start = (index * 512 + j) << PAGE_SHIFT
+                if start >= self.i_size or head.pfn + j >= len(mem_map):
+                    break  # a 4 KiB page WILLNEED left at a small index
                 page = mem_map[head.pfn + j]
-                if page.data is not None and start < self.i_size:
+                if page.data is not None:
                     out[start : start + PAGE_SIZE] = page_contents(page)[: self.i_size - start]
         return bytes(out)
 
@@ -162,7 +164,12 @@ def add_to_page_cache_lru(page: Page, mapping: address_space, offset: int) -> No
 
 
 def _read_page(file: File, page: Page, index: int) -> None:
-    """->readpage(): fill from the backing store (short at EOF, zero beyond)."""
+    """->readpage(): fill from the backing store (short at EOF, zero beyond).
+
+    hugetlbfs's is hugetlbfs_readpage(): unlock_page and -EINVAL, so the
+    page stays in the cache as it was allocated, not uptodate."""
+    if file.hugetlb:
+        return
     start = index << PAGE_SHIFT
     chunk = file.backing[start : start + PAGE_SIZE]
     if any(chunk):
@@ -186,8 +193,15 @@ def page_cache_read(file: File, offset: int, nid: int) -> int:
 
 def force_page_cache_readahead(file: File, offset: int, nr_to_read: int, nid: int) -> int:
     """mm/readahead.c: -EINVAL for an address space without ->readpage
-    (shmem in this era; hugetlbfs's refuses every read), else read the range."""
-    if file.i_nlink == 0 or file.hugetlb:
+    (shmem in this era), else read the range.
+
+    hugetlbfs has a ->readpage (one that fails), so the C goes on: every
+    missing 4 KiB index below i_size gets a 4 KiB page in the hugetlbfs page
+    cache, where hugetlb_prefault later takes one as a huge page.  The
+    ``hugetlbfs_without_readpage`` switch is the kernel that dropped it."""
+    if file.i_nlink == 0:
+        return -22
+    if file.hugetlb and file.k.semantics.hugetlbfs_without_readpage:
         return -22
     return do_page_cache_readahead(file, offset, nr_to_read, nid)
 

@@ -69,6 +69,13 @@ class Semantics:
     #: and keeps FOLL_WRITE; follow_page accepts a read-only pte for a write
     #: only if FOLL_FORCE|FOLL_COW and the pte is dirty (can_follow_write_pte).
     gup_foll_cow: bool = False
+    #: Since hugetlbfs lost its ->readpage (hugetlbfs_readpage, which only
+    #: unlocked the page and returned -EINVAL; still there in v2.6.24, gone by
+    #: v2.6.38; the commit is UNVERIFIED): force_page_cache_readahead refuses
+    #: hugetlbfs.  False (every profile): MADV_WILLNEED on a hugetlbfs mapping
+    #: adds 4 KiB pages to its page cache at 4 KiB indices, and a later
+    #: hugetlb_prefault maps one of them as a huge page.
+    hugetlbfs_without_readpage: bool = False
 
     def describe(self) -> dict[str, bool]:
         """The switches as a name -> value mapping (for reports and docs)."""
