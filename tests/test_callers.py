@@ -20,8 +20,8 @@ from pagewalk.kernel.filemap import truncate_inode_pages
 from pagewalk.kernel.futex import _futex_fast_path, _shared_key
 from pagewalk.kernel.memory import follow_page
 from pagewalk.kernel.page import PG_anon, PG_compound, PG_referenced, page_count
-from pagewalk.kernel.semantics import get_semantics
 from pagewalk.kernel.pgtable import _PAGE_PSE
+from pagewalk.kernel.semantics import get_semantics
 
 PAGE = 4096
 HPAGE = 2 << 20
