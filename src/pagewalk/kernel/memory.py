@@ -75,6 +75,7 @@ from .pgtable import (
     _PAGE_PSE,
     _PAGE_RW,
     _PAGE_USER,
+    _UPPER_BAD_FLAGS,
     PTE_MASK,
     pgd_addr_end,
     pgd_bad,
@@ -465,10 +466,10 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     pmd = mm.pmd_cache.get(address >> 30)
     if pmd is None:
         e = mm.pgd.data[(address >> 39) & 511]
-        if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pgd_none || pgd_bad
+        if not e or e & _UPPER_BAD_FLAGS:  # pgd_none || pgd_bad
             return _follow_no_page_table(k, address, flags)
         e = mem_map[(e & PTE_MASK) >> 12].data[(address >> 30) & 511]
-        if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pud_none || pud_bad
+        if not e or e & _UPPER_BAD_FLAGS:  # pud_none || pud_bad
             return _follow_no_page_table(k, address, flags)
         pmd = mm.pmd_cache[address >> 30] = mem_map[(e & PTE_MASK) >> 12].data
     e = pmd[(address >> 21) & 511]

@@ -132,14 +132,26 @@ def pgd_present(entry: int) -> bool:
     return bool(entry & _PAGE_PRESENT)
 
 
-def pgd_bad(entry: int) -> bool:
-    """x86-64 p?d_bad: anything but a table entry (a huge pmd counts as bad)."""
+def pmd_bad(entry: int) -> bool:
+    """x86-64 pmd_bad(): the flags, _PAGE_USER aside, are not exactly
+    _KERNPG_TABLE -- so a huge pmd (its _PAGE_PSE) is bad."""
     return (entry & ~PTE_MASK & ~_PAGE_USER) != _KERNPG_TABLE
 
 
+def pgd_bad(entry: int) -> bool:
+    """x86-64 pgd_bad()/pud_bad() (include/asm-x86_64/pgtable.h, 2.6.11 to
+    2.6.19): a flag outside _PAGE_PRESENT|RW|USER|ACCESSED|DIRTY is set.
+    Not pmd_bad's test: a missing flag is not bad here (Jan Beulich's
+    "x86-64: adjust pmd_bad()", 2.6.20, made the three alike)."""
+    return bool(entry & _UPPER_BAD_FLAGS)
+
+
+#: The flags pgd_bad()/pud_bad() reject, as an unsigned mask.
+_UPPER_BAD_FLAGS = ~(PTE_MASK | _KERNPG_TABLE | _PAGE_USER) & ((1 << 64) - 1)
+
 pud_none = pmd_none = pgd_none
 pud_present = pmd_present = pgd_present
-pud_bad = pmd_bad = pgd_bad
+pud_bad = pgd_bad
 
 
 def pmd_huge(entry: int) -> bool:
