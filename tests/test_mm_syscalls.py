@@ -724,8 +724,10 @@ def test_dontneed_over_two_vmas_zaps_first_then_refuses_locked_one(k, p):
 
 
 def test_random_advice_disables_read_around(k, p):
-    """filemap_nopage: VM_RandomReadHint -> no_cached_page, one page at a time,
-    so every first touch is a major fault."""
+    """filemap_nopage: VM_RandomReadHint -> no_cached_page, one page at a time.
+    The fault stays minor: 2.6.15 sets VM_FAULT_MAJOR only on the read-around
+    path ("if (!did_readaround) { majmin = VM_FAULT_MAJOR; ..."), which a
+    random vma never takes."""
     f = k.add_file("/f", b"r" * 3 * PAGE_SIZE, mode="r")
     a = k.mmap(p, 3 * PAGE_SIZE, "r", ("private",), file="/f")
     assert k.madvise(p, a, 3 * PAGE_SIZE, "random") == 0
@@ -734,7 +736,7 @@ def test_random_advice_disables_read_around(k, p):
     assert sorted(f.mapping.page_tree) == [0]
     k.read(p, a + PAGE_SIZE, 1)
 
-    assert (p.maj_flt, p.min_flt) == (2, 0)
+    assert (p.maj_flt, p.min_flt) == (0, 2)
 
 
 def test_mlock_of_already_locked_range_does_not_fault_again(k, p):
@@ -789,3 +791,44 @@ def test_willneed_on_shared_anonymous_memory_allocates_nothing(k, p):
     assert k.madvise(p, a, 4 * PAGE_SIZE, "willneed") == 0
 
     assert k.vma(p, a).vm_file.mapping.page_tree == {}
+
+
+def test_sequential_advice_reads_a_first_window_of_eight_pages_and_the_fault_is_minor(k, p):
+    """filemap_nopage calls page_cache_readahead for a VM_SEQ_READ vma: a first
+    read at offset 0 opens get_init_ra_size(1, 32) = 8 pages, then finds the
+    page cached (a minor fault), instead of the 32-page read-around."""
+    f = k.add_file("/f", b"s" * 64 * PAGE_SIZE, mode="r")
+    a = k.mmap(p, 64 * PAGE_SIZE, "r", ("private",), file="/f")
+    assert k.madvise(p, a, 64 * PAGE_SIZE, "sequential") == 0
+
+    k.read(p, a, 1)
+
+    assert sorted(f.mapping.page_tree) == list(range(8))
+    assert (p.maj_flt, p.min_flt) == (0, 1)
+
+
+def test_sequential_reads_open_an_ahead_window_after_the_first(k, p):
+    f = k.add_file("/f", b"s" * 64 * PAGE_SIZE, mode="r")
+    a = k.mmap(p, 64 * PAGE_SIZE, "r", ("private",), file="/f")
+    assert k.madvise(p, a, 64 * PAGE_SIZE, "sequential") == 0
+
+    k.read(p, a, 1)
+    k.read(p, a + PAGE_SIZE, 1)  # sequential, no ahead window yet: 8 + 16
+
+    assert sorted(f.mapping.page_tree) == list(range(24))
+
+
+def test_read_around_stops_after_a_hundred_net_misses(k, p):
+    """filemap_nopage: "if (ra->mmap_miss > ra->mmap_hit + MMAP_LOTSAMISS)
+    goto no_cached_page": the 101st miss in a row reads its page alone."""
+    f = k.add_file("/f", b"m" * 816 * PAGE_SIZE, mode="r")
+    f.f_ra.ra_pages = 4  # windows [8i - 2, 8i + 2) ([0, 4) first) never overlap
+    a = k.mmap(p, 816 * PAGE_SIZE, "r", ("private",), file="/f")
+    for i in range(100):
+        k.read(p, a + 8 * i * PAGE_SIZE, 1)
+    assert len(f.mapping.page_tree) == 100 * 4 and p.maj_flt == 100
+
+    k.read(p, a + 800 * PAGE_SIZE, 1)
+
+    assert 801 not in f.mapping.page_tree and 800 in f.mapping.page_tree
+    assert (p.maj_flt, p.min_flt) == (100, 1)
