@@ -9,6 +9,7 @@ from pagewalk.kernel.constants import (
     PAGE_SIZE,
     PMD_SIZE,
     TASK_UNMAPPED_BASE,
+    VM_ACCOUNT,
     VM_LOCKED,
     VM_MAYWRITE,
     VM_RAND_READ,
@@ -832,3 +833,37 @@ def test_read_around_stops_after_a_hundred_net_misses(k, p):
 
     assert 801 not in f.mapping.page_tree and 800 in f.mapping.page_tree
     assert (p.maj_flt, p.min_flt) == (100, 1)
+
+
+def test_shared_mappings_lose_vm_account_private_writable_ones_keep_it(k, p):
+    """do_mmap_pgoff clears VM_ACCOUNT on a shared vma: the reservation is the
+    shared object's, not the vma's."""
+    k.add_file("/f", b"f" * PAGE_SIZE)
+    shared_anon = k.mmap(p, PAGE_SIZE, "rw", ("shared",))
+    shared_file = k.mmap(p, PAGE_SIZE, "rw", ("shared",), file="/f")
+    private = k.mmap(p, PAGE_SIZE, "rw", ("private",), file="/f")
+    assert not k.vma(p, shared_anon).vm_flags & VM_ACCOUNT
+    assert not k.vma(p, shared_file).vm_flags & VM_ACCOUNT
+    assert k.vma(p, private).vm_flags & VM_ACCOUNT
+
+
+def _unmergeable_mappings(k, p, n: int) -> list[int]:
+    return [k.mmap(p, PAGE_SIZE, "r" if i % 2 else "rw") for i in range(n)]
+
+
+def test_mmap_past_max_map_count_is_enomem(k, p):
+    """do_mmap_pgoff: "if (mm->map_count > sysctl_max_map_count) return -ENOMEM"."""
+    k.sysctl_max_map_count = 3
+    _unmergeable_mappings(k, p, 4)
+    assert p.mm.map_count == 4
+    assert k.mmap(p, PAGE_SIZE, "rw") == ENOMEM
+
+
+def test_split_at_max_map_count_is_enomem(k, p):
+    """split_vma: "if (mm->map_count >= sysctl_max_map_count) return -ENOMEM"."""
+    k.sysctl_max_map_count = 2
+    a = k.mmap(p, 3 * PAGE_SIZE, "rw")
+    k.mmap(p, PAGE_SIZE, "r")
+    assert k.munmap(p, a + PAGE_SIZE, PAGE_SIZE) == ENOMEM
+    assert k.mprotect(p, a, PAGE_SIZE, "r") == ENOMEM
+    assert vmas(p)[0] == (a, a + 3 * PAGE_SIZE)

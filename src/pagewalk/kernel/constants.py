@@ -59,6 +59,10 @@ VM_NONLINEAR = 0x00800000
 #: mm/mmap.c: vmas with these flags are never merged.
 VM_SPECIAL = VM_IO | VM_DONTCOPY | VM_DONTEXPAND | VM_RESERVED
 
+#: include/linux/sched.h (2.6.15): the default /proc/sys/vm/max_map_count.
+#: (65530, USHRT_MAX - MAPCOUNT_ELF_CORE_MARGIN, is a later kernel's.)
+DEFAULT_MAX_MAP_COUNT = 65536
+
 # --- follow_page flags (new in deceb6cd) ------------------------------------
 FOLL_WRITE = 0x01
 FOLL_TOUCH = 0x02

@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import InputError
 from . import fork as _fork
 from .constants import (
+    DEFAULT_MAX_MAP_COUNT,
     MADV_DONTNEED,
     MADV_NORMAL,
     MADV_RANDOM,
@@ -159,6 +160,8 @@ class Kernel:
         self.vsyscall_page = self._reserved_page()
         self.gate_vma = vm_area_struct(None, VSYSCALL_START, VSYSCALL_END, 0, PAGE_READONLY)
         self.hugetlb_pool = HugePagePool(self, hugepages)
+        #: /proc/sys/vm/max_map_count: mmap and split_vma refuse past it (ENOMEM)
+        self.sysctl_max_map_count = DEFAULT_MAX_MAP_COUNT
 
     def _reserved_page(self) -> Page:
         """Boot-time pages: PG_reserved with count 1, so they are never freed."""

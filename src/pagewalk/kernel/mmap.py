@@ -2,8 +2,8 @@
 Linux 2.6.15: the vma list, mmap, munmap, merging, splitting, stack growth
 and exit_mmap.
 
-Not modelled: overcommit accounting (VM_ACCOUNT is set as the kernel does but
-never refuses), rlimits (every process may mlock and grow its stack freely, as
+Not modelled: overcommit accounting (VM_ACCOUNT is set, and cleared again on
+a shared vma, as the kernel does, but never refuses), rlimits (every process may mlock and grow its stack freely, as
 root), file write-denial, mempolicies other than the default.
 """
 
@@ -22,6 +22,7 @@ from .constants import (
     MAP_GROWSDOWN,
     MAP_LOCKED,
     MAP_NONBLOCK,
+    MAP_NORESERVE,
     MAP_POPULATE,
     MAP_PRIVATE,
     MAP_SHARED,
@@ -309,6 +310,8 @@ def split_vma(mm: mm_struct, vma: vm_area_struct, addr: int, new_below: int) -> 
     """Split a vma at addr; the new vma takes the part below (new_below) or above."""
     if is_vm_hugetlb_page(vma) and addr & ((1 << 21) - 1):
         return -EINVAL
+    if mm.map_count >= mm.k.sysctl_max_map_count:
+        return -ENOMEM
     new = vma.copy()
     if new_below:
         new.vm_end = addr
@@ -411,6 +414,8 @@ def do_mmap_pgoff(
         return -ENOMEM
     if pgoff + (length >> PAGE_SHIFT) < pgoff:
         return -EOVERFLOW
+    if mm.map_count > mm.k.sysctl_max_map_count:  # too many mappings?
+        return -ENOMEM
     addr = get_unmapped_area(mm, file, addr, length, pgoff, flags)
     if addr < 0:
         return addr
@@ -455,8 +460,9 @@ def do_mmap_pgoff(
                 return -ENOMEM
             continue
         break
-    if not (file is not None and file.hugetlb) and (vm_flags & VM_SHARED or vm_flags & VM_WRITE):
-        vm_flags |= VM_ACCOUNT
+    accountable = not (file is not None and file.hugetlb)
+    if accountable and not flags & MAP_NORESERVE and (vm_flags & VM_SHARED or vm_flags & VM_WRITE):
+        vm_flags |= VM_ACCOUNT  # (overcommit itself is not modelled)
 
     # Can we just expand an old private anonymous mapping?
     if (
@@ -481,6 +487,10 @@ def do_mmap_pgoff(
             return err
     elif vm_flags & VM_SHARED:
         shmem_zero_setup(vma)
+    # VM_ACCOUNT told shmem_zero_setup to check the reservation, which belongs
+    # to the shared object, not to the vma: the C clears it here.
+    if vm_flags & (VM_SHARED | VM_ACCOUNT) == VM_SHARED | VM_ACCOUNT:
+        vma.vm_flags &= ~VM_ACCOUNT
     addr = vma.vm_start
     pgoff = vma.vm_pgoff
     vm_flags = vma.vm_flags
