@@ -3,8 +3,9 @@ Linux 2.6.15: the vma list, mmap, munmap, merging, splitting, stack growth
 and exit_mmap.
 
 Not modelled: overcommit accounting (VM_ACCOUNT is set, and cleared again on
-a shared vma, as the kernel does, but never refuses), rlimits (every process may mlock and grow its stack freely, as
-root), file write-denial, mempolicies other than the default.
+a shared vma, as the kernel does, but never refuses), rlimits (every process
+may mlock and grow its stack freely, as root), file write-denial, mempolicies
+other than the default.
 """
 
 from __future__ import annotations

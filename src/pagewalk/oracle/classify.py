@@ -399,13 +399,28 @@ class Classifier:
         return None
 
     # -- faults -------------------------------------------------------------------------------
+    def _accessed_range(self, op) -> tuple[int, int]:
+        """The pages a read or write step touches, as [start, end); empty otherwise."""
+        if op.op not in ("read", "write"):
+            return (0, 0)
+        start = self.resolve(op)
+        if start is None:
+            return (0, 0)
+        length = op.args["length"] if op.op == "read" else len(op.args["data"])
+        return (start & ~(PAGE - 1), (start + length + PAGE - 1) & ~(PAGE - 1))
+
     def _fault_rows(
         self, mstep: ModelStep, host: HostOp, prev_m: Snapshot, prev_h: Snapshot, m: Snapshot, k
     ) -> list[Row]:
         events = mstep.events
         pred = self._predict(mstep, prev_m, prev_h, m, k)
         m_cpu = [e.addr for e in events if e.kind == "cpu"]
-        h_cpu = [a & ~(PAGE - 1) for a in host.cpu if self.in_arena(a)]
+        # The interpreter's own faults lie outside the arena; an access the
+        # step itself made outside it (below mmap_min_addr, say) is the step's.
+        accessed = self._accessed_range(mstep.op)
+        h_cpu = [
+            a & ~(PAGE - 1) for a in host.cpu if self.in_arena(a) or accessed[0] <= a < accessed[1]
+        ]
         m_gup = sum(1 for e in events if e.kind == "gup" and e.ok)
         rows = []
         if m_cpu or h_cpu or mstep.op.op in ("read", "write"):
