@@ -727,8 +727,13 @@ def do_wp_page(
     orig_pte: int,
 ) -> int:
     """Write to a present, write-protected pte: reuse the page if it is anonymous
-    and mapped once, else copy it.  Entered with the pte locked, returns
-    unlocked.  VM_FAULT_WRITE is or'ed in exactly when the COW was resolved."""
+    and mapped once, else copy it.  VM_FAULT_WRITE is or'ed in exactly when
+    the COW was resolved.
+
+    Locks: entered with mmap_sem held for read (vmas cannot change, other
+    faults may run) and the pte lock ``ptl`` held; the copy runs with the pte
+    lock dropped and rechecks the pte (pte_same) after retaking it.  Returns
+    with mmap_sem still held and the pte lock released."""
     k = mm.k
     alloc = k.alloc
     pfn = (orig_pte & PTE_MASK) >> 12
@@ -803,7 +808,13 @@ def do_anonymous_page(
     write_access: int,
 ) -> int:
     """First touch of anonymous memory: a read maps the shared ZERO_PAGE
-    (refcounted, rmap'd, counted as file_rss); a write maps a new zeroed page."""
+    (refcounted, rmap'd, counted as file_rss); a write maps a new zeroed page.
+
+    Locks: entered with mmap_sem held for read and the pte table mapped but
+    its lock not held; the page is allocated without it, then the pte lock is
+    taken and the pte rechecked (still none, else another fault won and the
+    page is released).  Returns with mmap_sem still held and the pte lock
+    released."""
     k = mm.k
     i = (address >> 12) & 511  # pte_index
     if write_access:
@@ -849,7 +860,14 @@ def do_no_page(
     write_access: int,
 ) -> int:
     """First touch of a file (or shmem) mapping: ask ->nopage for the page; a
-    write fault on a private mapping copies it at once (early COW)."""
+    write fault on a private mapping copies it at once (early COW).
+
+    Locks: entered with mmap_sem held for read and the pte table mapped but
+    its lock not held; ->nopage (which may read the file) and the copy run
+    without it.  The pte lock is then taken and the pte rechecked: a
+    truncation since (mapping->truncate_count moved) retries, a pte filled by
+    another fault backs out.  Returns with mmap_sem still held and the pte
+    lock released."""
     k = mm.k
     mapping = None
     sequence = 0
@@ -908,7 +926,13 @@ def handle_pte_fault(
     mm: mm_struct, vma: vm_area_struct, address: int, pte: array, pmd: array, write_access: int
 ) -> int:
     """Dispatch on the pte read without the lock; present ptes are rechecked
-    under it (pte_same) before do_wp_page or an accessed/dirty update."""
+    under it (pte_same) before do_wp_page or an accessed/dirty update.
+
+    Locks: entered with mmap_sem held for read and the pte table mapped but
+    its lock not held; the not-present paths (do_anonymous_page, do_no_page)
+    take the pte lock themselves, the present path takes it here and hands it
+    to do_wp_page.  Returns with mmap_sem still held and the pte lock
+    released."""
     i = (address >> 12) & 511  # pte_index
     k = mm.k
     if k.sched is not None:  # the pte is read without its lock
@@ -938,7 +962,13 @@ def handle_pte_fault(
 
 def __handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int, write_access: int) -> int:
     """Allocate the page tables down to the pte and handle the fault.  Returns
-    VM_FAULT_* with the VM_FAULT_WRITE bit, which only get_user_pages sees."""
+    VM_FAULT_* with the VM_FAULT_WRITE bit, which only get_user_pages sees.
+
+    Locks: the caller holds mmap_sem for read (do_page_fault, get_user_pages)
+    and no spinlock.  Missing pud/pmd/pte tables are allocated unlocked and
+    installed under mm->page_table_lock (__pud_alloc, __pmd_alloc,
+    __pte_alloc); handle_pte_fault is entered with no lock held and returns
+    the same way."""
     mm.k.pgfault += 1
     if is_vm_hugetlb_page(vma):
         from .hugetlb import hugetlb_fault
