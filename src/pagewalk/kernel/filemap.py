@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .constants import (
+    EINVAL,
+    ENOMEM,
     PAGE_SHIFT,
     PAGE_SIZE,
     VM_FAULT_MAJOR,
@@ -226,7 +228,7 @@ def page_cache_read(file: File, offset: int, nid: int) -> int:
         return 0
     page = file.k.alloc.alloc_page_node(nid)
     if page is None:
-        return -12
+        return -ENOMEM
     _read_page(file, page, offset)
     add_to_page_cache_lru(page, mapping, offset)
     page._count -= 1  # page_cache_release(): only the cache keeps it
@@ -242,9 +244,9 @@ def force_page_cache_readahead(file: File, offset: int, nr_to_read: int, nid: in
     cache, where hugetlb_prefault later takes one as a huge page.  The
     ``hugetlbfs_without_readpage`` switch is the kernel that dropped it."""
     if file.i_nlink == 0:
-        return -22
+        return -EINVAL
     if file.hugetlb and file.k.semantics.hugetlbfs_without_readpage:
-        return -22
+        return -EINVAL
     return do_page_cache_readahead(file, offset, nr_to_read, nid)
 
 
@@ -466,11 +468,11 @@ def filemap_populate(
     file = vma.vm_file
     size = (file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
     if pgoff + (length >> PAGE_SHIFT) > size:
-        return -22
+        return -EINVAL
     nid = vma.vm_mm.k.current_node()
     while length:
         if page_cache_read(file, pgoff, nid) < 0:
-            return -12
+            return -ENOMEM
         page = find_get_page(file.mapping, pgoff)
         err = install_page(vma.vm_mm, vma, addr, page, prot)
         if err:

@@ -16,10 +16,11 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
+from .constants import PAGE_SHIFT
 from .inspect import walk_huge_pmds, walk_ptes, walk_tables
 from .locks import is_locked
 from .page import PG_anon, PG_compound, PG_pgtable, PG_reserved
-from .pgtable import PTE_MASK
+from .pgtable import PTE_MASK, PTE_PRESENT_MASK
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -46,9 +47,9 @@ def check_invariants(k: Kernel, pins: Counter | None = None) -> None:
             maps[head_pfn] += 1
             file_rss += 512
         for _addr, pte in walk_ptes(k, mm):
-            if not pte & 0x81:
+            if not pte & PTE_PRESENT_MASK:
                 continue
-            page = mem_map[(pte & PTE_MASK) >> 12]
+            page = mem_map[(pte & PTE_MASK) >> PAGE_SHIFT]
             maps[page.pfn] += 1
             if page.flags & PG_anon:
                 anon_rss += 1

@@ -28,6 +28,8 @@ from ..errors import InputError
 from . import fork as _fork
 from .constants import (
     DEFAULT_MAX_MAP_COUNT,
+    EINVAL,
+    ENOMEM,
     MADV_DONTNEED,
     MADV_NORMAL,
     MADV_RANDOM,
@@ -46,6 +48,7 @@ from .constants import (
     PROT_NONE,
     PROT_READ,
     PROT_WRITE,
+    PTRS_INDEX_MASK,
     VM_HUGETLB,
     VSYSCALL_END,
     VSYSCALL_START,
@@ -62,7 +65,7 @@ from .mmap import do_mmap_pgoff, do_munmap, find_vma
 from .mmu import user_access
 from .mprotect import sys_mprotect
 from .page import Page, PageAllocator, PG_reserved, put_page
-from .pgtable import _PAGE_PSE, PAGE_READONLY, PTE_MASK
+from .pgtable import _PAGE_PSE, PAGE_READONLY, PTE_MASK, PTE_PRESENT_MASK
 from .ptrace import access_process_vm
 from .semantics import Semantics, get_semantics
 from .vma import vm_area_struct
@@ -309,7 +312,7 @@ class Kernel:
         if fobj is None:
             flag_v |= MAP_ANONYMOUS
         if offset & PAGE_MASK_LOW:
-            return -22
+            return -EINVAL
         with self.running(tsk):
             down_write(tsk.mm.mmap_sem)
             try:
@@ -422,7 +425,7 @@ class Kernel:
         tsk = task_struct(self._pid, child, None, parent.node)
         with self.running(parent):
             if _fork.copy_mm(self, parent, tsk):
-                return -12
+                return -ENOMEM
         self.tasks[child] = tsk
         return tsk.pid
 
@@ -655,12 +658,12 @@ class Kernel:
     def page(self, proc: str | task_struct, addr: int) -> Page | None:
         """The page a present pte maps at addr, or None."""
         pte = self.pte(proc, addr)
-        if not pte or not pte & 0x81:
+        if not pte or not pte & PTE_PRESENT_MASK:
             return None
-        pfn = (pte & PTE_MASK) >> 12
+        pfn = (pte & PTE_MASK) >> PAGE_SHIFT
         vma = self.vma(proc, addr)
         if vma is not None and vma.vm_flags & VM_HUGETLB:
-            pfn += (addr >> 12) & 511  # the 4K subpage of a huge page
+            pfn += (addr >> PAGE_SHIFT) & PTRS_INDEX_MASK  # the 4K subpage of a huge page
         return self.alloc.mem_map[pfn]
 
     def vma(self, proc: str | task_struct, addr: int) -> vm_area_struct | None:

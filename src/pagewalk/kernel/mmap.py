@@ -19,6 +19,7 @@ from .constants import (
     ENOMEM,
     EOVERFLOW,
     FIRST_USER_ADDRESS,
+    HPAGE_MASK_LOW,
     MAP_FIXED,
     MAP_GROWSDOWN,
     MAP_LOCKED,
@@ -32,6 +33,8 @@ from .constants import (
     PAGE_MASK_LOW,
     PAGE_SHIFT,
     PAGE_SIZE,
+    PMD_SHIFT,
+    PMD_SIZE,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
@@ -309,7 +312,7 @@ def vma_merge(
 
 def split_vma(mm: mm_struct, vma: vm_area_struct, addr: int, new_below: int) -> int:
     """Split a vma at addr; the new vma takes the part below (new_below) or above."""
-    if is_vm_hugetlb_page(vma) and addr & ((1 << 21) - 1):
+    if is_vm_hugetlb_page(vma) and addr & HPAGE_MASK_LOW:
         return -EINVAL
     if mm.map_count >= mm.k.sysctl_max_map_count:
         return -ENOMEM
@@ -379,7 +382,7 @@ def get_unmapped_area(
         return -ENOMEM
     if addr & PAGE_MASK_LOW:
         return -EINVAL
-    if file is not None and file.hugetlb and (addr | length) & ((1 << 21) - 1):
+    if file is not None and file.hugetlb and (addr | length) & HPAGE_MASK_LOW:
         return -EINVAL  # prepare_hugepage_range
     return addr
 
@@ -650,7 +653,7 @@ def exit_mmap(mm: mm_struct) -> None:
     mm.mmap_cache = None
     mm.map_count = 0
     mm.total_vm = mm.locked_vm = 0
-    if mm.nr_ptes > (FIRST_USER_ADDRESS + (1 << 21) - 1) >> 21:
+    if mm.nr_ptes > (FIRST_USER_ADDRESS + PMD_SIZE - 1) >> PMD_SHIFT:
         raise ModelFailure(
             "mm/mmap.c:exit_mmap: BUG_ON(mm->nr_ptes > ...)", f"{mm.nr_ptes} pte pages left"
         )

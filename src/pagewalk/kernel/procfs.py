@@ -30,7 +30,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from .constants import PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
+from .constants import (
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PGDIR_SHIFT,
+    PMD_SHIFT,
+    PUD_SHIFT,
+    ULONG_MAX,
+    VM_EXEC,
+    VM_MAYSHARE,
+    VM_READ,
+    VM_WRITE,
+)
 from .fork import get_task_mm, mmput
 from .locks import cond_resched, down_read, spin_lock, spin_unlock, up_read
 from .memory import follow_page
@@ -505,22 +516,22 @@ def show_pagetables(tsk: task_struct) -> str:
     for i, e in enumerate(mm.pgd.data):
         if not e:
             continue
-        base1 = i << 39
-        pud_pfn = (e & PTE_MASK) >> 12
+        base1 = i << PGDIR_SHIFT
+        pud_pfn = (e & PTE_MASK) >> PAGE_SHIFT
         n_pud += 1
         out.append(f"  pud pfn {pud_pfn} {covers(base1, 39)}")
         for j, e2 in enumerate(mem_map[pud_pfn].data):
             if not e2:
                 continue
-            base2 = base1 | (j << 30)
-            pmd_pfn = (e2 & PTE_MASK) >> 12
+            base2 = base1 | (j << PUD_SHIFT)
+            pmd_pfn = (e2 & PTE_MASK) >> PAGE_SHIFT
             n_pmd += 1
             out.append(f"    pmd pfn {pmd_pfn} {covers(base2, 30)}")
             for m, e3 in enumerate(mem_map[pmd_pfn].data):
                 if not e3:
                     continue
-                base3 = base2 | (m << 21)
-                pte_pfn_ = (e3 & PTE_MASK) >> 12
+                base3 = base2 | (m << PMD_SHIFT)
+                pte_pfn_ = (e3 & PTE_MASK) >> PAGE_SHIFT
                 if e3 & _PAGE_PSE:
                     out.append(f"      huge pmd {base3:012x} -> pfn {pte_pfn_} [{_pte_flags(e3)}]")
                     continue
@@ -529,7 +540,7 @@ def show_pagetables(tsk: task_struct) -> str:
                 for n, pte in enumerate(mem_map[pte_pfn_].data):
                     if not pte:
                         continue
-                    addr = base3 | (n << 12)
+                    addr = base3 | (n << PAGE_SHIFT)
                     if not pte & (_PAGE_PRESENT | _PAGE_PROTNONE):
                         out.append(f"        {addr:012x} not present: {pte:#x}")
                         continue
