@@ -3,11 +3,13 @@ machines differ), the model-only fallback, and option errors."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 
 from pagewalk.bench import OPERATIONS, host
+from pagewalk.bench.cli import bench_command
 from pagewalk.cli import main
 
 ROW_KEYS = {"name", "pages", "kernel_ns_per_page", "model_ns_per_page", "ratio"}
@@ -76,3 +78,31 @@ def test_text_output_and_bad_operation(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["bench", "--only", "nosuch"]) == 2
     assert "nosuch" in capsys.readouterr().err
     assert len(OPERATIONS) == 8
+
+
+def test_profile_and_no_memory_fold_in_what_bench_model_py_had(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--profile TOP: cProfile over the model's timed regions, its table on
+    stderr (stdout stays the report); --no-memory: no tracemalloc figures."""
+    monkeypatch.setattr(host.Libc, "__init__", _refuse)
+    args = argparse.Namespace(
+        quick=True, pages=32, repeat=1, only=["write_fault"], json=True, profile=5, no_memory=True
+    )
+    assert bench_command(args) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert "memory" not in report and "profile" not in report
+    assert "Ordered by: cumulative time" in err and "(write)" in err
+
+
+def test_profile_of_zero_functions_is_an_input_error(capsys) -> None:
+    from pagewalk.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "--quick", "--profile", "0"])
+    assert exit_.value.code == 2 and "--profile" in capsys.readouterr().err
+
+
+def _refuse(self: host.Libc) -> None:
+    raise host.HostUnavailable("not measured in this test")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,9 @@ from pagewalk.kernel.constants import FOLL_ANON, VM_HUGETLB, VM_RESERVED, VSYSCA
 from pagewalk.kernel.filemap import truncate_inode_pages
 from pagewalk.kernel.futex import _futex_fast_path, _shared_key
 from pagewalk.kernel.memory import follow_page
-from pagewalk.kernel.page import PG_anon, PG_referenced, page_count
+from pagewalk.kernel.page import PG_anon, PG_compound, PG_referenced, page_count
 from pagewalk.kernel.pgtable import _PAGE_PSE
+from pagewalk.kernel.semantics import get_semantics
 
 PAGE = 4096
 HPAGE = 2 << 20
@@ -405,3 +407,46 @@ def test_hugetlb_read_only_mmap_past_the_end_of_the_file_is_enomem() -> None:
     f = huge(k)
     assert k.mmap(p, HPAGE, "r", ["shared"], file=f) == -12
     assert k.files[f].i_size == 0
+
+
+def test_hugetlb_munmap_of_a_length_past_the_last_huge_vma_unmaps_it() -> None:
+    """2.6.15's do_munmap has no hugetlb length test: only split_vma checks
+    the alignment, and nothing is split when the range ends above the vma."""
+    k = Kernel()
+    p = k.spawn("p")
+    a = k.mmap(p, HPAGE, "rw", ["shared"], file=huge(k))
+    assert k.vma(p, a + HPAGE) is None
+    assert k.munmap(p, a, HPAGE + PAGE) == 0
+    assert k.vma(p, a) is None
+    assert (p.mm._file_rss, k.page_tables(p)) == (0, 0)
+    k.check_invariants()
+
+
+def _willneed_then_map_three_huge_pages(k: Kernel) -> tuple[object, int]:
+    """p maps two huge pages and asks WILLNEED over them; q then maps three."""
+    p = k.spawn("p")
+    f = huge(k)
+    a = k.mmap(p, 2 * HPAGE, "rw", ["shared"], file=f)
+    assert k.madvise(p, a, 2 * HPAGE, "willneed") == 0
+    q = k.spawn("q")
+    return k.files[f].mapping, k.mmap(q, 3 * HPAGE, "rw", ["shared"], file=f)
+
+
+def test_willneed_on_hugetlbfs_leaves_4k_pages_that_a_later_mmap_maps_as_huge() -> None:
+    """2.6.15: hugetlbfs has a ->readpage (which fails), so readahead fills the
+    4 KiB indices 2..1023 of the 4 MiB file; huge index 2 is one of them."""
+    k = Kernel()
+    mapping, b = _willneed_then_map_three_huge_pages(k)
+    small = mapping.page_tree[2]
+    assert not small.flags & PG_compound
+    assert k.page("q", b + 2 * HPAGE) is small
+    with pytest.raises(ModelFailure, match="huge pmd"):
+        k.check_invariants()
+
+
+def test_willneed_on_hugetlbfs_is_refused_once_hugetlbfs_has_no_readpage() -> None:
+    k = Kernel(replace(get_semantics("2.6.15"), hugetlbfs_without_readpage=True))
+    mapping, b = _willneed_then_map_three_huge_pages(k)
+    assert all(page.flags & PG_compound for page in mapping.page_tree.values())
+    assert k.page("q", b + 2 * HPAGE) is mapping.page_tree[2]
+    k.check_invariants()

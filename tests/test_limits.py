@@ -4,9 +4,8 @@ transfers have a documented limit and large results are summarised."""
 
 from __future__ import annotations
 
-import json
-
 import hashlib
+import json
 
 import pytest
 

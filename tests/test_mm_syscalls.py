@@ -9,6 +9,7 @@ from pagewalk.kernel.constants import (
     PAGE_SIZE,
     PMD_SIZE,
     TASK_UNMAPPED_BASE,
+    VM_ACCOUNT,
     VM_LOCKED,
     VM_MAYWRITE,
     VM_RAND_READ,
@@ -724,8 +725,10 @@ def test_dontneed_over_two_vmas_zaps_first_then_refuses_locked_one(k, p):
 
 
 def test_random_advice_disables_read_around(k, p):
-    """filemap_nopage: VM_RandomReadHint -> no_cached_page, one page at a time,
-    so every first touch is a major fault."""
+    """filemap_nopage: VM_RandomReadHint -> no_cached_page, one page at a time.
+    The fault stays minor: 2.6.15 sets VM_FAULT_MAJOR only on the read-around
+    path ("if (!did_readaround) { majmin = VM_FAULT_MAJOR; ..."), which a
+    random vma never takes."""
     f = k.add_file("/f", b"r" * 3 * PAGE_SIZE, mode="r")
     a = k.mmap(p, 3 * PAGE_SIZE, "r", ("private",), file="/f")
     assert k.madvise(p, a, 3 * PAGE_SIZE, "random") == 0
@@ -734,7 +737,7 @@ def test_random_advice_disables_read_around(k, p):
     assert sorted(f.mapping.page_tree) == [0]
     k.read(p, a + PAGE_SIZE, 1)
 
-    assert (p.maj_flt, p.min_flt) == (2, 0)
+    assert (p.maj_flt, p.min_flt) == (0, 2)
 
 
 def test_mlock_of_already_locked_range_does_not_fault_again(k, p):
@@ -789,3 +792,78 @@ def test_willneed_on_shared_anonymous_memory_allocates_nothing(k, p):
     assert k.madvise(p, a, 4 * PAGE_SIZE, "willneed") == 0
 
     assert k.vma(p, a).vm_file.mapping.page_tree == {}
+
+
+def test_sequential_advice_reads_a_first_window_of_eight_pages_and_the_fault_is_minor(k, p):
+    """filemap_nopage calls page_cache_readahead for a VM_SEQ_READ vma: a first
+    read at offset 0 opens get_init_ra_size(1, 32) = 8 pages, then finds the
+    page cached (a minor fault), instead of the 32-page read-around."""
+    f = k.add_file("/f", b"s" * 64 * PAGE_SIZE, mode="r")
+    a = k.mmap(p, 64 * PAGE_SIZE, "r", ("private",), file="/f")
+    assert k.madvise(p, a, 64 * PAGE_SIZE, "sequential") == 0
+
+    k.read(p, a, 1)
+
+    assert sorted(f.mapping.page_tree) == list(range(8))
+    assert (p.maj_flt, p.min_flt) == (0, 1)
+
+
+def test_sequential_reads_open_an_ahead_window_after_the_first(k, p):
+    f = k.add_file("/f", b"s" * 64 * PAGE_SIZE, mode="r")
+    a = k.mmap(p, 64 * PAGE_SIZE, "r", ("private",), file="/f")
+    assert k.madvise(p, a, 64 * PAGE_SIZE, "sequential") == 0
+
+    k.read(p, a, 1)
+    k.read(p, a + PAGE_SIZE, 1)  # sequential, no ahead window yet: 8 + 16
+
+    assert sorted(f.mapping.page_tree) == list(range(24))
+
+
+def test_read_around_stops_after_a_hundred_net_misses(k, p):
+    """filemap_nopage: "if (ra->mmap_miss > ra->mmap_hit + MMAP_LOTSAMISS)
+    goto no_cached_page": the 101st miss in a row reads its page alone."""
+    f = k.add_file("/f", b"m" * 816 * PAGE_SIZE, mode="r")
+    f.f_ra.ra_pages = 4  # windows [8i - 2, 8i + 2) ([0, 4) first) never overlap
+    a = k.mmap(p, 816 * PAGE_SIZE, "r", ("private",), file="/f")
+    for i in range(100):
+        k.read(p, a + 8 * i * PAGE_SIZE, 1)
+    assert len(f.mapping.page_tree) == 100 * 4 and p.maj_flt == 100
+
+    k.read(p, a + 800 * PAGE_SIZE, 1)
+
+    assert 801 not in f.mapping.page_tree and 800 in f.mapping.page_tree
+    assert (p.maj_flt, p.min_flt) == (100, 1)
+
+
+def test_shared_mappings_lose_vm_account_private_writable_ones_keep_it(k, p):
+    """do_mmap_pgoff clears VM_ACCOUNT on a shared vma: the reservation is the
+    shared object's, not the vma's."""
+    k.add_file("/f", b"f" * PAGE_SIZE)
+    shared_anon = k.mmap(p, PAGE_SIZE, "rw", ("shared",))
+    shared_file = k.mmap(p, PAGE_SIZE, "rw", ("shared",), file="/f")
+    private = k.mmap(p, PAGE_SIZE, "rw", ("private",), file="/f")
+    assert not k.vma(p, shared_anon).vm_flags & VM_ACCOUNT
+    assert not k.vma(p, shared_file).vm_flags & VM_ACCOUNT
+    assert k.vma(p, private).vm_flags & VM_ACCOUNT
+
+
+def _unmergeable_mappings(k, p, n: int) -> list[int]:
+    return [k.mmap(p, PAGE_SIZE, "r" if i % 2 else "rw") for i in range(n)]
+
+
+def test_mmap_past_max_map_count_is_enomem(k, p):
+    """do_mmap_pgoff: "if (mm->map_count > sysctl_max_map_count) return -ENOMEM"."""
+    k.sysctl_max_map_count = 3
+    _unmergeable_mappings(k, p, 4)
+    assert p.mm.map_count == 4
+    assert k.mmap(p, PAGE_SIZE, "rw") == ENOMEM
+
+
+def test_split_at_max_map_count_is_enomem(k, p):
+    """split_vma: "if (mm->map_count >= sysctl_max_map_count) return -ENOMEM"."""
+    k.sysctl_max_map_count = 2
+    a = k.mmap(p, 3 * PAGE_SIZE, "rw")
+    k.mmap(p, PAGE_SIZE, "r")
+    assert k.munmap(p, a + PAGE_SIZE, PAGE_SIZE) == ENOMEM
+    assert k.mprotect(p, a, PAGE_SIZE, "r") == ENOMEM
+    assert vmas(p)[0] == (a, a + 3 * PAGE_SIZE)

@@ -2,6 +2,15 @@
 
 from pagewalk import Kernel
 from pagewalk.kernel.constants import PAGE_SIZE
+from pagewalk.kernel.pgtable import (
+    _KERNPG_TABLE,
+    _PAGE_DIRTY,
+    _PAGE_PSE,
+    _PAGE_USER,
+    pgd_bad,
+    pmd_bad,
+    pud_bad,
+)
 
 PMD = 512 * PAGE_SIZE
 
@@ -79,3 +88,13 @@ def test_get_user_pages_after_the_pmd_table_was_freed_walks_the_new_one():
     assert ret == 1 and pages[0] is k.page(p, a)
     k.put_pages(pages)
     assert k.mem_read(p, a, 3) == (3, b"new")
+
+
+def test_pgd_bad_rejects_only_extra_flags_pmd_bad_also_missing_ones():
+    """x86-64 before 2.6.20: pgd_bad/pud_bad test for flags beyond a table
+    entry's, pmd_bad for flags other than exactly _KERNPG_TABLE."""
+    table = 0x5000 | _KERNPG_TABLE | _PAGE_USER
+    assert not pgd_bad(table) and not pud_bad(table) and not pmd_bad(table)
+    clean = table & ~_PAGE_DIRTY
+    assert not pgd_bad(clean) and not pud_bad(clean) and pmd_bad(clean)
+    assert pgd_bad(table | _PAGE_PSE) and pmd_bad(table | _PAGE_PSE)

@@ -4,11 +4,13 @@ get_numa_maps), and the page-table dump."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lockrecorder import LockRecorder
 from pagewalk import Kernel
-from pagewalk.errors import InputError
+from pagewalk.errors import InputError, ModelFailure
 from pagewalk.kernel.page import PG_referenced, page_count, page_mapcount
 from pagewalk.kernel.procfs import (
     get_numa_maps,
@@ -18,6 +20,7 @@ from pagewalk.kernel.procfs import (
     show_pagetables,
     show_smap,
 )
+from pagewalk.kernel.semantics import get_semantics
 
 PAGE = 4096
 BASE = 0x2AAAAAAAB000  # TASK_UNMAPPED_BASE: where the first mmap lands
@@ -383,3 +386,31 @@ def test_pagetables_of_an_empty_process(k, p):
         "summary: pud=0 pmd=0 pte=0 present=0 zero=0 prot_none=0 "
         "shared=0\n"
     )
+
+
+def _huge_mapping_then_smaps(k: Kernel) -> tuple[object, int]:
+    k.add_file("/hugetlbfs/f", b"", hugetlb=True)
+    q = k.spawn("q")
+    a = k.mmap(q, 2 << 20, "rw", ("shared",), file="/hugetlbfs/f")
+    k.write(q, a, b"x")
+    show_smap(q)
+    return q, a
+
+
+def test_smaps_of_a_hugetlb_vma_clears_its_huge_pmd_and_the_next_access_is_sigbus():
+    """2.6.15 walks a hugetlb vma too, and x86-64's pmd_bad is true for a huge
+    pmd: pmd_none_or_clear_bad clears it, leaving the page referenced."""
+    k = Kernel()
+    q, a = _huge_mapping_then_smaps(k)
+    assert k.page(q, a) is None
+    assert k.read(q, a, 1).signal == "SIGBUS"
+    with pytest.raises(ModelFailure, match="rss counters"):
+        k.check_invariants()
+
+
+def test_smaps_skips_a_hugetlb_vma_once_the_profile_has_the_fix():
+    k = Kernel(replace(get_semantics("2.6.15"), smaps_skips_hugetlb=True))
+    q, a = _huge_mapping_then_smaps(k)
+    assert k.page(q, a) is not None
+    assert k.read(q, a, 1).data == b"x"
+    k.check_invariants()

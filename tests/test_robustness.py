@@ -19,10 +19,10 @@ from pagewalk.cli import main
 from pagewalk.errors import EXIT_INTERNAL, InputError, InternalError
 from pagewalk.explore import explore, replay
 from pagewalk.explore.cli import Progress
+from pagewalk.explore.program import World, explore_program
 from pagewalk.kernel.kernel import Kernel
 from pagewalk.scenario.loader import parse_scenario
 from pagewalk.sched import decode_schedule, encode_schedule
-from pagewalk.sched.model import World, explore_program
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

@@ -1,4 +1,4 @@
-"""The three peer-benchmark workloads written for pagewalk (``pagewalk.sched.model``).
+"""The three peer-benchmark workloads written for pagewalk (``pagewalk.explore.program``).
 
 Each program builds its own state in ``w`` and is run afresh per execution.
 Every ``Var.read``/``Var.write`` and every lock acquisition is a schedule point;
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from importlib.metadata import version as _dist_version
 from typing import Any
 
-from pagewalk.sched.model import World, explore_program
+from pagewalk.explore.program import World, explore_program
 
 NAME = "pagewalk"
 # strategy -> randomized?  ("random" is PCT, depth 3, in pagewalk)

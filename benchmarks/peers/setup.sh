@@ -18,9 +18,9 @@ peers=("frontrun==0.7.0" "interleave-test==0.1.0")
 find_python() {
     local cand
     for cand in "${PEERS_PYTHON:-}" \
-                python3.13 /root/.pyenv/versions/3.13.0/bin/python3.13 \
+                python3.13 \
                 "$HOME/.pyenv/versions/3.13.0/bin/python3.13" \
-                python3.12 /root/.pyenv/versions/3.12.1/bin/python3.12 \
+                python3.12 \
                 "$HOME/.pyenv/versions/3.12.1/bin/python3.12"; do
         [ -n "$cand" ] || continue
         if command -v "$cand" >/dev/null 2>&1 \

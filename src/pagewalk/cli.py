@@ -210,6 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="repetitions, the median is reported (default 5, --quick 3)",
     )
     bn.add_argument("--pages", type=_positive, metavar="N", help=argparse.SUPPRESS)
+    bn.add_argument(
+        "--profile",
+        nargs="?",
+        type=_positive,
+        const=15,
+        metavar="TOP",
+        help="cProfile the model's timed regions only; print the TOP (15) functions on stderr",
+    )
+    bn.add_argument(
+        "--no-memory", action="store_true", help="skip the tracemalloc bytes-per-page pass"
+    )
     orc = sub.add_parser(
         "oracle",
         help="run a scenario on the model and on this machine's "

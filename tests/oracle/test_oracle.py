@@ -236,3 +236,33 @@ def test_a_hanging_step_times_out(monkeypatch):
     ((directory, pids),) = runs
     assert not os.path.exists(directory)
     assert all(_gone(pid) for pid in pids)
+
+
+@needs_host
+def test_lost_perf_samples_are_a_host_error_not_a_mismatch(monkeypatch):
+    """A PERF_RECORD_LOST during a step leaves its CPU faults unknown: the run
+    stops with an error (exit status 1) instead of comparing a short list."""
+    from pagewalk.oracle.worker import Worker
+
+    write = Worker.do_write
+
+    def do_write_losing_samples(self, addr, data):
+        drain = self.log.drain
+
+        def drain_and_lose():
+            out = drain()
+            if out:  # the step's own samples: pretend perf dropped one more
+                self.log.lost += 1
+            return out
+
+        self.log.drain = drain_and_lose
+        try:
+            return write(self, addr, data)
+        finally:
+            del self.log.drain
+
+    monkeypatch.setattr(Worker, "do_write", do_write_losing_samples)
+    report = run_oracle(load_scenario(str(HERE / "scenarios" / "anon_write_new_page.toml")))
+    assert report.status == "error" and report.exit_status == 1
+    assert any("perf lost 1 page-fault sample" in n for n in report.notes)
+    assert report.counts[MISMATCH] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..errors import InputError
 from .host import OPERATIONS
@@ -37,13 +38,24 @@ def bench_command(args: argparse.Namespace) -> int:
     if pages < 1 or repeat < 1:
         raise InputError("--pages and --repeat must be at least 1")
     names = selected(getattr(args, "only", None))
+    profile = getattr(args, "profile", None)  # --profile [TOP]
     show, done = progress_line()
     try:
-        report = run_bench(pages, repeat, names, show)
+        report = run_bench(
+            pages,
+            repeat,
+            names,
+            show,
+            memory=not getattr(args, "no_memory", False),
+            profile_top=profile,
+        )
     finally:
         done()
+    text = report.pop("profile", None)
     if getattr(args, "json", False):
         print(json.dumps(report, indent=2))
     else:
         print(format_text(report), end="")
+    if text is not None:
+        print(text, end="", file=sys.stderr)
     return 0

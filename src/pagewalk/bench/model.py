@@ -24,6 +24,7 @@ released), so a broken model cannot report fast nonsense.
 
 from __future__ import annotations
 
+import cProfile
 import gc
 import os
 import sys
@@ -73,11 +74,26 @@ def _expect(cond: bool, what: str) -> None:
         raise ModelCheckFailed(f"model sanity check failed: {what}")
 
 
+#: A cProfile.Profile enabled around the timed regions only (``--profile``).
+_profiler: cProfile.Profile | None = None
+
+
+def profile_timed_regions(profiler: cProfile.Profile | None) -> None:
+    """Profile every later timed region with ``profiler`` (None: stop)."""
+    global _profiler
+    _profiler = profiler
+
+
 def _timed(op: Callable[[], Any]) -> tuple[int, Any]:
     gc.collect()  # every timed region starts from the same collector state
+    profiler = _profiler
+    if profiler is not None:
+        profiler.enable()
     t0 = time.perf_counter_ns()
     result = op()
     t1 = time.perf_counter_ns()
+    if profiler is not None:
+        profiler.disable()
     return t1 - t0, result
 
 

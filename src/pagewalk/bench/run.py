@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import cProfile
 import gc
 import io
 import os
 import platform
+import pstats
 import statistics
 import sys
 from collections.abc import Callable
@@ -92,15 +94,23 @@ def run_bench(
     progress: ProgressFn | None = None,
     memory: bool = True,
     sparse: bool = True,
+    profile_top: int | None = None,
 ) -> dict[str, Any]:
-    """Measure the host kernel, then the model; the report as a dict."""
+    """Measure the host kernel, then the model; the report as a dict.  With
+    ``profile_top``, cProfile runs over the model's timed regions only and
+    ``report["profile"]`` holds its top functions by cumulative time."""
     names = list(names or OPERATIONS)
     say = progress or (lambda _text: None)
     kernel, kernel_note = _host_side(n, names, repeat, say)
     gc.collect()
-    model_runs = _model.run_model(
-        n, names, repeat, lambda name, rep: say(f"model: {name} ({rep + 1}/{repeat})")
-    )
+    profiler = cProfile.Profile() if profile_top else None
+    _model.profile_timed_regions(profiler)
+    try:
+        model_runs = _model.run_model(
+            n, names, repeat, lambda name, rep: say(f"model: {name} ({rep + 1}/{repeat})")
+        )
+    finally:
+        _model.profile_timed_regions(None)
 
     results = []
     for name in names:
@@ -131,6 +141,8 @@ def run_bench(
         results.append(row)
 
     report: dict[str, Any] = {"results": results}
+    if profiler is not None:
+        report["profile"] = format_profile(profiler, profile_top)
     if memory:
         say("model: memory per page (tracemalloc)")
         report["memory"] = _model.measure_memory(min(n, MEMORY_PAGES_MAX))
@@ -155,6 +167,13 @@ def run_bench(
 
 
 # --- text ------------------------------------------------------------------------------------
+def format_profile(profiler: cProfile.Profile, top: int) -> str:
+    """The ``top`` functions of the timed regions by cumulative time."""
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
 def _size(nbytes: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if nbytes < 1024 or unit == "TiB":

@@ -303,7 +303,7 @@ def search(
     shorten: bool,
 ) -> ExploreResult:
     """The search itself, over any program whose executions ``run`` performs
-    (a scenario, or a user's model built on ``pagewalk.sched.model``).  An
+    (a scenario, or a user's model built on ``pagewalk.explore.program``).  An
     interrupt (Ctrl-C, or SIGTERM through the CLI) ends it at once with what
     it found so far."""
     try:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from ..kernel.constants import PAGE_SHIFT
 from ..kernel.page import PG_anon
-from ..kernel.pgtable import _PAGE_DIRTY, _PAGE_PROTNONE, _PAGE_RW, PTE_MASK
+from ..kernel.pgtable import _PAGE_DIRTY, _PAGE_PROTNONE, _PAGE_RW, PTE_MASK, PTE_PRESENT_MASK
 
 if TYPE_CHECKING:
     from ..kernel.kernel import Kernel
@@ -19,9 +20,9 @@ def pte_summary(k: Kernel, pte: int | None) -> str:
         return "no table"
     if not pte:
         return "none"
-    if not pte & 0x81:
+    if not pte & PTE_PRESENT_MASK:
         return f"swap/file {pte:#x}"
-    pfn = (pte & PTE_MASK) >> 12
+    pfn = (pte & PTE_MASK) >> PAGE_SHIFT
     page = k.alloc.mem_map[pfn]
     kind = "ZERO_PAGE" if page is k.zero_page else ("anon" if page.flags & PG_anon else "file")
     bits = "rw" if pte & _PAGE_RW else "ro"

@@ -17,8 +17,12 @@ PMD_SIZE = 1 << PMD_SHIFT
 PUD_SIZE = 1 << PUD_SHIFT
 PGDIR_SIZE = 1 << PGDIR_SHIFT
 PTRS_PER_PTE = PTRS_PER_PMD = PTRS_PER_PUD = PTRS_PER_PGD = 512
+#: (PTRS_PER_PTE - 1): an address's index into a table at any level, after its shift.
+PTRS_INDEX_MASK = PTRS_PER_PTE - 1
 HPAGE_SHIFT = PMD_SHIFT
 HPAGE_SIZE = 1 << HPAGE_SHIFT
+#: C's ~HPAGE_MASK: the offset bits inside a huge page.
+HPAGE_MASK_LOW = HPAGE_SIZE - 1
 
 ULONG_MAX = (1 << 64) - 1
 #: C's PAGE_MASK as an unsigned long (Python's & with a negative int is slower)
@@ -58,6 +62,10 @@ VM_HUGETLB = 0x00400000
 VM_NONLINEAR = 0x00800000
 #: mm/mmap.c: vmas with these flags are never merged.
 VM_SPECIAL = VM_IO | VM_DONTCOPY | VM_DONTEXPAND | VM_RESERVED
+
+#: include/linux/sched.h (2.6.15): the default /proc/sys/vm/max_map_count.
+#: (65530, USHRT_MAX - MAPCOUNT_ELF_CORE_MARGIN, is a later kernel's.)
+DEFAULT_MAX_MAP_COUNT = 65536
 
 # --- follow_page flags (new in deceb6cd) ------------------------------------
 FOLL_WRITE = 0x01

@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .constants import PAGE_SHIFT, PAGE_SIZE, VM_FAULT_MAJOR, VM_FAULT_MINOR, VM_RAND_READ
+from .constants import (
+    EINVAL,
+    ENOMEM,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    VM_FAULT_MAJOR,
+    VM_FAULT_MINOR,
+    VM_RAND_READ,
+    VM_SEQ_READ,
+)
 from .page import (
     Page,
     PG_lru,
@@ -34,6 +43,41 @@ FMODE_WRITE = 2
 DEFAULT_RA_PAGES = 32
 
 
+#: VM_MIN_READAHEAD (16 KiB) in pages: get_min_readahead().
+MIN_RA_PAGES = 4
+#: VM_MAX_CACHE_HIT: pages found cached in a row before readahead gives up.
+VM_MAX_CACHE_HIT = 256
+#: filemap_nopage: stop read-around once misses outnumber hits by this much.
+MMAP_LOTSAMISS = 100
+RA_FLAG_MISS = 0x01  # a page readahead brought in was gone when wanted
+RA_FLAG_INCACHE = 0x02  # the file is in the cache: readahead is off
+
+
+class file_ra_state:
+    """include/linux/fs.h struct file_ra_state (2.6.15): the readahead
+    windows of one open file, and filemap_nopage's hit/miss counters."""
+
+    __slots__ = (
+        "ahead_size",
+        "ahead_start",
+        "cache_hit",
+        "flags",
+        "mmap_hit",
+        "mmap_miss",
+        "prev_page",
+        "ra_pages",
+        "size",
+        "start",
+    )
+
+    def __init__(self) -> None:
+        self.start = self.size = self.flags = self.cache_hit = 0
+        self.ahead_start = self.ahead_size = 0
+        self.mmap_hit = self.mmap_miss = 0
+        self.ra_pages = DEFAULT_RA_PAGES
+        self.prev_page = -1  # file_ra_state_init: the first read is "sequential" from -1
+
+
 class address_space:
     """The page cache of one file: ``page_tree`` maps index -> page."""
 
@@ -52,6 +96,7 @@ class File:
         "backing",
         "f_count",
         "f_mode",
+        "f_ra",
         "hugetlb",
         "i_nlink",
         "i_size",
@@ -60,7 +105,6 @@ class File:
         "k",
         "mapping",
         "path",
-        "ra_pages",
     )
 
     def __init__(
@@ -82,7 +126,7 @@ class File:
         self.hugetlb = hugetlb
         self.i_nlink = i_nlink
         self.mapping = address_space(self)
-        self.ra_pages = DEFAULT_RA_PAGES
+        self.f_ra = file_ra_state()
         self.f_count = 0  # vmas referring to the open file
 
     def __repr__(self) -> str:
@@ -108,8 +152,10 @@ class File:
         for index, head in self.mapping.page_tree.items():
             for j in range(512):
                 start = (index * 512 + j) << PAGE_SHIFT
+                if start >= self.i_size or head.pfn + j >= len(mem_map):
+                    break  # a 4 KiB page WILLNEED left at a small index
                 page = mem_map[head.pfn + j]
-                if page.data is not None and start < self.i_size:
+                if page.data is not None:
                     out[start : start + PAGE_SIZE] = page_contents(page)[: self.i_size - start]
         return bytes(out)
 
@@ -162,7 +208,12 @@ def add_to_page_cache_lru(page: Page, mapping: address_space, offset: int) -> No
 
 
 def _read_page(file: File, page: Page, index: int) -> None:
-    """->readpage(): fill from the backing store (short at EOF, zero beyond)."""
+    """->readpage(): fill from the backing store (short at EOF, zero beyond).
+
+    hugetlbfs's is hugetlbfs_readpage(): unlock_page and -EINVAL, so the
+    page stays in the cache as it was allocated, not uptodate."""
+    if file.hugetlb:
+        return
     start = index << PAGE_SHIFT
     chunk = file.backing[start : start + PAGE_SIZE]
     if any(chunk):
@@ -177,7 +228,7 @@ def page_cache_read(file: File, offset: int, nid: int) -> int:
         return 0
     page = file.k.alloc.alloc_page_node(nid)
     if page is None:
-        return -12
+        return -ENOMEM
     _read_page(file, page, offset)
     add_to_page_cache_lru(page, mapping, offset)
     page._count -= 1  # page_cache_release(): only the cache keeps it
@@ -186,9 +237,16 @@ def page_cache_read(file: File, offset: int, nid: int) -> int:
 
 def force_page_cache_readahead(file: File, offset: int, nr_to_read: int, nid: int) -> int:
     """mm/readahead.c: -EINVAL for an address space without ->readpage
-    (shmem in this era; hugetlbfs's refuses every read), else read the range."""
-    if file.i_nlink == 0 or file.hugetlb:
-        return -22
+    (shmem in this era), else read the range.
+
+    hugetlbfs has a ->readpage (one that fails), so the C goes on: every
+    missing 4 KiB index below i_size gets a 4 KiB page in the hugetlbfs page
+    cache, where hugetlb_prefault later takes one as a huge page.  The
+    ``hugetlbfs_without_readpage`` switch is the kernel that dropped it."""
+    if file.i_nlink == 0:
+        return -EINVAL
+    if file.hugetlb and file.k.semantics.hugetlbfs_without_readpage:
+        return -EINVAL
     return do_page_cache_readahead(file, offset, nr_to_read, nid)
 
 
@@ -208,34 +266,166 @@ def do_page_cache_readahead(file: File, offset: int, nr_to_read: int, nid: int) 
 def filemap_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int]:
     """mm/filemap.c filemap_nopage(), returning (page with a reference, type).
 
-    A page beyond EOF gives ``(None, 0)``: NOPAGE_SIGBUS.  A miss reads the page
-    around the fault into the cache first (readaround of ``ra_pages`` centred on
-    the page, none for VM_RAND_READ) and counts as VM_FAULT_MAJOR.
+    A page beyond EOF gives ``(None, 0)``: NOPAGE_SIGBUS.  VM_RAND_READ goes
+    straight to no_cached_page (one page read, and the fault stays MINOR, as
+    in the C).  VM_SEQ_READ asks page_cache_readahead first, and a miss after
+    it reads one page (handle_ra_miss).  Otherwise a miss reads ``ra_pages``
+    around the page (VM_FAULT_MAJOR) unless misses outnumber hits by
+    MMAP_LOTSAMISS, when it reads the one page.  Called under mmap_sem; takes
+    no page-table lock.
     """
     file = area.vm_file
     mapping = file.mapping
+    ra = file.f_ra
     k = area.vm_mm.k
+    nid = k.current_node()
     pgoff = linear_page_index(area, address)
-    size = (file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
-    outside = pgoff >= size
-    if outside and k.current is not None and k.current.mm is area.vm_mm:
-        return None, 0  # outside_data_content: NOPAGE_SIGBUS
-    # "An external ptracer can access pages that normally aren't accessible":
-    # it falls through to no_cached_page and reads a zero-filled page.
+    did_readaround = False
     majmin = VM_FAULT_MINOR
-    page = find_get_page(mapping, pgoff)
-    if page is None:
-        majmin = VM_FAULT_MAJOR
-        nid = k.current_node()
-        ra_pages = file.ra_pages
-        if not outside and not area.vm_flags & VM_RAND_READ and ra_pages:
-            start = pgoff - ra_pages // 2 if pgoff > ra_pages // 2 else 0
-            do_page_cache_readahead(file, start, ra_pages, nid)
-        if page_cache_read(file, pgoff, nid) < 0:
-            return NOPAGE_OOM, 0
-        page = find_get_page(mapping, pgoff)
+    size = (file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
+    if pgoff >= size:
+        if k.current is not None and k.current.mm is area.vm_mm:
+            return None, 0  # outside_data_content: NOPAGE_SIGBUS
+        # "An external ptracer can access pages that normally aren't
+        # accessible": it falls through to no_cached_page.
+    elif not area.vm_flags & VM_RAND_READ:
+        if area.vm_flags & VM_SEQ_READ:
+            page_cache_readahead(file, ra, pgoff, 1, nid)
+        while True:  # retry_find
+            page = find_get_page(mapping, pgoff)
+            if page is not None:
+                break
+            if area.vm_flags & VM_SEQ_READ:
+                handle_ra_miss(ra)
+                break  # no_cached_page
+            ra.mmap_miss += 1
+            if ra.mmap_miss > ra.mmap_hit + MMAP_LOTSAMISS:
+                break  # no_cached_page
+            if not did_readaround:
+                majmin = VM_FAULT_MAJOR
+            did_readaround = True
+            if ra.ra_pages:
+                start = pgoff - ra.ra_pages // 2 if pgoff > ra.ra_pages // 2 else 0
+                do_page_cache_readahead(file, start, ra.ra_pages, nid)
+        if page is not None:
+            return _filemap_nopage_success(page, ra, did_readaround, majmin)
+    # no_cached_page
+    if page_cache_read(file, pgoff, nid) < 0:
+        return NOPAGE_OOM, 0
+    page = find_get_page(mapping, pgoff)  # retry_find
+    return _filemap_nopage_success(page, ra, did_readaround, majmin)
+
+
+def _filemap_nopage_success(
+    page: Page, ra: file_ra_state, did_readaround: bool, majmin: int
+) -> tuple[Page, int]:
+    """filemap_nopage's found-a-page tail: a hit unless this fault read around."""
+    if not did_readaround:
+        ra.mmap_hit += 1
     mark_page_accessed(page)
     return page, majmin
+
+
+# --- mm/readahead.c (2.6.15) ----------------------------------------------------------
+def get_init_ra_size(size: int, max_: int) -> int:
+    """The first window: the square of a tiny request, else max/4 up to a
+    quarter of max, else max (1-8 pages -> 32 KiB for a 128 KiB max)."""
+    newsize = 1 << (size - 1).bit_length()  # roundup_pow_of_two
+    if newsize <= max_ // 64:
+        return newsize * newsize
+    if newsize <= max_ // 4:
+        return max_ // 4
+    return max_
+
+
+def get_next_ra_size(ra: file_ra_state) -> int:
+    """The next ahead window: shrink by 2 after a miss, else x4 while small, x2."""
+    max_, cur = ra.ra_pages, ra.size
+    if ra.flags & RA_FLAG_MISS:
+        ra.flags &= ~RA_FLAG_MISS
+        newsize = max(cur - 2, MIN_RA_PAGES)
+    elif cur < max_ // 16:
+        newsize = 4 * cur
+    else:
+        newsize = 2 * cur
+    return min(newsize, max_)
+
+
+def ra_off(ra: file_ra_state) -> None:
+    ra.start = ra.flags = ra.size = ra.ahead_start = ra.ahead_size = 0
+
+
+def check_ra_success(ra: file_ra_state, nr_to_read: int, actual: int) -> bool:
+    """Turn readahead off once VM_MAX_CACHE_HIT pages in a row were cached."""
+    if actual == 0:
+        ra.cache_hit += nr_to_read
+        if ra.cache_hit >= VM_MAX_CACHE_HIT:
+            ra_off(ra)
+            ra.flags |= RA_FLAG_INCACHE
+            return False
+    else:
+        ra.cache_hit = 0
+    return True
+
+
+def blockable_page_cache_readahead(
+    file: File, offset: int, nr_to_read: int, ra: file_ra_state, nid: int
+) -> bool:
+    """Read a window (no request queue, so never congested)."""
+    actual = do_page_cache_readahead(file, offset, nr_to_read, nid)
+    return check_ra_success(ra, nr_to_read, actual)
+
+
+def make_ahead_window(file: File, ra: file_ra_state, force: bool, nid: int) -> bool:
+    ra.ahead_size = get_next_ra_size(ra)
+    ra.ahead_start = ra.start + ra.size
+    ret = blockable_page_cache_readahead(file, ra.ahead_start, ra.ahead_size, ra, nid)
+    if not ret and not force:
+        ra.ahead_start = ra.ahead_size = 0
+    return ret
+
+
+def page_cache_readahead(
+    file: File, ra: file_ra_state, offset: int, req_size: int, nid: int
+) -> int:
+    """mm/readahead.c page_cache_readahead(): the current and ahead windows.
+    A first read at the start of the file (or the page after the last one
+    seen) opens a window of get_init_ra_size(); any other page turns
+    readahead off and reads just the request."""
+    if offset == ra.prev_page:
+        req_size -= 1
+        if req_size:
+            offset += 1
+    sequential = offset == ra.prev_page + 1
+    ra.prev_page = offset
+    max_ = ra.ra_pages
+    newsize = min(req_size, max_)
+    if newsize == 0 or ra.flags & RA_FLAG_INCACHE:
+        return ra.prev_page + 1
+    ra.prev_page += newsize - 1
+    if sequential and ra.size == 0:
+        ra.size = get_init_ra_size(newsize, max_)
+        ra.start = offset
+        if blockable_page_cache_readahead(file, offset, ra.size, ra, nid) and req_size >= max_:
+            make_ahead_window(file, ra, True, nid)
+        return ra.prev_page + 1
+    if not sequential:
+        ra_off(ra)
+        blockable_page_cache_readahead(file, offset, newsize, ra, nid)
+        return ra.prev_page + 1
+    if ra.ahead_start == 0 and not make_ahead_window(file, ra, False, nid):
+        return ra.prev_page + 1
+    if ra.prev_page >= ra.ahead_start:
+        ra.start, ra.size = ra.ahead_start, ra.ahead_size
+        make_ahead_window(file, ra, False, nid)
+    return ra.prev_page + 1
+
+
+def handle_ra_miss(ra: file_ra_state) -> None:
+    """A page readahead should have brought in is missing: shrink next time."""
+    ra.flags |= RA_FLAG_MISS
+    ra.flags &= ~RA_FLAG_INCACHE
+    ra.cache_hit = 0
 
 
 def shmem_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int]:
@@ -278,11 +468,11 @@ def filemap_populate(
     file = vma.vm_file
     size = (file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
     if pgoff + (length >> PAGE_SHIFT) > size:
-        return -22
+        return -EINVAL
     nid = vma.vm_mm.k.current_node()
     while length:
         if page_cache_read(file, pgoff, nid) < 0:
-            return -12
+            return -ENOMEM
         page = find_get_page(file.mapping, pgoff)
         err = install_page(vma.vm_mm, vma, addr, page, prot)
         if err:

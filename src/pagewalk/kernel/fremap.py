@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .constants import PAGE_MASK_LOW, PAGE_SHIFT, PAGE_SIZE, VM_NONLINEAR, VM_SHARED
+from .constants import EINVAL, ENOMEM, PAGE_MASK_LOW, PAGE_SHIFT, PAGE_SIZE, VM_NONLINEAR, VM_SHARED
 from .locks import down_read, up_read
 from .page import Page, PG_anon, put_page, set_page_dirty
 from .pgalloc import get_locked_pte, pte_unmap_unlock
-from .pgtable import _PAGE_DIRTY, PTE_MASK, pte_index
+from .pgtable import _PAGE_DIRTY, PTE_MASK, PTE_PRESENT_MASK, pte_index
 from .rmap import page_add_file_rmap, page_remove_rmap
 from .vma import linear_page_index, vm_area_struct
 
@@ -24,9 +24,9 @@ def zap_pte(mm: mm_struct, vma: vm_area_struct, addr: int, ptes: object) -> int:
     i = pte_index(addr)
     pte = ptes[i]
     ptes[i] = 0
-    if not pte & 0x81:
+    if not pte & PTE_PRESENT_MASK:
         return 0
-    page = mm.k.alloc.mem_map[(pte & PTE_MASK) >> 12]
+    page = mm.k.alloc.mem_map[(pte & PTE_MASK) >> PAGE_SHIFT]
     if pte & _PAGE_DIRTY:
         set_page_dirty(page)
     page_remove_rmap(page)
@@ -41,16 +41,16 @@ def install_page(mm: mm_struct, vma: vm_area_struct, addr: int, page: Page, prot
     """Map a page-cache page at addr; the caller's reference passes to the pte."""
     ptes, ptl = get_locked_pte(mm, addr)
     if ptes is None:
-        return -12
+        return -ENOMEM
     file = vma.vm_file
     size = (file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
     if page.mapping is None or page.index >= size:
         pte_unmap_unlock(ptes, ptl)
-        return -22
+        return -EINVAL
     i = pte_index(addr)
     if not ptes[i] or not zap_pte(mm, vma, addr, ptes):
         mm._file_rss += 1
-    ptes[i] = (page.pfn << 12) | prot
+    ptes[i] = (page.pfn << PAGE_SHIFT) | prot
     page_add_file_rmap(page)
     pte_unmap_unlock(ptes, ptl)
     return 0
@@ -64,14 +64,14 @@ def sys_remap_file_pages(
 
     mm = current.mm
     if prot:
-        return -22
+        return -EINVAL
     start &= ~PAGE_MASK_LOW
     size &= ~PAGE_MASK_LOW
     end = start + size
     if end <= start:
-        return -22
+        return -EINVAL
     down_read(mm.mmap_sem)
-    err = -22
+    err = -EINVAL
     vma = find_vma(mm, start)
     if (
         vma is not None

@@ -13,7 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .constants import FOLL_GET, FOLL_TOUCH, PAGE_SIZE, VM_IO, VM_MAYSHARE, VM_NONLINEAR, VM_READ
+from .constants import (
+    EACCES,
+    EFAULT,
+    EINVAL,
+    EPERM,
+    FOLL_GET,
+    FOLL_TOUCH,
+    PAGE_SIZE,
+    VM_IO,
+    VM_MAYSHARE,
+    VM_NONLINEAR,
+    VM_READ,
+)
 from .locks import down_read, spin_lock, spin_unlock, up_read
 from .memory import follow_page, get_user_pages
 from .mmap import find_extend_vma
@@ -45,13 +57,13 @@ def get_futex_key(current: task_struct, uaddr: int) -> futex_key | int:
     mm = current.mm
     offset = uaddr % PAGE_SIZE
     if offset % 4:
-        return -22  # EINVAL: not naturally aligned
+        return -EINVAL  # not naturally aligned
     uaddr -= offset
     vma = find_extend_vma(mm, uaddr)
     if vma is None:
-        return -14
+        return -EFAULT
     if (vma.vm_flags & (VM_IO | VM_READ)) != VM_READ:
-        return -1 if vma.vm_flags & VM_IO else -13
+        return -EPERM if vma.vm_flags & VM_IO else -EACCES
     if not vma.vm_flags & VM_MAYSHARE:
         return futex_key(offset, mm=mm.name, uaddr=uaddr)
     file = vma.vm_file

@@ -21,6 +21,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
 from .constants import (
+    EFAULT,
+    EINVAL,
+    ENOMEM,
+    HPAGE_MASK_LOW,
     HPAGE_SHIFT,
     HPAGE_SIZE,
     PAGE_SHIFT,
@@ -56,7 +60,6 @@ if TYPE_CHECKING:
     from .kernel import Kernel
     from .mm import mm_struct, task_struct
 
-HPAGE_MASK_LOW = HPAGE_SIZE - 1
 HUGETLB_PAGE_ORDER = HPAGE_SHIFT - PAGE_SHIFT
 #: Default size of the huge page pool (the hugepages= boot parameter).
 DEFAULT_MAX_HUGE_PAGES = 64
@@ -162,13 +165,13 @@ def hugetlb_prefault(mapping: object, vma: vm_area_struct, current: task_struct)
     while addr < vma.vm_end:
         slot = huge_pte_alloc(mm, addr)
         if slot is None:
-            return -12
+            return -ENOMEM
         idx = ((addr - vma.vm_start) >> HPAGE_SHIFT) + (vma.vm_pgoff >> HUGETLB_PAGE_ORDER)
         page = find_get_page(mapping, idx)
         if page is None:
             page = pool.alloc_huge_page()
             if page is None:
-                return -12
+                return -ENOMEM
             add_to_page_cache(page, mapping, idx)  # cache ref; ours goes to the pte
         spin_lock(mm.page_table_lock)
         mm._file_rss += HPAGE_SIZE // PAGE_SIZE
@@ -212,7 +215,7 @@ def follow_hugetlb_page(
             if slot is None or not slot[0][slot[1]]:
                 remainder = 0  # the hugetlb file might have been truncated
                 if not i:
-                    i = -14
+                    i = -EFAULT
                 break
             head_pfn = (slot[0][slot[1]] & PTE_MASK) >> PAGE_SHIFT
             page = mm.k.alloc.mem_map[head_pfn + vpfn % (HPAGE_SIZE // PAGE_SIZE)]
@@ -236,7 +239,7 @@ def copy_hugetlb_page_range(dst: mm_struct, src: mm_struct, vma: vm_area_struct)
         if src_slot is not None:
             dst_slot = huge_pte_alloc(dst, addr)
             if dst_slot is None:
-                return -12
+                return -ENOMEM
             spin_lock(dst.page_table_lock)
             spin_lock(src.page_table_lock)
             entry = src_slot[0][src_slot[1]]
@@ -280,16 +283,16 @@ def hugetlbfs_file_mmap(file: File, vma: vm_area_struct) -> int:
     from .constants import VM_MAYSHARE
 
     if vma.vm_start & HPAGE_MASK_LOW or vma.vm_end & HPAGE_MASK_LOW:
-        return -22
+        return -EINVAL
     if vma.vm_end - vma.vm_start < HPAGE_SIZE:
-        return -22
+        return -EINVAL
     if vma.vm_pgoff & ((HPAGE_SIZE >> PAGE_SHIFT) - 1):
-        return -22
+        return -EINVAL
     if (vma.vm_flags & (VM_MAYSHARE | VM_WRITE)) == VM_WRITE:
-        return -22
+        return -EINVAL
     length = (vma.vm_end - vma.vm_start) + (vma.vm_pgoff << PAGE_SHIFT)
     if not vma.vm_flags & VM_WRITE and length > file.i_size:
-        return -12
+        return -ENOMEM
     vma.vm_flags |= VM_HUGETLB | VM_RESERVED
     vma.vm_ops = hugetlb_vm_ops
     ret = hugetlb_prefault(file.mapping, vma, vma.vm_mm.k.current)
@@ -303,9 +306,9 @@ def hugetlb_get_unmapped_area(mm: mm_struct, addr: int, length: int, flags: int)
     from .mmap import find_vma
 
     if length & HPAGE_MASK_LOW:
-        return -22
+        return -EINVAL
     if length > TASK_SIZE:
-        return -12
+        return -ENOMEM
     if addr:
         addr = (addr + HPAGE_MASK_LOW) & ~HPAGE_MASK_LOW
         vma = find_vma(mm, addr)
@@ -322,7 +325,7 @@ def hugetlb_get_unmapped_area(mm: mm_struct, addr: int, length: int, flags: int)
                 if start_addr != TASK_UNMAPPED_BASE:
                     start_addr = TASK_UNMAPPED_BASE
                     break
-                return -12
+                return -ENOMEM
             if vma is None or addr + length <= vma.vm_start:
                 return addr
             addr = (vma.vm_end + HPAGE_MASK_LOW) & ~HPAGE_MASK_LOW

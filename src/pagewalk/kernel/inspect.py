@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from itertools import compress
 from typing import TYPE_CHECKING
 
-from .constants import PAGE_SIZE
+from .constants import PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PMD_SHIFT, PTRS_INDEX_MASK, PUD_SHIFT
 from .page import page_contents
-from .pgtable import _PAGE_PSE, PTE_MASK
+from .pgtable import _PAGE_PSE, PTE_MASK, PTE_PRESENT_MASK
 from .vma import linear_page_index, vma_has_nopage
 
 if TYPE_CHECKING:
@@ -25,17 +25,21 @@ def walk_tables(k: Kernel, mm: mm_struct) -> Iterator[tuple[int, int, int]]:
     mem_map = k.alloc.mem_map
     pgd = mm.pgd.data
     for i in compress(_SLOTS, pgd):
-        pud_pfn = (pgd[i] & PTE_MASK) >> 12
-        yield 3, i << 39, pud_pfn
+        pud_pfn = (pgd[i] & PTE_MASK) >> PAGE_SHIFT
+        yield 3, i << PGDIR_SHIFT, pud_pfn
         pud = mem_map[pud_pfn].data
         for j in compress(_SLOTS, pud):
-            pmd_pfn = (pud[j] & PTE_MASK) >> 12
-            yield 2, (i << 39) | (j << 30), pmd_pfn
+            pmd_pfn = (pud[j] & PTE_MASK) >> PAGE_SHIFT
+            yield 2, (i << PGDIR_SHIFT) | (j << PUD_SHIFT), pmd_pfn
             pmd = mem_map[pmd_pfn].data
             for m in compress(_SLOTS, pmd):
                 e3 = pmd[m]
                 if not e3 & _PAGE_PSE:
-                    yield 1, (i << 39) | (j << 30) | (m << 21), (e3 & PTE_MASK) >> 12
+                    yield (
+                        1,
+                        (i << PGDIR_SHIFT) | (j << PUD_SHIFT) | (m << PMD_SHIFT),
+                        (e3 & PTE_MASK) >> PAGE_SHIFT,
+                    )
 
 
 _SLOTS = range(512)
@@ -49,7 +53,7 @@ def walk_ptes(k: Kernel, mm: mm_struct) -> Iterator[tuple[int, int]]:
             continue
         table = mem_map[pfn].data
         for n in compress(_SLOTS, table):
-            yield base | (n << 12), table[n]
+            yield base | (n << PAGE_SHIFT), table[n]
 
 
 def walk_huge_pmds(k: Kernel, mm: mm_struct) -> Iterator[int]:
@@ -60,20 +64,20 @@ def walk_huge_pmds(k: Kernel, mm: mm_struct) -> Iterator[int]:
             table = mem_map[pfn].data
             for n in compress(_SLOTS, table):
                 if table[n] & _PAGE_PSE:
-                    yield (table[n] & PTE_MASK) >> 12
+                    yield (table[n] & PTE_MASK) >> PAGE_SHIFT
 
 
 def pmd_entry_at(mm: mm_struct, address: int) -> int:
     """The pmd entry covering address (a pte table or a huge page), read
     without locking; 0 where an upper level or the pmd entry is empty."""
     mem_map = mm.k.alloc.mem_map
-    entry = mm.pgd.data[(address >> 39) & 511]
+    entry = mm.pgd.data[(address >> PGDIR_SHIFT) & PTRS_INDEX_MASK]
     if not entry:
         return 0
-    entry = mem_map[(entry & PTE_MASK) >> 12].data[(address >> 30) & 511]
+    entry = mem_map[(entry & PTE_MASK) >> PAGE_SHIFT].data[(address >> PUD_SHIFT) & PTRS_INDEX_MASK]
     if not entry:
         return 0
-    return mem_map[(entry & PTE_MASK) >> 12].data[(address >> 21) & 511]
+    return mem_map[(entry & PTE_MASK) >> PAGE_SHIFT].data[(address >> PMD_SHIFT) & PTRS_INDEX_MASK]
 
 
 def pte_at(mm: mm_struct, address: int) -> int:
@@ -82,7 +86,9 @@ def pte_at(mm: mm_struct, address: int) -> int:
     entry = pmd_entry_at(mm, address)
     if not entry or entry & _PAGE_PSE:
         return 0
-    return mm.k.alloc.mem_map[(entry & PTE_MASK) >> 12].data[(address >> 12) & 511]
+    return mm.k.alloc.mem_map[(entry & PTE_MASK) >> PAGE_SHIFT].data[
+        (address >> PAGE_SHIFT) & PTRS_INDEX_MASK
+    ]
 
 
 def lookup_pte(mm: mm_struct, address: int) -> tuple[object, object]:
@@ -94,8 +100,8 @@ def lookup_pte(mm: mm_struct, address: int) -> tuple[object, object]:
     if not entry or entry & _PAGE_PSE:
         return mm.page_table_lock, None
     mem_map = mm.k.alloc.mem_map
-    pte = mem_map[(entry & PTE_MASK) >> 12].data[(address >> 12) & 511]
-    page = mem_map[(pte & PTE_MASK) >> 12] if pte & 0x81 else None
+    pte = mem_map[(entry & PTE_MASK) >> PAGE_SHIFT].data[(address >> PAGE_SHIFT) & PTRS_INDEX_MASK]
+    page = mem_map[(pte & PTE_MASK) >> PAGE_SHIFT] if pte & PTE_PRESENT_MASK else None
     return pte_lockptr(mm, entry), page
 
 

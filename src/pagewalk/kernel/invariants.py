@@ -16,10 +16,11 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
+from .constants import PAGE_SHIFT
 from .inspect import walk_huge_pmds, walk_ptes, walk_tables
 from .locks import is_locked
 from .page import PG_anon, PG_compound, PG_pgtable, PG_reserved
-from .pgtable import PTE_MASK
+from .pgtable import PTE_MASK, PTE_PRESENT_MASK
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -45,12 +46,13 @@ def check_invariants(k: Kernel, pins: Counter | None = None) -> None:
             tables[pfn] += 1
             pte_pages += level == 1
         for head_pfn in walk_huge_pmds(k, mm):
+            _check_huge_pmd_target(mm, mem_map[head_pfn])
             maps[head_pfn] += 1
             file_rss += 512
         for _addr, pte in walk_ptes(k, mm):
-            if not pte & 0x81:
+            if not pte & PTE_PRESENT_MASK:
                 continue
-            page = mem_map[(pte & PTE_MASK) >> 12]
+            page = mem_map[(pte & PTE_MASK) >> PAGE_SHIFT]
             maps[page.pfn] += 1
             if page.flags & PG_anon:
                 anon_rss += 1
@@ -121,6 +123,16 @@ def _check_page(page: object, mapped: int, cached: int, pinned: int, tabled: int
             f"{page!r}: count {count}, want {want} = {mapped} ptes + "
             f"{cached} page cache + {pinned} pins"
             + (" + 1 reserved" if page.flags & PG_reserved else ""),
+        )
+
+
+def _check_huge_pmd_target(mm: object, page: object) -> None:
+    """A huge pmd maps the head of a compound page.  2.6.15 breaks this itself:
+    MADV_WILLNEED leaves 4 KiB pages in a hugetlbfs page cache, and
+    hugetlb_prefault maps what it finds there (semantics.hugetlbfs_without_readpage)."""
+    if not (page.flags & PG_compound and page.private is page):
+        raise ModelFailure(
+            "invariant: huge pmd", f"{mm}: a huge pmd maps {page!r}, not a huge page's head"
         )
 
 

@@ -27,6 +27,9 @@ from typing import Any
 from ..errors import InputError
 from . import fork as _fork
 from .constants import (
+    DEFAULT_MAX_MAP_COUNT,
+    EINVAL,
+    ENOMEM,
     MADV_DONTNEED,
     MADV_NORMAL,
     MADV_RANDOM,
@@ -45,6 +48,7 @@ from .constants import (
     PROT_NONE,
     PROT_READ,
     PROT_WRITE,
+    PTRS_INDEX_MASK,
     VM_HUGETLB,
     VSYSCALL_END,
     VSYSCALL_START,
@@ -61,7 +65,7 @@ from .mmap import do_mmap_pgoff, do_munmap, find_vma
 from .mmu import user_access
 from .mprotect import sys_mprotect
 from .page import Page, PageAllocator, PG_reserved, put_page
-from .pgtable import _PAGE_PSE, PAGE_READONLY, PTE_MASK
+from .pgtable import _PAGE_PSE, PAGE_READONLY, PTE_MASK, PTE_PRESENT_MASK
 from .ptrace import access_process_vm
 from .semantics import Semantics, get_semantics
 from .vma import vm_area_struct
@@ -89,7 +93,23 @@ ADVICE = {
     "dontneed": MADV_DONTNEED,
 }
 
+PROC_VIEWS = ("maps", "smaps", "numa_maps", "pagetables")
+
 _PFN = attrgetter("pfn")
+
+
+def _shorthand(table: dict[str, int], value: str, what: str, method: str) -> int:
+    """A string shorthand's value; an unknown one is an InputError naming the
+    method and the accepted spellings, as the scenario loader words it."""
+    try:
+        return table[value]
+    except KeyError:
+        accepted = ", ".join(repr(c) for c in table)
+        raise InputError(
+            f"unknown {what} {value!r} (accepted: {accepted})", f"Kernel.{method}"
+        ) from None
+
+
 #: mem_read allocates its result up to this size before reading.
 MEM_READ_PRESIZE = 16 << 20
 
@@ -160,6 +180,8 @@ class Kernel:
         self.vsyscall_page = self._reserved_page()
         self.gate_vma = vm_area_struct(None, VSYSCALL_START, VSYSCALL_END, 0, PAGE_READONLY)
         self.hugetlb_pool = HugePagePool(self, hugepages)
+        #: /proc/sys/vm/max_map_count: mmap and split_vma refuse past it (ENOMEM)
+        self.sysctl_max_map_count = DEFAULT_MAX_MAP_COUNT
 
     def _reserved_page(self) -> Page:
         """Boot-time pages: PG_reserved with count 1, so they are never freed."""
@@ -288,15 +310,44 @@ class Kernel:
         offset: int = 0,
         addr: int = 0,
     ) -> int:
-        """sys_mmap (arch/x86_64/kernel/sys_x86_64.c): the address or -errno."""
+        """sys_mmap (arch/x86_64/kernel/sys_x86_64.c): the address, or
+        -EINVAL (length 0, an unaligned offset or MAP_FIXED address, neither
+        private nor shared, a hugetlbfs mapping off 2 MiB), -ENOMEM (no room,
+        or more than ``sysctl_max_map_count`` vmas), -EACCES (a shared
+        writable mapping of a read-only file), -EOVERFLOW (the offset wraps).
+
+        ``prot`` is ``""``, ``"r"``, ``"rw"``, ``"rx"``, ``"rwx"`` or PROT_*
+        bits; ``flags`` names from ``private shared fixed growsdown locked
+        populate`` or MAP_* bits; ``file`` a path given to :meth:`add_file`.
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> hex(k.mmap(p, 8192, "r"))               # TASK_UNMAPPED_BASE
+        '0x2aaaaaaab000'
+        >>> k.mmap(p, 0)                            # -EINVAL
+        -22
+        >>> k.mmap(p, 4096, "rwz")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        pagewalk.errors.InputError: Kernel.mmap: unknown prot 'rwz' (accepted: '', 'r', ...)
+        """
         tsk = self._live(proc)
-        prot_v = PROTS[prot] if isinstance(prot, str) else prot
-        flag_v = flags if isinstance(flags, int) else sum(MAP_FLAGS[f] for f in set(flags))
-        fobj = self.files[file] if isinstance(file, str) else file
+        prot_v = _shorthand(PROTS, prot, "prot", "mmap") if isinstance(prot, str) else prot
+        if isinstance(flags, str):
+            flags = (flags,)
+        flag_v = (
+            flags
+            if isinstance(flags, int)
+            else sum(_shorthand(MAP_FLAGS, f, "mmap flag", "mmap") for f in set(flags))
+        )
+        if isinstance(file, str):
+            if file not in self.files:
+                raise InputError(f"no file named {file!r} (add_file creates one)", "Kernel.mmap")
+            fobj = self.files[file]
+        else:
+            fobj = file
         if fobj is None:
             flag_v |= MAP_ANONYMOUS
         if offset & PAGE_MASK_LOW:
-            return -22
+            return -EINVAL
         with self.running(tsk):
             down_write(tsk.mm.mmap_sem)
             try:
@@ -305,6 +356,17 @@ class Kernel:
                 up_write(tsk.mm.mmap_sem)
 
     def munmap(self, proc: str | task_struct, addr: int, length: int) -> int:
+        """sys_munmap: 0 (also over a hole), -EINVAL (an unaligned address, a
+        length of 0 or past TASK_SIZE, a cut through a hugetlb vma off 2 MiB)
+        or -ENOMEM (a split past ``sysctl_max_map_count``).
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 3 * 4096)
+        >>> k.munmap(p, a + 4096, 4096), len(list(p.mm.vmas()))
+        (0, 2)
+        >>> k.munmap(p, a + 1, 4096)                # -EINVAL
+        -22
+        """
         tsk = self._live(proc)
         with self.running(tsk):
             down_write(tsk.mm.mmap_sem)
@@ -314,41 +376,100 @@ class Kernel:
                 up_write(tsk.mm.mmap_sem)
 
     def mprotect(self, proc: str | task_struct, addr: int, length: int, prot: str | int) -> int:
+        """sys_mprotect: 0, -EINVAL (an unaligned address, unknown PROT bits,
+        both PROT_GROWSDOWN and PROT_GROWSUP), -ENOMEM (a hole in the range,
+        after changing what lies before it) or -EACCES (write to a read-only
+        shared file mapping, any change to a hugetlb vma).  ``prot`` as for
+        :meth:`mmap`.
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "rw")
+        >>> k.mprotect(p, a, 4096, "r"), k.write(p, a, b"x").signal
+        (0, 'SIGSEGV')
+        >>> k.mprotect(p, a + 4096, 4096, "r")      # -ENOMEM: nothing there
+        -12
+        """
         tsk = self._live(proc)
+        prot_v = _shorthand(PROTS, prot, "prot", "mprotect") if isinstance(prot, str) else prot
         with self.running(tsk):
-            return sys_mprotect(tsk, addr, length, PROTS[prot] if isinstance(prot, str) else prot)
+            return sys_mprotect(tsk, addr, length, prot_v)
 
     def madvise(self, proc: str | task_struct, addr: int, length: int, advice: str | int) -> int:
+        """sys_madvise with ``normal``, ``random``, ``sequential``,
+        ``willneed`` or ``dontneed`` (or MADV_*): 0, -EINVAL (an unaligned
+        address, unknown advice, DONTNEED on a locked, hugetlb or reserved
+        vma), -ENOMEM (a hole in the range, after advising the rest), -EBADF
+        (WILLNEED on anonymous memory) or -EAGAIN (a split refused).
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "rw")
+        >>> k.write(p, a, b"x").signal, k.madvise(p, a, 4096, "dontneed")
+        (None, 0)
+        >>> k.read(p, a, 1).data                    # the zero page now
+        b'\\x00'
+        >>> k.madvise(p, a, 4096, "willneed")       # -EBADF
+        -9
+        """
         tsk = self._live(proc)
+        if isinstance(advice, str):
+            advice = _shorthand(ADVICE, advice, "advice", "madvise")
         with self.running(tsk):
-            return sys_madvise(
-                tsk, addr, length, ADVICE[advice] if isinstance(advice, str) else advice
-            )
+            return sys_madvise(tsk, addr, length, advice)
 
     def mlock(self, proc: str | task_struct, addr: int, length: int) -> int:
+        """sys_mlock: 0 once every page is faulted in (make_pages_present),
+        -ENOMEM (a hole in the range), or make_pages_present's -EFAULT
+        (nothing could be faulted, e.g. a PROT_NONE range).
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 2 * 4096, "rw")
+        >>> k.mlock(p, a, 2 * 4096), k.page(p, a + 4096) is None
+        (0, False)
+        >>> k.mlock(p, a + 2 * 4096, 4096)          # -ENOMEM
+        -12
+        """
         tsk = self._live(proc)
         with self.running(tsk):
             return sys_mlock(tsk, addr, length)
 
     def munlock(self, proc: str | task_struct, addr: int, length: int) -> int:
+        """sys_munlock: 0 (the pages stay mapped) or -ENOMEM (a hole).
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "rw", ["private", "locked"])
+        >>> k.munlock(p, a, 4096), k.page(p, a) is None
+        (0, False)
+        """
         tsk = self._live(proc)
         with self.running(tsk):
             return sys_munlock(tsk, addr, length)
 
     def fork(self, proc: str | task_struct, child: str) -> int:
-        """fork(): the child's pid, or -ENOMEM.  The child is named ``child``."""
+        """fork(): the child's pid, or -ENOMEM.  The child is named ``child``;
+        private pages are shared copy-on-write.
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "rw"); _ = k.write(p, a, b"x")
+        >>> k.fork(p, "c") > 0, k.page("c", a) is k.page(p, a)
+        (True, True)
+        """
         parent = self._live(proc)
         if child in self.tasks:
             raise InputError(f"process {child!r} already exists")
         tsk = self._new_task(child, parent.node)
         with self.running(parent):
             if _fork.copy_mm(self, parent, tsk):
-                return -12
+                return -ENOMEM
         self.tasks[child] = tsk
         return tsk.pid
 
     def exit(self, proc: str | task_struct) -> int:
-        """exit_group(2): the whole thread group exits (do_group_exit)."""
+        """exit_group(2): the whole thread group exits (do_group_exit); always 0.
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> k.exit(p), p.mm is None
+        (0, True)
+        """
         tsk = self._live(proc)
         with self.running(tsk):
             _fork.do_group_exit(tsk)
@@ -357,7 +478,15 @@ class Kernel:
     # read and write switch ``current`` by hand: they are the entries of
     # every fault a workload takes, and ``with self.running()`` costs 4 calls.
     def read(self, proc: str | task_struct, addr: int, length: int) -> Access:
-        """A user-mode load through the MMU."""
+        """A user-mode load through the MMU: an :class:`Access` with the
+        bytes read and the signal that stopped it (``"SIGSEGV"``,
+        ``"SIGBUS"``) or None.
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "r")
+        >>> k.read(p, a, 2), k.read(p, 0, 1).signal
+        (Access(data=b'\\x00\\x00', signal=None), 'SIGSEGV')
+        """
         tsk = self.tasks.get(proc) if isinstance(proc, str) else proc
         if tsk is None or tsk.mm is None:
             tsk = self._live(proc)  # raises the input error
@@ -369,7 +498,14 @@ class Kernel:
         return Access(bytes(data), sig)
 
     def write(self, proc: str | task_struct, addr: int, data: bytes) -> Access:
-        """A user-mode store through the MMU."""
+        """A user-mode store through the MMU: an :class:`Access` with the
+        bytes written and the signal that stopped it, or None.
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "r")
+        >>> k.write(p, a, b"x")                     # a read-only mapping
+        Access(data=0, signal='SIGSEGV')
+        """
         tsk = self.tasks.get(proc) if isinstance(proc, str) else proc
         if tsk is None or tsk.mm is None:
             tsk = self._live(proc)  # raises the input error
@@ -385,7 +521,15 @@ class Kernel:
         self, proc: str | task_struct, addr: int, length: int, by: str | task_struct | None = None
     ) -> tuple[int, bytes]:
         """access_process_vm(write=0) by ``by`` (default: the target itself):
-        (bytes transferred, the bytes)."""
+        (bytes transferred, the bytes).  A range that cannot be faulted in
+        stops the transfer there (0 bytes: the -EIO of a read of
+        /proc/PID/mem).
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "r")
+        >>> k.mem_read(p, a, 3), k.mem_read(p, a + 4096, 3)
+        ((3, b'\\x00\\x00\\x00'), (0, b''))
+        """
         if length < 0:
             raise InputError(f"mem_read: length must be >= 0, got {length}")
         tsk = self.task(proc)  # an exited target reads as 0 bytes, as in the C
@@ -409,7 +553,13 @@ class Kernel:
         by: str | task_struct | None = None,
     ) -> int:
         """access_process_vm(write=0) into the caller's writable buffer, as a
-        pread(2) of /proc/PID/mem does: the bytes transferred."""
+        pread(2) of /proc/PID/mem does: the bytes transferred.
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "r"); buf = bytearray(8)
+        >>> k.mem_readinto(p, a, buf)
+        8
+        """
         tsk = self._live(proc)
         with memoryview(buf) as view:
             # Refused before any page is pinned: a failed copy would leak one.
@@ -421,8 +571,15 @@ class Kernel:
     def mem_write(
         self, proc: str | task_struct, addr: int, data: bytes, by: str | task_struct | None = None
     ) -> int:
-        """access_process_vm(write=1, force=1): bytes transferred (0 once the
-        target has exited: get_task_mm finds no mm)."""
+        """access_process_vm(write=1, force=1): bytes transferred, as a write
+        to /proc/PID/mem (0 once the target has exited: get_task_mm finds no
+        mm).  Forced: a read-only private mapping gets a copy-on-write page.
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "r")
+        >>> k.mem_write(p, a, b"hi"), k.read(p, a, 2).data
+        (2, b'hi')
+        """
         tsk = self.task(proc)
         with self.running(self._live(by) if by is not None else tsk):
             return access_process_vm(tsk, addr, bytearray(data), len(data), 1)
@@ -435,8 +592,18 @@ class Kernel:
         write: bool = False,
         force: bool = False,
     ) -> tuple[int, list[Page]]:
-        """get_user_pages(..., pages) under mmap_sem for read; the references
-        stay held (pinned) until :meth:`put_pages`."""
+        """get_user_pages(..., pages) under mmap_sem for read: (pages done,
+        the pages), or (-EFAULT, []) when the first page cannot be had (no
+        vma, VM_IO/VM_RESERVED, no permission, SIGBUS) and (-ENOMEM, []) on
+        OOM.  The references stay held (pinned) until :meth:`put_pages`.
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 2 * 4096, "rw")
+        >>> n, pages = k.gup(p, a, 2, write=True); n
+        2
+        >>> k.put_pages(pages); k.gup(p, a + 2 * 4096, 1)    # -EFAULT
+        (-14, [])
+        """
         tsk = self._live(proc)
         pages: list[Page] = []
         with self.running(tsk):
@@ -462,7 +629,14 @@ class Kernel:
             put_page(alloc, page)
 
     def futex_key(self, proc: str | task_struct, uaddr: int) -> str | int:
-        """get_futex_key(): the key as text, or -errno."""
+        """get_futex_key(): the key as text, or -EINVAL (an address not
+        4-byte aligned) or -EFAULT (no vma, or the page cannot be faulted).
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "rw")
+        >>> k.futex_key(p, a + 2), k.futex_key(p, 0)
+        (-22, -14)
+        """
         from .futex import sys_futex_key
 
         tsk = self._live(proc)
@@ -473,7 +647,8 @@ class Kernel:
     def core_dump(self, proc: str | task_struct, path: str | None) -> int:
         """Write an ELF core of the process to ``path`` (elf_core_dump); the
         core's size, or -errno.  ``path`` None: dump into nothing (the kernel
-        does all the same work, no file is written)."""
+        does all the same work, no file is written); a path that cannot be
+        written is an InputError."""
         from .coredump import DiscardFile, elf_core_dump
 
         tsk = self._live(proc)
@@ -486,10 +661,20 @@ class Kernel:
             raise InputError(f"cannot write the core file {path}: {err.strerror}") from None
 
     def proc_view(self, proc: str | task_struct, view: str) -> str:
-        """Read /proc/PID/{maps,smaps,numa_maps}, or the page-table tree."""
+        """Read /proc/PID/{maps,smaps,numa_maps}, or the page-table tree
+        (``"pagetables"``).
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "r")
+        >>> k.proc_view(p, "maps").splitlines()[0]
+        '2aaaaaaab000-2aaaaaaac000 r--p 2aaaaaaab000 00:00 0 '
+        """
         from . import procfs
 
         tsk = self._live(proc)
+        if view not in PROC_VIEWS:
+            accepted = ", ".join(repr(v) for v in PROC_VIEWS)
+            raise InputError(f"unknown view {view!r} (accepted: {accepted})", "Kernel.proc_view")
         show = {
             "maps": procfs.show_map,
             "smaps": procfs.show_smap,
@@ -510,12 +695,12 @@ class Kernel:
     def page(self, proc: str | task_struct, addr: int) -> Page | None:
         """The page a present pte maps at addr, or None."""
         pte = self.pte(proc, addr)
-        if not pte or not pte & 0x81:
+        if not pte or not pte & PTE_PRESENT_MASK:
             return None
-        pfn = (pte & PTE_MASK) >> 12
+        pfn = (pte & PTE_MASK) >> PAGE_SHIFT
         vma = self.vma(proc, addr)
         if vma is not None and vma.vm_flags & VM_HUGETLB:
-            pfn += (addr >> 12) & 511  # the 4K subpage of a huge page
+            pfn += (addr >> PAGE_SHIFT) & PTRS_INDEX_MASK  # the 4K subpage of a huge page
         return self.alloc.mem_map[pfn]
 
     def vma(self, proc: str | task_struct, addr: int) -> vm_area_struct | None:

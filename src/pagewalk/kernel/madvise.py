@@ -12,6 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .constants import (
+    EAGAIN,
+    EBADF,
+    EINVAL,
+    ENOMEM,
     MADV_DONTNEED,
     MADV_NORMAL,
     MADV_RANDOM,
@@ -57,7 +61,7 @@ def madvise_behavior(
             if at != (vma.vm_start if below else vma.vm_end):
                 err = split_vma(mm, vma, at, below)
                 if err:
-                    return (-11 if err == -12 else err), vma
+                    return (-EAGAIN if err == -ENOMEM else err), vma
     vma.vm_flags = new_flags
     return 0, vma
 
@@ -67,7 +71,7 @@ def madvise_willneed(
 ) -> tuple[int, vm_area_struct | None]:
     file = vma.vm_file
     if file is None:
-        return -9, prev  # EBADF
+        return -EBADF, prev
     first = linear_page_index(vma, start)
     end = min(end, vma.vm_end)
     last = linear_page_index(vma, end)
@@ -79,7 +83,7 @@ def madvise_dontneed(
     vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int
 ) -> tuple[int, vm_area_struct | None]:
     if vma.vm_flags & (VM_LOCKED | VM_HUGETLB | VM_RESERVED):
-        return -22, vma
+        return -EINVAL, vma
     zap_page_range(vma, start, end - start)
     return 0, vma
 
@@ -93,7 +97,7 @@ def madvise_vma(
         return madvise_willneed(vma, prev, start, end)
     if behavior == MADV_DONTNEED:
         return madvise_dontneed(vma, prev, start, end)
-    return -22, prev
+    return -EINVAL, prev
 
 
 def madvise_need_mmap_write(k: object, behavior: int) -> bool:
@@ -116,13 +120,13 @@ def sys_madvise(current: task_struct, start: int, len_in: int, behavior: int) ->
 
 def _madvise_locked(mm: object, start: int, len_in: int, behavior: int) -> int:
     if start & PAGE_MASK_LOW:
-        return -22
+        return -EINVAL
     length = PAGE_ALIGN(len_in)
     if len_in and not length:
-        return -22
+        return -EINVAL
     end = start + length
     if end < start:
-        return -22
+        return -EINVAL
     if end == start:
         return 0
     unmapped_error = 0
@@ -131,9 +135,9 @@ def _madvise_locked(mm: object, start: int, len_in: int, behavior: int) -> int:
         prev = vma
     while True:
         if vma is None:
-            return -12
+            return -ENOMEM
         if start < vma.vm_start:  # a hole: skip it, remember ENOMEM
-            unmapped_error = -12
+            unmapped_error = -ENOMEM
             start = vma.vm_start
             if start >= end:
                 return unmapped_error

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
 from .constants import (
+    EFAULT,
+    ENOMEM,
     FOLL_ANON,
     FOLL_COW,
     FOLL_FORCE,
@@ -22,7 +24,12 @@ from .constants import (
     FOLL_TOUCH,
     FOLL_WRITE,
     PAGE_MASK_LOW,
+    PAGE_SHIFT,
     PAGE_SIZE,
+    PGDIR_SHIFT,
+    PMD_SHIFT,
+    PTRS_INDEX_MASK,
+    PUD_SHIFT,
     ULONG_MAX,
     VM_FAULT_MAJOR,
     VM_FAULT_MINOR,
@@ -75,7 +82,9 @@ from .pgtable import (
     _PAGE_PSE,
     _PAGE_RW,
     _PAGE_USER,
+    _UPPER_BAD_FLAGS,
     PTE_MASK,
+    PTE_PRESENT_MASK,
     pgd_addr_end,
     pgd_bad,
     pgd_index,
@@ -121,7 +130,7 @@ def maybe_mkwrite(pte: int, vma: vm_area_struct) -> int:
 
 
 def _mk_pte(page: Page, prot: int) -> int:
-    return (page.pfn << 12) | prot
+    return (page.pfn << PAGE_SHIFT) | prot
 
 
 # =============================================================================
@@ -143,17 +152,17 @@ def copy_one_pte(
     addr: int,
     rss: list[int],
 ) -> None:
-    i = (addr >> 12) & 511  # pte_index
+    i = (addr >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
     pte = src_pte[i]
     k = src_mm.k
-    if not pte & 0x81:  # !pte_present: swap/file entries are copied as they are
+    if not pte & PTE_PRESENT_MASK:  # !pte_present: swap/file entries are copied as they are
         dst_pte[i] = pte
         return
     vm_flags = vma.vm_flags
     if vm_flags & VM_RESERVED:
         dst_pte[i] = pte
         return
-    pfn = (pte & PTE_MASK) >> 12
+    pfn = (pte & PTE_MASK) >> PAGE_SHIFT
     mem_map = k.alloc.mem_map
     if pfn >= len(mem_map):  # !pfn_valid
         print_bad_pte(vma, pte, addr)
@@ -190,17 +199,17 @@ def copy_pte_range(
     rss = [0, 0]
     dst_pte, dst_ptl = pte_alloc_map_lock(dst_mm, dst_pmd, addr)
     if dst_pte is None:
-        return -12
+        return -ENOMEM
     src_ptl = pte_lockptr(src_mm, src_pmd[pmd_index(addr)])
     src_pte = next_table(src_mm, src_pmd[pmd_index(addr)])
     spin_lock(src_ptl)
-    first = (addr >> 12) & 511  # pte_index
-    last = first + ((end - addr) >> 12)
+    first = (addr >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
+    last = first + ((end - addr) >> PAGE_SHIFT)
     # The C loop's "if (pte_none(*src_pte)) continue;": compress() makes
     # the skipping of empty ptes run in C.
-    table_base = addr - (first << 12)  # the address of the table's entry 0
+    table_base = addr - (first << PAGE_SHIFT)  # the address of the table's entry 0
     for i in compress(range(first, last), src_pte[first:last]):
-        copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, table_base + (i << 12), rss)
+        copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, table_base + (i << PAGE_SHIFT), rss)
     spin_unlock(src_ptl)
     dst_mm._file_rss += rss[0]  # add_mm_rss
     dst_mm._anon_rss += rss[1]
@@ -220,7 +229,7 @@ def copy_pmd_range(
 ) -> int:
     dst_pmd = pmd_alloc(dst_mm, dst_pud, addr)
     if dst_pmd is None:
-        return -12
+        return -ENOMEM
     src_pmd = next_table(src_mm, src_pud[pud_index(addr)])
     while True:
         nxt = pmd_addr_end(addr, end)
@@ -230,7 +239,7 @@ def copy_pmd_range(
             and not pmd_bad(e)
             and copy_pte_range(dst_mm, src_mm, dst_pmd, src_pmd, vma, addr, nxt)
         ):
-            return -12
+            return -ENOMEM
         addr = nxt
         if addr == end:
             return 0
@@ -247,7 +256,7 @@ def copy_pud_range(
 ) -> int:
     dst_pud = pud_alloc(dst_mm, dst_pgd, addr)
     if dst_pud is None:
-        return -12
+        return -ENOMEM
     src_pud = next_table(src_mm, src_pgd[pgd_index(addr)])
     while True:
         nxt = pud_addr_end(addr, end)
@@ -257,7 +266,7 @@ def copy_pud_range(
             and not pud_bad(e)
             and copy_pmd_range(dst_mm, src_mm, dst_pud, src_pud, vma, addr, nxt)
         ):
-            return -12
+            return -ENOMEM
         addr = nxt
         if addr == end:
             return 0
@@ -285,7 +294,7 @@ def copy_page_range(dst_mm: mm_struct, src_mm: mm_struct, vma: vm_area_struct) -
             and not pgd_bad(e)
             and copy_pud_range(dst_mm, src_mm, dst_pgd, src_pgd, vma, addr, nxt)
         ):
-            return -12
+            return -ENOMEM
         addr = nxt
         if addr == end:
             return 0
@@ -302,17 +311,17 @@ def zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, pmd: array, addr: int, e
     mem_map = alloc.mem_map
     file_rss = anon_rss = 0
     pte, ptl = pte_offset_map_lock(mm, pmd, addr)
-    first = (addr >> 12) & 511  # pte_index
-    last = first + ((end - addr) >> 12)
+    first = (addr >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
+    last = first + ((end - addr) >> PAGE_SHIFT)
     # The C loop's "if (pte_none(ptent)) continue;", run in C by compress().
     for i in compress(range(first, last), pte[first:last]):
         ptent = pte[i]
-        if ptent & 0x81:  # pte_present
+        if ptent & PTE_PRESENT_MASK:  # pte_present
             page = None
             if not vma.vm_flags & VM_RESERVED:
-                pfn = (ptent & PTE_MASK) >> 12
+                pfn = (ptent & PTE_MASK) >> PAGE_SHIFT
                 if pfn >= len(mem_map):  # !pfn_valid
-                    print_bad_pte(vma, ptent, addr + ((i - first) << 12))
+                    print_bad_pte(vma, ptent, addr + ((i - first) << PAGE_SHIFT))
                 else:
                     page = mem_map[pfn]
             pte[i] = 0  # ptep_get_and_clear_full
@@ -515,16 +524,16 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     """
     k = mm.k
     mem_map = k.alloc.mem_map
-    pmd = mm.pmd_cache.get(address >> 30)
+    pmd = mm.pmd_cache.get(address >> PUD_SHIFT)
     if pmd is None:
-        e = mm.pgd.data[(address >> 39) & 511]
-        if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pgd_none || pgd_bad
+        e = mm.pgd.data[(address >> PGDIR_SHIFT) & PTRS_INDEX_MASK]
+        if not e or e & _UPPER_BAD_FLAGS:  # pgd_none || pgd_bad
             return _follow_no_page_table(k, address, flags)
-        e = mem_map[(e & PTE_MASK) >> 12].data[(address >> 30) & 511]
-        if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pud_none || pud_bad
+        e = mem_map[(e & PTE_MASK) >> PAGE_SHIFT].data[(address >> PUD_SHIFT) & PTRS_INDEX_MASK]
+        if not e or e & _UPPER_BAD_FLAGS:  # pud_none || pud_bad
             return _follow_no_page_table(k, address, flags)
-        pmd = mm.pmd_cache[address >> 30] = mem_map[(e & PTE_MASK) >> 12].data
-    e = pmd[(address >> 21) & 511]
+        pmd = mm.pmd_cache[address >> PUD_SHIFT] = mem_map[(e & PTE_MASK) >> PAGE_SHIFT].data
+    e = pmd[(address >> PMD_SHIFT) & PTRS_INDEX_MASK]
     if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pmd_none || pmd_bad
         return _follow_no_page_table(k, address, flags)
     if e & _PAGE_PSE:  # pmd_huge
@@ -536,17 +545,17 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     # pte_offset_map_lock(), a macro, written in place (e is *pmd).  The
     # section reads the pte; get_page and the accessed/dirty marking commute
     # with another lookup's, so the explorer may treat it as a read.
-    ptepage = mem_map[(e & PTE_MASK) >> 12]
+    ptepage = mem_map[(e & PTE_MASK) >> PAGE_SHIFT]
     ptl = ptepage.private if k.split_ptlock else mm.page_table_lock  # pte_lockptr
     if k.sched is None and ptl.owner is None:  # spin_lock, uncontended, in place
         ptl.owner = k.current or NO_TASK
     else:
         spin_lock(ptl, True)
-    pte = ptepage.data[(address >> 12) & 511]
+    pte = ptepage.data[(address >> PAGE_SHIFT) & PTRS_INDEX_MASK]
     page = None
     # Each failed test is the C's "goto unlock" with page still NULL.
-    if pte & 0x81 and (not flags & FOLL_WRITE or can_follow_write_pte(pte, flags)):
-        pfn = (pte & PTE_MASK) >> 12
+    if pte & PTE_PRESENT_MASK and (not flags & FOLL_WRITE or can_follow_write_pte(pte, flags)):
+        pfn = (pte & PTE_MASK) >> PAGE_SHIFT
         if pfn < len(mem_map):  # pfn_valid
             page = mem_map[pfn]
             if flags & FOLL_GET:  # get_page(), in place: a pte maps no compound page
@@ -629,7 +638,7 @@ def get_user_pages(
             continue
 
         if vma is None or vma.vm_flags & (VM_IO | VM_RESERVED) or not vm_flags & vma.vm_flags:
-            return i or -14  # EFAULT
+            return i or -EFAULT
 
         if vma.vm_flags & VM_HUGETLB:  # is_vm_hugetlb_page
             from .hugetlb import follow_hugetlb_page
@@ -693,9 +702,9 @@ def gup_fault_result(tsk: task_struct, ret: int) -> int:
     elif ret == VM_FAULT_MAJOR:
         tsk.maj_flt += 1
     elif ret == VM_FAULT_SIGBUS:
-        return -14  # EFAULT
+        return -EFAULT
     elif ret == VM_FAULT_OOM:
-        return -12  # ENOMEM
+        return -ENOMEM
     else:
         raise ModelFailure("mm/memory.c:get_user_pages: BUG()", f"fault result {ret}")
     return 0
@@ -735,10 +744,10 @@ def _get_gate_page(
     """get_user_pages' gate-area branch: user gate pages are read-only and
     are looked up in the kernel's own page table, without follow_page."""
     if write:
-        return -14
+        return -EFAULT
     page = k.gate_page(start)
     if page is None:
-        return -14
+        return -EFAULT
     if pages is not None:
         get_page(page)
         pages.append(page)
@@ -779,11 +788,16 @@ def do_wp_page(
     orig_pte: int,
 ) -> int:
     """Write to a present, write-protected pte: reuse the page if it is anonymous
-    and mapped once, else copy it.  Entered with the pte locked, returns
-    unlocked.  VM_FAULT_WRITE is or'ed in exactly when the COW was resolved."""
+    and mapped once, else copy it.  VM_FAULT_WRITE is or'ed in exactly when
+    the COW was resolved.
+
+    Locks: entered with mmap_sem held for read (vmas cannot change, other
+    faults may run) and the pte lock ``ptl`` held; the copy runs with the pte
+    lock dropped and rechecks the pte (pte_same) after retaking it.  Returns
+    with mmap_sem still held and the pte lock released."""
     k = mm.k
     alloc = k.alloc
-    pfn = (orig_pte & PTE_MASK) >> 12
+    pfn = (orig_pte & PTE_MASK) >> PAGE_SHIFT
     ret = VM_FAULT_MINOR
     BUG_ON(
         vma.vm_flags & VM_RESERVED, "mm/memory.c:do_wp_page: BUG_ON(vma->vm_flags & VM_RESERVED)"
@@ -793,7 +807,7 @@ def do_wp_page(
         pte_unmap_unlock(page_table, ptl)
         return VM_FAULT_OOM
     old_page = alloc.mem_map[pfn]
-    i = (address >> 12) & 511  # pte_index
+    i = (address >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
 
     if old_page.flags & PG_anon and not TestSetPageLocked(old_page):
         reuse = can_share_swap_page(old_page)
@@ -828,7 +842,9 @@ def do_wp_page(
         if not old_page.flags & PG_anon:
             mm._anon_rss += 1
             mm._file_rss -= 1
-        entry = maybe_mkwrite((new_page.pfn << 12) | vma.vm_page_prot | _PAGE_DIRTY, vma)  # mk_pte
+        entry = maybe_mkwrite(
+            (new_page.pfn << PAGE_SHIFT) | vma.vm_page_prot | _PAGE_DIRTY, vma
+        )  # mk_pte
         page_table[i] = entry  # ptep_establish
         lru_cache_add_active(new_page)
         page_add_anon_rmap(new_page, vma, address)
@@ -855,16 +871,24 @@ def do_anonymous_page(
     write_access: int,
 ) -> int:
     """First touch of anonymous memory: a read maps the shared ZERO_PAGE
-    (refcounted, rmap'd, counted as file_rss); a write maps a new zeroed page."""
+    (refcounted, rmap'd, counted as file_rss); a write maps a new zeroed page.
+
+    Locks: entered with mmap_sem held for read and the pte table mapped but
+    its lock not held; the page is allocated without it, then the pte lock is
+    taken and the pte rechecked (still none, else another fault won and the
+    page is released).  Returns with mmap_sem still held and the pte lock
+    released."""
     k = mm.k
-    i = (address >> 12) & 511  # pte_index
+    i = (address >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
     if write_access:
         if vma.anon_vma is None and anon_vma_prepare(vma):  # its inline test, in place
             return VM_FAULT_OOM
         page = k.alloc.alloc_page_node(k.current_node())
         if page is None:
             return VM_FAULT_OOM
-        entry = maybe_mkwrite((page.pfn << 12) | vma.vm_page_prot | _PAGE_DIRTY, vma)  # mk_pte
+        entry = maybe_mkwrite(
+            (page.pfn << PAGE_SHIFT) | vma.vm_page_prot | _PAGE_DIRTY, vma
+        )  # mk_pte
         page_table, ptl = pte_offset_map_lock(mm, pmd, address)
         if page_table[i]:
             put_page(k.alloc, page)  # release:
@@ -901,7 +925,14 @@ def do_no_page(
     write_access: int,
 ) -> int:
     """First touch of a file (or shmem) mapping: ask ->nopage for the page; a
-    write fault on a private mapping copies it at once (early COW)."""
+    write fault on a private mapping copies it at once (early COW).
+
+    Locks: entered with mmap_sem held for read and the pte table mapped but
+    its lock not held; ->nopage (which may read the file) and the copy run
+    without it.  The pte lock is then taken and the pte rechecked: a
+    truncation since (mapping->truncate_count moved) retries, a pte filled by
+    another fault backs out.  Returns with mmap_sem still held and the pte
+    lock released."""
     k = mm.k
     mapping = None
     sequence = 0
@@ -960,13 +991,19 @@ def handle_pte_fault(
     mm: mm_struct, vma: vm_area_struct, address: int, pte: array, pmd: array, write_access: int
 ) -> int:
     """Dispatch on the pte read without the lock; present ptes are rechecked
-    under it (pte_same) before do_wp_page or an accessed/dirty update."""
-    i = (address >> 12) & 511  # pte_index
+    under it (pte_same) before do_wp_page or an accessed/dirty update.
+
+    Locks: entered with mmap_sem held for read and the pte table mapped but
+    its lock not held; the not-present paths (do_anonymous_page, do_no_page)
+    take the pte lock themselves, the present path takes it here and hands it
+    to do_wp_page.  Returns with mmap_sem still held and the pte lock
+    released."""
+    i = (address >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
     k = mm.k
     if k.sched is not None:  # the pte is read without its lock
         k.sched.access("read pte", ((pte_lockptr(mm, pmd[pmd_index(address)]).name, 0),))
     entry = pte[i]
-    if not entry & 0x81:  # !pte_present
+    if not entry & PTE_PRESENT_MASK:  # !pte_present
         if not entry:
             if vma.vm_ops is None or vma.vm_ops.nopage is None:  # anonymous (no ->nopage)
                 return do_anonymous_page(mm, vma, address, pte, pmd, write_access)
@@ -990,13 +1027,19 @@ def handle_pte_fault(
 
 def __handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int, write_access: int) -> int:
     """Allocate the page tables down to the pte and handle the fault.  Returns
-    VM_FAULT_* with the VM_FAULT_WRITE bit, which only get_user_pages sees."""
+    VM_FAULT_* with the VM_FAULT_WRITE bit, which only get_user_pages sees.
+
+    Locks: the caller holds mmap_sem for read (do_page_fault, get_user_pages)
+    and no spinlock.  Missing pud/pmd/pte tables are allocated unlocked and
+    installed under mm->page_table_lock (__pud_alloc, __pmd_alloc,
+    __pte_alloc); handle_pte_fault is entered with no lock held and returns
+    the same way."""
     mm.k.pgfault += 1
     if is_vm_hugetlb_page(vma):
         from .hugetlb import hugetlb_fault
 
         return hugetlb_fault(mm, vma, address, write_access)
-    pmd = mm.pmd_cache.get(address >> 30)  # memoised pud_alloc + pmd_alloc
+    pmd = mm.pmd_cache.get(address >> PUD_SHIFT)  # memoised pud_alloc + pmd_alloc
     if pmd is None:
         pud = pud_alloc(mm, mm.pgd.data, address)
         if pud is None:
@@ -1004,7 +1047,7 @@ def __handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int, write_ac
         pmd = pmd_alloc(mm, pud, address)
         if pmd is None:
             return VM_FAULT_OOM
-        mm.pmd_cache[address >> 30] = pmd
+        mm.pmd_cache[address >> PUD_SHIFT] = pmd
     pte = pte_alloc_map(mm, pmd, address)
     if pte is None:
         return VM_FAULT_OOM

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .constants import PAGE_MASK_LOW, PAGE_SHIFT, VM_IO, VM_LOCKED
+from .constants import EAGAIN, EINVAL, ENOMEM, PAGE_MASK_LOW, PAGE_SHIFT, VM_IO, VM_LOCKED
 from .locks import down_write, up_write
 from .memory import make_pages_present
 from .mmap import PAGE_ALIGN, find_vma_prev, split_vma, vma_merge
@@ -39,7 +39,7 @@ def mlock_fixup(
         if not ret and end != vma.vm_end:
             ret = split_vma(mm, vma, end, 0)
         if ret:
-            return (-11 if ret == -12 else ret), vma
+            return (-EAGAIN if ret == -ENOMEM else ret), vma
     vma.vm_flags = newflags
     pages = (end - start) >> PAGE_SHIFT
     if newflags & VM_LOCKED:
@@ -47,19 +47,19 @@ def mlock_fixup(
         if not newflags & VM_IO:
             ret = make_pages_present(start, end, current)
     mm.locked_vm -= pages
-    return (-11 if ret == -12 else ret), vma
+    return (-EAGAIN if ret == -ENOMEM else ret), vma
 
 
 def do_mlock(current: task_struct, start: int, length: int, on: bool) -> int:
     length = PAGE_ALIGN(length)
     end = start + length
     if end < start:
-        return -22
+        return -EINVAL
     if end == start:
         return 0
     vma, prev = find_vma_prev(current.mm, start)
     if vma is None or vma.vm_start > start:
-        return -12
+        return -ENOMEM
     if start > vma.vm_start:
         prev = vma
     nstart = start
@@ -76,7 +76,7 @@ def do_mlock(current: task_struct, start: int, length: int, on: bool) -> int:
             return 0
         vma = prev.vm_next
         if vma is None or vma.vm_start != nstart:
-            return -12
+            return -ENOMEM
 
 
 def sys_mlock(current: task_struct, start: int, length: int) -> int:

@@ -75,11 +75,11 @@ class mm_struct:
         self.cached_hole_size = ULONG_MAX
         self.mm_users = 1
         self.dead = False
-        #: Model-only, the MMU's: address >> 21 -> the pte table the hardware
+        #: Model-only, the MMU's: address >> PMD_SHIFT -> the pte table the hardware
         #: walk reached there (see mmu.hw_translate); emptied whenever a pmd
         #: entry is cleared, so it never shows a stale translation.
         self.pde_cache: dict[int, array] = {}
-        #: Model-only: address >> 30 -> the pmd table that pgd_offset and
+        #: Model-only: address >> PUD_SHIFT -> the pmd table that pgd_offset and
         #: pud_offset lead to, memoised by follow_page and __handle_mm_fault
         #: (kernel/memory.py); emptied whenever a pmd or pud table is freed.
         self.pmd_cache: dict[int, array] = {}

@@ -2,9 +2,10 @@
 Linux 2.6.15: the vma list, mmap, munmap, merging, splitting, stack growth
 and exit_mmap.
 
-Not modelled: overcommit accounting (VM_ACCOUNT is set as the kernel does but
-never refuses), rlimits (every process may mlock and grow its stack freely, as
-root), file write-denial, mempolicies other than the default.
+Not modelled: overcommit accounting (VM_ACCOUNT is set, and cleared again on
+a shared vma, as the kernel does, but never refuses), rlimits (every process
+may mlock and grow its stack freely, as root), file write-denial, mempolicies
+other than the default.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from .constants import (
     ENOMEM,
     EOVERFLOW,
     FIRST_USER_ADDRESS,
+    HPAGE_MASK_LOW,
     MAP_FIXED,
     MAP_GROWSDOWN,
     MAP_LOCKED,
     MAP_NONBLOCK,
+    MAP_NORESERVE,
     MAP_POPULATE,
     MAP_PRIVATE,
     MAP_SHARED,
@@ -30,6 +33,8 @@ from .constants import (
     PAGE_MASK_LOW,
     PAGE_SHIFT,
     PAGE_SIZE,
+    PMD_SHIFT,
+    PMD_SIZE,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
@@ -307,8 +312,10 @@ def vma_merge(
 
 def split_vma(mm: mm_struct, vma: vm_area_struct, addr: int, new_below: int) -> int:
     """Split a vma at addr; the new vma takes the part below (new_below) or above."""
-    if is_vm_hugetlb_page(vma) and addr & ((1 << 21) - 1):
+    if is_vm_hugetlb_page(vma) and addr & HPAGE_MASK_LOW:
         return -EINVAL
+    if mm.map_count >= mm.k.sysctl_max_map_count:
+        return -ENOMEM
     new = vma.copy()
     if new_below:
         new.vm_end = addr
@@ -375,7 +382,7 @@ def get_unmapped_area(
         return -ENOMEM
     if addr & PAGE_MASK_LOW:
         return -EINVAL
-    if file is not None and file.hugetlb and (addr | length) & ((1 << 21) - 1):
+    if file is not None and file.hugetlb and (addr | length) & HPAGE_MASK_LOW:
         return -EINVAL  # prepare_hugepage_range
     return addr
 
@@ -411,6 +418,8 @@ def do_mmap_pgoff(
         return -ENOMEM
     if pgoff + (length >> PAGE_SHIFT) < pgoff:
         return -EOVERFLOW
+    if mm.map_count > mm.k.sysctl_max_map_count:  # too many mappings?
+        return -ENOMEM
     addr = get_unmapped_area(mm, file, addr, length, pgoff, flags)
     if addr < 0:
         return addr
@@ -455,8 +464,9 @@ def do_mmap_pgoff(
                 return -ENOMEM
             continue
         break
-    if not (file is not None and file.hugetlb) and (vm_flags & VM_SHARED or vm_flags & VM_WRITE):
-        vm_flags |= VM_ACCOUNT
+    accountable = not (file is not None and file.hugetlb)
+    if accountable and not flags & MAP_NORESERVE and (vm_flags & VM_SHARED or vm_flags & VM_WRITE):
+        vm_flags |= VM_ACCOUNT  # (overcommit itself is not modelled)
 
     # Can we just expand an old private anonymous mapping?
     if (
@@ -481,6 +491,10 @@ def do_mmap_pgoff(
             return err
     elif vm_flags & VM_SHARED:
         shmem_zero_setup(vma)
+    # VM_ACCOUNT told shmem_zero_setup to check the reservation, which belongs
+    # to the shared object, not to the vma: the C clears it here.
+    if vm_flags & (VM_SHARED | VM_ACCOUNT) == VM_SHARED | VM_ACCOUNT:
+        vma.vm_flags &= ~VM_ACCOUNT
     addr = vma.vm_start
     pgoff = vma.vm_pgoff
     vm_flags = vma.vm_flags
@@ -603,8 +617,8 @@ def do_munmap(mm: mm_struct, start: int, length: int) -> int:
     mpnt, prev = find_vma_prev(mm, start)
     if mpnt is None:
         return 0
-    if is_vm_hugetlb_page(mpnt) and (start | length) & ((1 << 21) - 1):
-        return -EINVAL
+    # No hugetlb test here (Hugh Dickins, 2.6.11): split_vma refuses to cut a
+    # huge vma off a 2 MiB boundary, and only when a cut is needed.
     end = start + length
     if mpnt.vm_start >= end:
         return 0
@@ -639,7 +653,7 @@ def exit_mmap(mm: mm_struct) -> None:
     mm.mmap_cache = None
     mm.map_count = 0
     mm.total_vm = mm.locked_vm = 0
-    if mm.nr_ptes > (FIRST_USER_ADDRESS + (1 << 21) - 1) >> 21:
+    if mm.nr_ptes > (FIRST_USER_ADDRESS + PMD_SIZE - 1) >> PMD_SHIFT:
         raise ModelFailure(
             "mm/mmap.c:exit_mmap: BUG_ON(mm->nr_ptes > ...)", f"{mm.nr_ptes} pte pages left"
         )

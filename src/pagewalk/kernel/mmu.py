@@ -15,7 +15,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
-from .constants import PAGE_SIZE, TASK_SIZE
+from .constants import (
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PGDIR_SHIFT,
+    PMD_SHIFT,
+    PTRS_INDEX_MASK,
+    PUD_SHIFT,
+    TASK_SIZE,
+)
 from .fault import PF_PROT, PF_USER, PF_WRITE, SIGSEGV, do_page_fault
 from .page import Page, page_read, page_write
 from .pgtable import (
@@ -46,26 +54,32 @@ def hw_translate(mm: mm_struct, address: int, write: bool) -> tuple[Page | None,
     a pmd entry stops pointing to its table, so it never changes what an
     access sees.
     """
-    table = mm.pde_cache.get(address >> 21)
+    table = mm.pde_cache.get(address >> PMD_SHIFT)
     if table is None:
         mem_map = mm.k.alloc.mem_map
         missing = PF_USER | (PF_WRITE if write else 0)
-        pgd_e = mm.pgd.data[(address >> 39) & 511]
+        pgd_e = mm.pgd.data[(address >> PGDIR_SHIFT) & PTRS_INDEX_MASK]
         if not pgd_e & _PAGE_PRESENT:
             return None, missing
-        pud_e = mem_map[(pgd_e & PTE_MASK) >> 12].data[(address >> 30) & 511]
+        pud_e = mem_map[(pgd_e & PTE_MASK) >> PAGE_SHIFT].data[
+            (address >> PUD_SHIFT) & PTRS_INDEX_MASK
+        ]
         if not pud_e & _PAGE_PRESENT:
             return None, missing
-        pmd_e = mem_map[(pud_e & PTE_MASK) >> 12].data[(address >> 21) & 511]
+        pmd_e = mem_map[(pud_e & PTE_MASK) >> PAGE_SHIFT].data[
+            (address >> PMD_SHIFT) & PTRS_INDEX_MASK
+        ]
         if not pmd_e & _PAGE_PRESENT:
             return None, missing
         if pmd_e & _PAGE_PSE:  # a 2MB page
             need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
             if pmd_e & need != need:
                 return None, missing | PF_PROT
-            return mem_map[((pmd_e & PTE_MASK) >> 12) + ((address >> 12) & 511)], 0
-        table = mm.pde_cache[address >> 21] = mem_map[(pmd_e & PTE_MASK) >> 12].data
-    i = (address >> 12) & 511
+            return mem_map[
+                ((pmd_e & PTE_MASK) >> PAGE_SHIFT) + ((address >> PAGE_SHIFT) & PTRS_INDEX_MASK)
+            ], 0
+        table = mm.pde_cache[address >> PMD_SHIFT] = mem_map[(pmd_e & PTE_MASK) >> PAGE_SHIFT].data
+    i = (address >> PAGE_SHIFT) & PTRS_INDEX_MASK
     pte = table[i]
     if write:
         if pte & _USER_RW != _USER_RW:
@@ -77,7 +91,7 @@ def hw_translate(mm: mm_struct, address: int, write: bool) -> tuple[Page | None,
             return None, PF_USER | (PF_PROT if pte & _PAGE_PRESENT else 0)
         if not pte & _PAGE_ACCESSED:
             table[i] = pte | _PAGE_ACCESSED
-    return mm.k.alloc.mem_map[(pte & PTE_MASK) >> 12], 0
+    return mm.k.alloc.mem_map[(pte & PTE_MASK) >> PAGE_SHIFT], 0
 
 
 _USER = _PAGE_PRESENT | _PAGE_USER

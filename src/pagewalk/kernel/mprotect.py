@@ -9,6 +9,9 @@ from array import array
 from typing import TYPE_CHECKING
 
 from .constants import (
+    EACCES,
+    EINVAL,
+    ENOMEM,
     PAGE_MASK_LOW,
     PAGE_SHIFT,
     PROT_EXEC,
@@ -32,6 +35,7 @@ from .memory import BUG_ON
 from .mmap import PAGE_ALIGN, calc_vm_prot_bits, find_vma_prev, split_vma, vma_merge
 from .pgalloc import next_table, pte_offset_map_lock, pte_unmap_unlock
 from .pgtable import (
+    PTE_PRESENT_MASK,
     pgd_addr_end,
     pgd_bad,
     pgd_index,
@@ -59,7 +63,7 @@ def change_pte_range(mm: object, pmd: array, addr: int, end: int, newprot: int) 
     first = pte_index(addr)
     for i in range(first, first + ((end - addr) >> PAGE_SHIFT)):
         old = pte[i]
-        if old & 0x81:  # pte_present
+        if old & PTE_PRESENT_MASK:  # pte_present
             pte[i] = 0  # ptep_get_and_clear
             pte[i] = pte_modify(old, newprot)  # set_pte_at
     pte_unmap_unlock(pte, ptl)
@@ -116,7 +120,7 @@ def mprotect_fixup(
     if newflags & VM_WRITE:
         # b5810039: private writable VM_RESERVED mappings are deprecated
         if oldflags & VM_RESERVED:
-            return -13, prev
+            return -EACCES, prev
         if not oldflags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_HUGETLB):
             newflags |= VM_ACCOUNT
     newprot = protection_map[newflags & 0xF]
@@ -143,17 +147,17 @@ def sys_mprotect(current: task_struct, start: int, length: int, prot: int) -> in
     grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
     prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP)
     if grows == PROT_GROWSDOWN | PROT_GROWSUP:  # can't be both
-        return -22
+        return -EINVAL
     if start & PAGE_MASK_LOW:
-        return -22
+        return -EINVAL
     if not length:
         return 0
     length = PAGE_ALIGN(length)
     end = start + length
     if end <= start:
-        return -12
+        return -ENOMEM
     if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM):
-        return -22
+        return -EINVAL
     vm_flags = calc_vm_prot_bits(prot)
     mm = current.mm
     down_write(mm.mmap_sem)
@@ -166,29 +170,29 @@ def sys_mprotect(current: task_struct, start: int, length: int, prot: int) -> in
 def _mprotect_locked(mm: object, start: int, end: int, vm_flags: int, grows: int) -> int:
     vma, prev = find_vma_prev(mm, start)
     if vma is None:
-        return -12
+        return -ENOMEM
     if grows & PROT_GROWSDOWN:  # extend down to the start of the stack vma
         if vma.vm_start >= end:
-            return -12
+            return -ENOMEM
         start = vma.vm_start
         if not vma.vm_flags & VM_GROWSDOWN:
-            return -22
+            return -EINVAL
     else:
         if vma.vm_start > start:
-            return -12
+            return -ENOMEM
         if grows & PROT_GROWSUP:
             end = vma.vm_end
             if not vma.vm_flags & VM_GROWSUP:
-                return -22
+                return -EINVAL
     if start > vma.vm_start:
         prev = vma
     nstart = start
     while True:
         if is_vm_hugetlb_page(vma):
-            return -13
+            return -EACCES
         newflags = vm_flags | (vma.vm_flags & ~(VM_READ | VM_WRITE | VM_EXEC))
         if (newflags & ~(newflags >> 4)) & 0xF:
-            return -13  # a VM_xxx without its VM_MAYxxx
+            return -EACCES  # a VM_xxx without its VM_MAYxxx
         tmp = min(vma.vm_end, end)
         err, prev = mprotect_fixup(vma, prev, nstart, tmp, newflags)
         if err:
@@ -200,4 +204,4 @@ def _mprotect_locked(mm: object, start: int, end: int, vm_flags: int, grows: int
             return 0
         vma = prev.vm_next
         if vma is None or vma.vm_start != nstart:
-            return -12
+            return -ENOMEM

@@ -13,7 +13,18 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING
 
-from .constants import PGDIR_SIZE, PMD_SIZE, PUD_SIZE, ULONG_MAX
+from .constants import (
+    ENOMEM,
+    PAGE_SHIFT,
+    PGDIR_SHIFT,
+    PGDIR_SIZE,
+    PMD_SHIFT,
+    PMD_SIZE,
+    PTRS_INDEX_MASK,
+    PUD_SHIFT,
+    PUD_SIZE,
+    ULONG_MAX,
+)
 from .locks import NO_TASK, spin_lock, spin_unlock, spinlock_t
 from .page import Page, PG_pgtable, put_page
 from .pgtable import (
@@ -52,12 +63,12 @@ def _u(x: int) -> int:
 
 def table_page(mm: mm_struct, entry: int) -> Page:
     """p?d_page(): the struct page of the table an upper entry points to."""
-    return mm.k.alloc.mem_map[(entry & PTE_MASK) >> 12]
+    return mm.k.alloc.mem_map[(entry & PTE_MASK) >> PAGE_SHIFT]
 
 
 def next_table(mm: mm_struct, entry: int) -> array:
     """p?d_offset() minus the index: the table an upper entry points to."""
-    return mm.k.alloc.mem_map[(entry & PTE_MASK) >> 12].data
+    return mm.k.alloc.mem_map[(entry & PTE_MASK) >> PAGE_SHIFT].data
 
 
 def _alloc_table(mm: mm_struct) -> Page | None:
@@ -91,14 +102,14 @@ def pte_lock_deinit(page: Page) -> None:
 def pte_lockptr(mm: mm_struct, pmd_entry: int) -> spinlock_t:
     """The lock of one pte page: its own (split) or ``mm->page_table_lock``."""
     if mm.k.split_ptlock:
-        return mm.k.alloc.mem_map[(pmd_entry & PTE_MASK) >> 12].private
+        return mm.k.alloc.mem_map[(pmd_entry & PTE_MASK) >> PAGE_SHIFT].private
     return mm.page_table_lock
 
 
 def pte_offset_map_lock(mm: mm_struct, pmd: array, address: int) -> tuple[array, spinlock_t]:
     """Map the pte page under ``pmd`` and take its lock: returns (ptes, ptl)."""
     k = mm.k
-    page = k.alloc.mem_map[(pmd[(address >> 21) & 511] & PTE_MASK) >> 12]
+    page = k.alloc.mem_map[(pmd[(address >> PMD_SHIFT) & PTRS_INDEX_MASK] & PTE_MASK) >> PAGE_SHIFT]
     ptl = page.private if k.split_ptlock else mm.page_table_lock  # pte_lockptr
     # spin_lock()'s uncontended path with nothing exploring, written in place:
     # this pair runs on every fault (follow_page writes the same in place).
@@ -122,7 +133,7 @@ def __pte_alloc(mm: mm_struct, pmd: array, address: int) -> int:
     """mm/memory.c __pte_alloc(): 0, or -ENOMEM."""
     new = _alloc_table(mm)
     if new is None:
-        return -12
+        return -ENOMEM
     pte_lock_init(mm, new)
     spin_lock(mm.page_table_lock)
     i = pmd_index(address)
@@ -132,7 +143,7 @@ def __pte_alloc(mm: mm_struct, pmd: array, address: int) -> int:
     else:
         mm.nr_ptes += 1
         mm.k.nr_page_table_pages += 1
-        pmd[i] = _PAGE_TABLE | (new.pfn << 12)  # pmd_populate
+        pmd[i] = _PAGE_TABLE | (new.pfn << PAGE_SHIFT)  # pmd_populate
     spin_unlock(mm.page_table_lock)
     return 0
 
@@ -140,13 +151,13 @@ def __pte_alloc(mm: mm_struct, pmd: array, address: int) -> int:
 def __pmd_alloc(mm: mm_struct, pud: array, address: int) -> int:
     new = _alloc_table(mm)
     if new is None:
-        return -12
+        return -ENOMEM
     spin_lock(mm.page_table_lock)
     i = pud_index(address)
     if pud_present(pud[i]):
         _free_table(mm, new)
     else:
-        pud[i] = _PAGE_TABLE | (new.pfn << 12)  # pud_populate
+        pud[i] = _PAGE_TABLE | (new.pfn << PAGE_SHIFT)  # pud_populate
     spin_unlock(mm.page_table_lock)
     return 0
 
@@ -154,13 +165,13 @@ def __pmd_alloc(mm: mm_struct, pud: array, address: int) -> int:
 def __pud_alloc(mm: mm_struct, pgd: array, address: int) -> int:
     new = _alloc_table(mm)
     if new is None:
-        return -12
+        return -ENOMEM
     spin_lock(mm.page_table_lock)
     i = pgd_index(address)
     if pgd_present(pgd[i]):
         _free_table(mm, new)
     else:
-        pgd[i] = _PAGE_TABLE | (new.pfn << 12)  # pgd_populate
+        pgd[i] = _PAGE_TABLE | (new.pfn << PAGE_SHIFT)  # pgd_populate
     spin_unlock(mm.page_table_lock)
     return 0
 
@@ -168,24 +179,24 @@ def __pud_alloc(mm: mm_struct, pgd: array, address: int) -> int:
 # The three inline allocators of include/linux/mm.h.  Their index and
 # offset macros are written out in place: they sit on every fault's path.
 def pud_alloc(mm: mm_struct, pgd: array, address: int) -> array | None:
-    i = (address >> 39) & 511  # pgd_index
+    i = (address >> PGDIR_SHIFT) & PTRS_INDEX_MASK  # pgd_index
     if not pgd[i] and __pud_alloc(mm, pgd, address):  # pgd_none
         return None
-    return mm.k.alloc.mem_map[(pgd[i] & PTE_MASK) >> 12].data  # pud_offset
+    return mm.k.alloc.mem_map[(pgd[i] & PTE_MASK) >> PAGE_SHIFT].data  # pud_offset
 
 
 def pmd_alloc(mm: mm_struct, pud: array, address: int) -> array | None:
-    i = (address >> 30) & 511  # pud_index
+    i = (address >> PUD_SHIFT) & PTRS_INDEX_MASK  # pud_index
     if not pud[i] and __pmd_alloc(mm, pud, address):  # pud_none
         return None
-    return mm.k.alloc.mem_map[(pud[i] & PTE_MASK) >> 12].data  # pmd_offset
+    return mm.k.alloc.mem_map[(pud[i] & PTE_MASK) >> PAGE_SHIFT].data  # pmd_offset
 
 
 def pte_alloc_map(mm: mm_struct, pmd: array, address: int) -> array | None:
-    i = (address >> 21) & 511  # pmd_index
+    i = (address >> PMD_SHIFT) & PTRS_INDEX_MASK  # pmd_index
     if not pmd[i] & _PAGE_PRESENT and __pte_alloc(mm, pmd, address):  # !pmd_present
         return None
-    return mm.k.alloc.mem_map[(pmd[i] & PTE_MASK) >> 12].data  # pte_offset_map
+    return mm.k.alloc.mem_map[(pmd[i] & PTE_MASK) >> PAGE_SHIFT].data  # pte_offset_map
 
 
 def pte_alloc_map_lock(

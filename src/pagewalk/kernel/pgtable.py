@@ -7,7 +7,7 @@ An entry at any level is an ``int`` with the x86-64 bits below and the
 physical frame in bits 12..45.  A page-table page is a ``struct page`` (see
 ``page.py``) whose ``data`` is an ``array('Q')`` of 512 entries: the table
 lives in the page's memory, as on the hardware.  Upper-level entries point to
-the next table by frame number, so a walk is ``mem_map[entry >> 12].data``.
+the next table by frame number, so a walk is ``mem_map[entry >> PAGE_SHIFT].data``.
 
 C passes ``pte_t *`` pointers around.  Here a "pointer" is the table plus the
 index the address selects: functions take the table (``page_table``, ``pmd``)
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from array import array
 
-from .constants import PGDIR_SHIFT, PMD_SHIFT, PUD_SHIFT, ULONG_MAX
+from .constants import PAGE_SHIFT, PGDIR_SHIFT, PMD_SHIFT, PTRS_INDEX_MASK, PUD_SHIFT, ULONG_MAX
 
 # --- entry bits (include/asm-x86_64/pgtable.h) ------------------------------
 _PAGE_PRESENT = 0x001
@@ -33,6 +33,9 @@ _PAGE_GLOBAL = 0x100
 _PAGE_FILE = 0x040  # nonlinear file pte, only when not present
 _PAGE_PROTNONE = 0x080  # PROT_NONE pte, only when not present
 _PAGE_NX = 1 << 63
+#: pte_present()'s mask (0x81): present, or PROT_NONE.  Only for a pte: at the
+#: pmd level the same 0x080 bit is _PAGE_PSE.
+PTE_PRESENT_MASK = _PAGE_PRESENT | _PAGE_PROTNONE
 
 #: __PHYSICAL_MASK_SHIFT is 46 on x86-64 in 2.6.15.
 PTE_MASK = ((1 << 46) - 1) & ~0xFFF
@@ -73,19 +76,19 @@ protection_map = (
 
 # --- indices ----------------------------------------------------------------
 def pgd_index(address: int) -> int:
-    return (address >> PGDIR_SHIFT) & 511
+    return (address >> PGDIR_SHIFT) & PTRS_INDEX_MASK
 
 
 def pud_index(address: int) -> int:
-    return (address >> PUD_SHIFT) & 511
+    return (address >> PUD_SHIFT) & PTRS_INDEX_MASK
 
 
 def pmd_index(address: int) -> int:
-    return (address >> PMD_SHIFT) & 511
+    return (address >> PMD_SHIFT) & PTRS_INDEX_MASK
 
 
 def pte_index(address: int) -> int:
-    return (address >> 12) & 511
+    return (address >> PAGE_SHIFT) & PTRS_INDEX_MASK
 
 
 def _addr_end(addr: int, end: int, size: int) -> int:
@@ -108,7 +111,7 @@ def pmd_addr_end(addr: int, end: int) -> int:
 
 # --- entry predicates -------------------------------------------------------
 def pte_present(pte: int) -> bool:
-    return bool(pte & (_PAGE_PRESENT | _PAGE_PROTNONE))
+    return bool(pte & PTE_PRESENT_MASK)
 
 
 def pte_dirty(pte: int) -> bool:
@@ -116,7 +119,7 @@ def pte_dirty(pte: int) -> bool:
 
 
 def pte_pfn(pte: int) -> int:
-    return (pte & PTE_MASK) >> 12
+    return (pte & PTE_MASK) >> PAGE_SHIFT
 
 
 def pte_modify(pte: int, newprot: int) -> int:
@@ -132,14 +135,26 @@ def pgd_present(entry: int) -> bool:
     return bool(entry & _PAGE_PRESENT)
 
 
-def pgd_bad(entry: int) -> bool:
-    """x86-64 p?d_bad: anything but a table entry (a huge pmd counts as bad)."""
+def pmd_bad(entry: int) -> bool:
+    """x86-64 pmd_bad(): the flags, _PAGE_USER aside, are not exactly
+    _KERNPG_TABLE -- so a huge pmd (its _PAGE_PSE) is bad."""
     return (entry & ~PTE_MASK & ~_PAGE_USER) != _KERNPG_TABLE
 
 
+def pgd_bad(entry: int) -> bool:
+    """x86-64 pgd_bad()/pud_bad() (include/asm-x86_64/pgtable.h, 2.6.11 to
+    2.6.19): a flag outside _PAGE_PRESENT|RW|USER|ACCESSED|DIRTY is set.
+    Not pmd_bad's test: a missing flag is not bad here (Jan Beulich's
+    "x86-64: adjust pmd_bad()", 2.6.20, made the three alike)."""
+    return bool(entry & _UPPER_BAD_FLAGS)
+
+
+#: The flags pgd_bad()/pud_bad() reject, as an unsigned mask.
+_UPPER_BAD_FLAGS = ~(PTE_MASK | _KERNPG_TABLE | _PAGE_USER) & ((1 << 64) - 1)
+
 pud_none = pmd_none = pgd_none
 pud_present = pmd_present = pgd_present
-pud_bad = pmd_bad = pgd_bad
+pud_bad = pgd_bad
 
 
 def pmd_huge(entry: int) -> bool:

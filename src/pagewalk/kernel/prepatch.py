@@ -21,6 +21,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .constants import (
+    EFAULT,
+    PAGE_SHIFT,
     PAGE_SIZE,
     VM_FAULT_WRITE,
     VM_IO,
@@ -37,6 +39,7 @@ from .pgtable import (
     _PAGE_DIRTY,
     _PAGE_RW,
     PTE_MASK,
+    PTE_PRESENT_MASK,
     pgd_bad,
     pgd_index,
     pgd_none,
@@ -74,10 +77,10 @@ def follow_page(mm: mm_struct, address: int, write: int) -> Page | None:
 
         return follow_huge_pmd(mm, address, pmd, write)
     pte = next_table(mm, e)[pte_index(address)]  # pte_offset_map; pte_unmap
-    if pte & 0x81:  # pte_present
+    if pte & PTE_PRESENT_MASK:  # pte_present
         if write and not pte & _PAGE_RW:
             return None
-        pfn = (pte & PTE_MASK) >> 12
+        pfn = (pte & PTE_MASK) >> PAGE_SHIFT
         if k.alloc.pfn_valid(pfn):
             page = k.alloc.mem_map[pfn]
             if write and not pte & _PAGE_DIRTY and not PageDirty(page):
@@ -135,7 +138,7 @@ def get_user_pages(
                 return i
             continue
         if vma is None or vma.vm_flags & (VM_IO | VM_RESERVED) or not flags & vma.vm_flags:
-            return i or -14
+            return i or -EFAULT
         if is_vm_hugetlb_page(vma):
             from .hugetlb import follow_hugetlb_page
 

@@ -30,7 +30,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from .constants import PAGE_SHIFT, PAGE_SIZE, ULONG_MAX, VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
+from .constants import (
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PGDIR_SHIFT,
+    PMD_SHIFT,
+    PUD_SHIFT,
+    ULONG_MAX,
+    VM_EXEC,
+    VM_MAYSHARE,
+    VM_READ,
+    VM_WRITE,
+)
 from .fork import get_task_mm, mmput
 from .locks import cond_resched, down_read, spin_lock, spin_unlock, up_read
 from .memory import follow_page, missing_tables_end
@@ -63,6 +74,7 @@ from .pgtable import (
     pud_none,
 )
 from .prepatch import follow_page as follow_page_prepatch
+from .vma import is_vm_hugetlb_page
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -245,23 +257,36 @@ def smaps_pte_range(
     cond_resched(k)
 
 
-def _none_or_bad(entry: int, none: Callable[[int], bool], bad: Callable[[int], bool]) -> bool:
-    """p?d_none_or_clear_bad(), without the clearing: the kernel reports a
-    bad entry (pgd_ERROR) and clears it; the model never builds one except a
-    huge pmd, which the reader must not destroy, so it is only skipped."""
-    return none(entry) or bad(entry)
+def _none_or_clear_bad(
+    table: array, i: int, none: Callable[[int], bool], bad: Callable[[int], bool]
+) -> bool:
+    """p?d_none_or_clear_bad() (include/asm-generic/pgtable.h): true for an
+    empty entry, and for a bad one, which it reports (p?d_ERROR) and clears
+    -- without freeing what it pointed to.  The model builds no bad entry but
+    a huge pmd, which only the smaps walk of a kernel without
+    ``smaps_skips_hugetlb`` reaches."""
+    entry = table[i]
+    if none(entry):
+        return True
+    if bad(entry):
+        table[i] = 0  # p?d_clear_bad
+        return True
+    return False
 
 
 def smaps_pmd_range(
     vma: vm_area_struct, pud: array, addr: int, end: int, mss: mem_size_stats
 ) -> None:
     """fs/proc/task_mmu.c smaps_pmd_range(): ``pud`` is the pud table, as the
-    kernel's ``pud_t *``; ``pmd_offset`` descends to the pmd table."""
+    kernel's ``pud_t *``; ``pmd_offset`` descends to the pmd table.  A huge
+    pmd is pmd_bad on x86-64, so the walk clears it: the huge page stays
+    referenced and counted in file_rss with nothing mapping it, and the next
+    access is SIGBUS (hugetlb_fault finds no huge pte)."""
     mm = vma.vm_mm
     pmd = next_table(mm, pud[pud_index(addr)])  # pmd_offset(pud, addr)
     while True:
         next_ = pmd_addr_end(addr, end)
-        if not _none_or_bad(pmd[pmd_index(addr)], pmd_none, pmd_bad):
+        if not _none_or_clear_bad(pmd, pmd_index(addr), pmd_none, pmd_bad):
             smaps_pte_range(vma, pmd, addr, next_, mss)
         addr = next_
         if addr == end:
@@ -277,7 +302,7 @@ def smaps_pud_range(
     pud = next_table(mm, pgd[pgd_index(addr)])  # pud_offset(pgd, addr)
     while True:
         next_ = pud_addr_end(addr, end)
-        if not _none_or_bad(pud[pud_index(addr)], pud_none, pud_bad):
+        if not _none_or_clear_bad(pud, pud_index(addr), pud_none, pud_bad):
             smaps_pmd_range(vma, pud, addr, next_, mss)
         addr = next_
         if addr == end:
@@ -291,7 +316,7 @@ def smaps_pgd_range(vma: vm_area_struct, addr: int, end: int, mss: mem_size_stat
     pgd = mm.pgd.data  # pgd_offset(mm, addr)
     while True:
         next_ = pgd_addr_end(addr, end)
-        if not _none_or_bad(pgd[pgd_index(addr)], pgd_none, pgd_bad):
+        if not _none_or_clear_bad(pgd, pgd_index(addr), pgd_none, pgd_bad):
             smaps_pud_range(vma, pgd, addr, next_, mss)
         addr = next_
         if addr == end:
@@ -301,9 +326,12 @@ def smaps_pgd_range(vma: vm_area_struct, addr: int, end: int, mss: mem_size_stat
 def show_smap_vma(tsk: task_struct, vma: vm_area_struct) -> str:
     """fs/proc/task_mmu.c show_smap(): the page-table walk for a vma with an
     mm (the gate vma gets zero counts), then show_map_internal with stats.
-    Called with mmap_sem held for read and ``tsk`` running."""
+    Called with mmap_sem held for read and ``tsk`` running.  A hugetlb vma
+    is walked too (and its huge pmds cleared) unless the profile has
+    ``smaps_skips_hugetlb``."""
     mss = mem_size_stats()
-    if vma.vm_mm is not None:
+    mm = vma.vm_mm
+    if mm is not None and not (mm.k.semantics.smaps_skips_hugetlb and is_vm_hugetlb_page(vma)):
         smaps_pgd_range(vma, vma.vm_start, vma.vm_end, mss)
     return show_map_internal(tsk, vma, mss)
 
@@ -507,22 +535,22 @@ def show_pagetables(tsk: task_struct) -> str:
     for i, e in enumerate(mm.pgd.data):
         if not e:
             continue
-        base1 = i << 39
-        pud_pfn = (e & PTE_MASK) >> 12
+        base1 = i << PGDIR_SHIFT
+        pud_pfn = (e & PTE_MASK) >> PAGE_SHIFT
         n_pud += 1
         out.append(f"  pud pfn {pud_pfn} {covers(base1, 39)}")
         for j, e2 in enumerate(mem_map[pud_pfn].data):
             if not e2:
                 continue
-            base2 = base1 | (j << 30)
-            pmd_pfn = (e2 & PTE_MASK) >> 12
+            base2 = base1 | (j << PUD_SHIFT)
+            pmd_pfn = (e2 & PTE_MASK) >> PAGE_SHIFT
             n_pmd += 1
             out.append(f"    pmd pfn {pmd_pfn} {covers(base2, 30)}")
             for m, e3 in enumerate(mem_map[pmd_pfn].data):
                 if not e3:
                     continue
-                base3 = base2 | (m << 21)
-                pte_pfn_ = (e3 & PTE_MASK) >> 12
+                base3 = base2 | (m << PMD_SHIFT)
+                pte_pfn_ = (e3 & PTE_MASK) >> PAGE_SHIFT
                 if e3 & _PAGE_PSE:
                     out.append(f"      huge pmd {base3:012x} -> pfn {pte_pfn_} [{_pte_flags(e3)}]")
                     continue
@@ -531,7 +559,7 @@ def show_pagetables(tsk: task_struct) -> str:
                 for n, pte in enumerate(mem_map[pte_pfn_].data):
                     if not pte:
                         continue
-                    addr = base3 | (n << 12)
+                    addr = base3 | (n << PAGE_SHIFT)
                     if not pte & (_PAGE_PRESENT | _PAGE_PROTNONE):
                         out.append(f"        {addr:012x} not present: {pte:#x}")
                         continue

@@ -9,7 +9,7 @@ Reverse walks (try_to_unmap) are not needed: nothing is reclaimed.
 from __future__ import annotations
 
 from ..errors import ModelFailure
-from .constants import ULONG_MAX
+from .constants import PAGE_SHIFT, ULONG_MAX
 from .page import Page, PG_anon
 from .vma import anon_vma, vm_area_struct
 
@@ -31,7 +31,7 @@ def page_add_anon_rmap(page: Page, vma: vm_area_struct, address: int) -> None:
         page.mapping = vma.anon_vma
         page.flags |= PG_anon
         # linear_page_index(), written in place (pgoff_t arithmetic wraps)
-        page.index = (((address - vma.vm_start) >> 12) + vma.vm_pgoff) & ULONG_MAX
+        page.index = (((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff) & ULONG_MAX
 
 
 def page_add_file_rmap(page: Page) -> None:

@@ -69,6 +69,20 @@ class Semantics:
     #: and keeps FOLL_WRITE; follow_page accepts a read-only pte for a write
     #: only if FOLL_FORCE|FOLL_COW and the pte is dirty (can_follow_write_pte).
     gup_foll_cow: bool = False
+    #: Since hugetlbfs lost its ->readpage (hugetlbfs_readpage, which only
+    #: unlocked the page and returned -EINVAL; still there in v2.6.24, gone by
+    #: v2.6.38; the commit is UNVERIFIED): force_page_cache_readahead refuses
+    #: hugetlbfs.  False (every profile): MADV_WILLNEED on a hugetlbfs mapping
+    #: adds 4 KiB pages to its page cache at 4 KiB indices, and a later
+    #: hugetlb_prefault maps one of them as a huge page.
+    hugetlbfs_without_readpage: bool = False
+    #: Since Dave Hansen's smaps fix (lkml 2005-12-12, "2.6.15-rc4 panic in
+    #: __nr_to_section()", Message-Id <1134422889.27961.22.camel@localhost>;
+    #: the mainline commit and release are UNVERIFIED, the test is there by
+    #: v2.6.18): show_smap walks no hugetlb vma.  False (every profile): the
+    #: walk's pmd_none_or_clear_bad clears each huge pmd (x86-64's pmd_bad
+    #: is true for it), leaking the page; the next access is SIGBUS.
+    smaps_skips_hugetlb: bool = False
 
     def describe(self) -> dict[str, bool]:
         """The switches as a name -> value mapping (for reports and docs)."""

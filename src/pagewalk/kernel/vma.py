@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .constants import (
+    PAGE_SHIFT,
     ULONG_MAX,
     VM_EXEC,
     VM_GROWSDOWN,
@@ -114,12 +115,12 @@ def is_vm_hugetlb_page(vma: vm_area_struct) -> bool:
 
 
 def vma_pages(vma: vm_area_struct) -> int:
-    return (vma.vm_end - vma.vm_start) >> 12
+    return (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
 
 
 def linear_page_index(vma: vm_area_struct, address: int) -> int:
     """pgoff_t is unsigned long: a vm_pgoff wrapped by expand_stack wraps here too."""
-    return (((address - vma.vm_start) >> 12) + vma.vm_pgoff) & ULONG_MAX
+    return (((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff) & ULONG_MAX
 
 
 def vma_has_nopage(vma: vm_area_struct) -> bool:

@@ -399,13 +399,28 @@ class Classifier:
         return None
 
     # -- faults -------------------------------------------------------------------------------
+    def _accessed_range(self, op) -> tuple[int, int]:
+        """The pages a read or write step touches, as [start, end); empty otherwise."""
+        if op.op not in ("read", "write"):
+            return (0, 0)
+        start = self.resolve(op)
+        if start is None:
+            return (0, 0)
+        length = op.args["length"] if op.op == "read" else len(op.args["data"])
+        return (start & ~(PAGE - 1), (start + length + PAGE - 1) & ~(PAGE - 1))
+
     def _fault_rows(
         self, mstep: ModelStep, host: HostOp, prev_m: Snapshot, prev_h: Snapshot, m: Snapshot, k
     ) -> list[Row]:
         events = mstep.events
         pred = self._predict(mstep, prev_m, prev_h, m, k)
         m_cpu = [e.addr for e in events if e.kind == "cpu"]
-        h_cpu = [a & ~(PAGE - 1) for a in host.cpu if self.in_arena(a)]
+        # The interpreter's own faults lie outside the arena; an access the
+        # step itself made outside it (below mmap_min_addr, say) is the step's.
+        accessed = self._accessed_range(mstep.op)
+        h_cpu = [
+            a & ~(PAGE - 1) for a in host.cpu if self.in_arena(a) or accessed[0] <= a < accessed[1]
+        ]
         m_gup = sum(1 for e in events if e.kind == "gup" and e.ok)
         rows = []
         if m_cpu or h_cpu or mstep.op.op in ("read", "write"):
@@ -465,183 +480,279 @@ class Classifier:
     def _predict(
         self, mstep: ModelStep, prev_m: Snapshot, prev_h: Snapshot, m: Snapshot, k
     ) -> _Prediction:
+        """The faults the host should take for this step: the model's, each
+        passed through the rules below (a rule may skip a fault and name
+        itself, or predict pages the host maps that the model does not)."""
         pred = _Prediction()
         op = mstep.op
-        caller = op.args.get("by") or op.process
         mapped = {p: set(ps.pages) for p, ps in prev_h.procs.items()}
         prev: FaultEvent | None = None
-        populating = op.op == "mlock" or op.op == "mmap"
         for ev in self._with_host_only(mstep, prev_m, prev_h, k):
-            p, x = ev.proc, ev.addr
-            hm = mapped.setdefault(p, set())
-            host_has = x in hm
-            rule = self.div_rule((p, x)) or ("fault-around" if (p, x) in pred.fa_new else None)
-            vma = ev.vma
-            shared_w = vma is not None and vma.flags & VM_SHARED and vma.flags & VM_WRITE
-            # mlock/MAP_LOCKED read-fault shared mappings on the host (5ecfda041e4b)
-            write = ev.write
-            if (
-                ev.kind == "gup"
-                and write
-                and populating
-                and not ev.host_only
-                and vma is not None
-                and vma.flags & VM_SHARED
-            ):
-                write = False
-                pred.gup_rules.add("mlock-shared-read")
-            skip: str | None = None
-            if ev.host_only:
-                # a fault only the host takes (populate, or a page only the model maps)
-                if host_has and not write:
-                    skip = rule or "fault-around"
-                else:
-                    (pred.cpu_rules if ev.kind == "cpu" else pred.gup_rules).add(ev.host_only)
-            elif not ev.pre_present and host_has and rule in _HOST_ONLY_RULES:
-                if not write:
-                    skip = rule
-                elif shared_w or (rule == "populate" and self.pop_kind.get((p, x)) == "anon"):
-                    skip = rule  # the host's pte is writable already
-            elif (
-                rule == "populate"
-                and write
-                and ev.pre_present
-                and not ev.pre_anon
-                and self.pop_kind.get((p, x)) == "anon"
-            ):
-                # the model's zero page where the host populated a writable page
-                skip = rule
-                # else: a write-protect fault instead of the model's fault: same count
-            elif (
-                write
-                and ev.pre_present
-                and not ev.pre_rw
-                and ev.pre_anon
-                and ev.pre_mapcount == 1
-                and ev.post_pfn == ev.pre_pfn
-                and vma is not None
-                and vma.flags & VM_WRITE
-                and not vma.flags & VM_SHARED
-                and self.was_mprotected(p, x)
-                and _host_excl_anon(prev_h, p, x)
-            ):
-                skip = "mprotect-writable"
-            if (
-                skip is None
-                and write
-                and ev.pre_present
-                and ev.pre_anon
-                and ev.pre_mapcount == 1
-                and ev.post_pfn == ev.pre_pfn
-                and _host_anon_not_excl(prev_h, p, x)
-            ):
-                pred.maycopy.add((p, x))  # the model reused; the host may copy
-            elif ev.kind == "gup" and not write and ev.ok and p != caller and _past_eof(x, vma):
-                # the host's fault fails (SIGBUS, not counted) -- after mapping the
-                # fault-around window
-                skip = "ptracer-past-eof"
-                pred.eof_new.add((p, x))
-                if not host_has:
-                    for y in _fault_around_window(x, vma):
-                        if y not in hm:
-                            hm.add(y)
-                            pred.fa_new.add((p, y))
-            elif (
-                ev.kind == "gup"
-                and write
-                and vma is not None
-                and vma.flags & VM_SHARED
-                and not vma.flags & VM_WRITE
-            ):
-                skip = "force-shared"
-                pred.force_new.add((p, x))
-            elif (
-                ev.kind == "gup"
-                and write
-                and ev.pre_present
-                and ev.pre_anon
-                and ev.post_pfn == ev.pre_pfn
-                and vma is not None
-                and not vma.flags & VM_WRITE
-                and (
-                    (
-                        prev is not None
-                        and prev.kind == "gup"
-                        and prev.write
-                        and prev.proc == p
-                        and prev.addr == x
-                        and not prev.pre_present
-                    )
-                    or (ev.pre_mapcount == 1 and _host_excl_anon(prev_h, p, x))
-                )
-            ):
-                # do_wp_page's reuse of a page GUP may now write through its
-                # read-only pte: one this forced write just COWed, or an
-                # exclusive anonymous page
-                skip = "force-cow-once"
-            elif (
-                ev.kind == "gup"
-                and not write
-                and host_has
-                and not ev.pre_present
-                and (p, x) in pred.fa_new
-            ):
-                skip = "fault-around"
-            if skip is not None:
-                (pred.cpu_rules if ev.kind == "cpu" else pred.gup_rules).add(skip)
-            else:
-                if ev.kind == "cpu":
-                    pred.cpu.append(x)
-                elif ev.ok:
-                    pred.gup += 1
-                if ev.host_only == "populate":
-                    pred.pop_new[(p, x)] = ev.pop_kind
-                if (
-                    not write
-                    and not host_has
-                    and vma is not None
-                    and vma.path is not None
-                    and ev.signal != "SIGSEGV"
-                ):
-                    for y in _fault_around_window(x, vma):
-                        if y not in hm and y != x:
-                            hm.add(y)
-                            pred.fa_new.add((p, y))
-                if ev.ok:
-                    hm.add(x)
+            f = self._fault(ev, op, mapped, pred, prev, prev_h)
+            skip = self._first_rule(_DIVERGENCE_RULES, f, pred, None)
+            f.skip = skip
+            skip = self._first_rule(_GUP_RULES, f, pred, skip)
+            self._count(f, skip, pred)
             prev = ev
-        # Pages a model GUP read answered with the zero page without mapping it
-        # (FOLL_ANON's no-page-table shortcut; before deceb6cd17e6 also
-        # untouched_anonymous_page() for mlock): the host faults the zero page in.
-        r = mstep.result
+        self._predict_zero_page_reads(mstep, prev_m, m, k, mapped, pred)
+        return pred
+
+    def _fault(self, ev: FaultEvent, op, mapped, pred: _Prediction, prev, prev_h) -> _Fault:
+        p, x = ev.proc, ev.addr
+        host_mapped = mapped.setdefault(p, set())
+        f = _Fault(
+            ev=ev,
+            proc=p,
+            addr=x,
+            host_mapped=host_mapped,
+            host_has=x in host_mapped,
+            rule=self.div_rule((p, x)) or ("fault-around" if (p, x) in pred.fa_new else None),
+            vma=ev.vma,
+            write=ev.write,
+            prev=prev,
+            prev_h=prev_h,
+            caller=op.args.get("by") or op.process,
+        )
+        self._rule_mlock_shared_read(f, pred, populating=op.op in ("mlock", "mmap"))
+        return f
+
+    def _first_rule(self, rules, f: _Fault, pred: _Prediction, skip: str | None) -> str | None:
+        """The first rule that applies decides (an if/elif chain): its skip,
+        or ``skip`` unchanged when no rule applies."""
+        for rule in rules:
+            applies, result = rule(self, f, pred)
+            if applies:
+                return result
+        return skip
+
+    # -- the rules: each says whether it applies, and the fault's skip if so --------------
+    @staticmethod
+    def _rule_mlock_shared_read(f: _Fault, pred: _Prediction, populating: bool) -> None:
+        """mlock/MAP_LOCKED read-fault shared mappings on the host (5ecfda041e4b):
+        the model's write fault is a read fault there."""
+        vma = f.vma
+        if (
+            f.ev.kind == "gup"
+            and f.write
+            and populating
+            and not f.ev.host_only
+            and vma is not None
+            and vma.flags & VM_SHARED
+        ):
+            f.write = False
+            pred.gup_rules.add("mlock-shared-read")
+
+    def _rule_host_only(self, f: _Fault, pred: _Prediction) -> tuple[bool, str | None]:
+        """A fault only the host takes (populate, or a page only the model
+        maps): none if the host maps the page already for a read."""
+        if not f.ev.host_only:
+            return False, None
+        if f.host_has and not f.write:
+            return True, f.rule or "fault-around"
+        (pred.cpu_rules if f.ev.kind == "cpu" else pred.gup_rules).add(f.ev.host_only)
+        return True, None
+
+    def _rule_host_mapped_it_already(self, f: _Fault, pred: _Prediction) -> tuple[bool, str | None]:
+        """A page a host-only rule (fault-around, populate, ...) mapped: no
+        fault for a read, nor for a write where the host's pte is writable."""
+        ev = f.ev
+        if ev.pre_present or not f.host_has or f.rule not in _HOST_ONLY_RULES:
+            return False, None
+        if not f.write:
+            return True, f.rule
+        writable = (f.vma is not None and f.vma.flags & VM_SHARED and f.vma.flags & VM_WRITE) or (
+            f.rule == "populate" and self.pop_kind.get((f.proc, f.addr)) == "anon"
+        )
+        return True, f.rule if writable else None
+
+    def _rule_populated_anon(self, f: _Fault, pred: _Prediction) -> tuple[bool, str | None]:
+        """The model's zero page where the host populated a writable page."""
+        ev = f.ev
+        if (
+            f.rule == "populate"
+            and f.write
+            and ev.pre_present
+            and not ev.pre_anon
+            and self.pop_kind.get((f.proc, f.addr)) == "anon"
+        ):
+            return True, f.rule
+        return False, None
+
+    def _rule_mprotect_writable(self, f: _Fault, pred: _Prediction) -> tuple[bool, str | None]:
+        """An exclusive anonymous page mprotect()ed writable again: the host
+        makes its pte writable at once, the model COW-faults (and reuses)."""
+        ev, vma = f.ev, f.vma
+        if (
+            f.write
+            and ev.pre_present
+            and not ev.pre_rw
+            and ev.pre_anon
+            and ev.pre_mapcount == 1
+            and ev.post_pfn == ev.pre_pfn
+            and vma is not None
+            and vma.flags & VM_WRITE
+            and not vma.flags & VM_SHARED
+            and self.was_mprotected(f.proc, f.addr)
+            and _host_excl_anon(f.prev_h, f.proc, f.addr)
+        ):
+            return True, "mprotect-writable"
+        return False, None
+
+    def _rule_may_copy(self, f: _Fault, pred: _Prediction) -> tuple[bool, str | None]:
+        """The model reused an anonymous page the host does not hold
+        exclusively: the host may copy it instead (no skip)."""
+        ev = f.ev
+        if (
+            f.skip is None
+            and f.write
+            and ev.pre_present
+            and ev.pre_anon
+            and ev.pre_mapcount == 1
+            and ev.post_pfn == ev.pre_pfn
+            and _host_anon_not_excl(f.prev_h, f.proc, f.addr)
+        ):
+            pred.maycopy.add((f.proc, f.addr))
+            return True, f.skip
+        return False, None
+
+    def _rule_ptracer_past_eof(self, f: _Fault, pred: _Prediction) -> tuple[bool, str | None]:
+        """Another process reading past EOF: the host's fault fails (SIGBUS,
+        not counted) -- after mapping the fault-around window."""
+        ev = f.ev
+        if not (
+            ev.kind == "gup"
+            and not f.write
+            and ev.ok
+            and f.proc != f.caller
+            and _past_eof(f.addr, f.vma)
+        ):
+            return False, None
+        pred.eof_new.add((f.proc, f.addr))
+        if not f.host_has:
+            for y in _fault_around_window(f.addr, f.vma):
+                if y not in f.host_mapped:
+                    f.host_mapped.add(y)
+                    pred.fa_new.add((f.proc, y))
+        return True, "ptracer-past-eof"
+
+    def _rule_force_shared(self, f: _Fault, pred: _Prediction) -> tuple[bool, str | None]:
+        """A forced write into a read-only shared mapping: 2.6.15 COWs it, the
+        host refuses."""
+        vma = f.vma
+        if (
+            f.ev.kind == "gup"
+            and f.write
+            and vma is not None
+            and vma.flags & VM_SHARED
+            and not vma.flags & VM_WRITE
+        ):
+            pred.force_new.add((f.proc, f.addr))
+            return True, "force-shared"
+        return False, None
+
+    def _rule_force_cow_once(self, f: _Fault, pred: _Prediction) -> tuple[bool, str | None]:
+        """do_wp_page's reuse of a page GUP may now write through its read-only
+        pte: one this forced write just COWed, or an exclusive anonymous page."""
+        ev, vma, prev = f.ev, f.vma, f.prev
+        if not (
+            ev.kind == "gup"
+            and f.write
+            and ev.pre_present
+            and ev.pre_anon
+            and ev.post_pfn == ev.pre_pfn
+            and vma is not None
+            and not vma.flags & VM_WRITE
+        ):
+            return False, None
+        just_cowed = (
+            prev is not None
+            and prev.kind == "gup"
+            and prev.write
+            and prev.proc == f.proc
+            and prev.addr == f.addr
+            and not prev.pre_present
+        )
+        if just_cowed or (ev.pre_mapcount == 1 and _host_excl_anon(f.prev_h, f.proc, f.addr)):
+            return True, "force-cow-once"
+        return False, None
+
+    def _rule_gup_read_fault_around(self, f: _Fault, pred: _Prediction) -> tuple[bool, str | None]:
+        """A GUP read of a page this step's fault-around already mapped."""
+        ev = f.ev
+        if (
+            ev.kind == "gup"
+            and not f.write
+            and f.host_has
+            and not ev.pre_present
+            and (f.proc, f.addr) in pred.fa_new
+        ):
+            return True, "fault-around"
+        return False, None
+
+    # -- the prediction ------------------------------------------------------------------
+    @staticmethod
+    def _count(f: _Fault, skip: str | None, pred: _Prediction) -> None:
+        """A skipped fault names its rule; any other is predicted, and a read
+        fault of a file page maps its fault-around window on the host."""
+        ev, vma = f.ev, f.vma
+        if skip is not None:
+            (pred.cpu_rules if ev.kind == "cpu" else pred.gup_rules).add(skip)
+            return
+        if ev.kind == "cpu":
+            pred.cpu.append(f.addr)
+        elif ev.ok:
+            pred.gup += 1
+        if ev.host_only == "populate":
+            pred.pop_new[(f.proc, f.addr)] = ev.pop_kind
+        if (
+            not f.write
+            and not f.host_has
+            and vma is not None
+            and vma.path is not None
+            and ev.signal != "SIGSEGV"
+        ):
+            for y in _fault_around_window(f.addr, vma):
+                if y not in f.host_mapped and y != f.addr:
+                    f.host_mapped.add(y)
+                    pred.fa_new.add((f.proc, y))
+        if ev.ok:
+            f.host_mapped.add(f.addr)
+
+    def _predict_zero_page_reads(
+        self, mstep: ModelStep, prev_m: Snapshot, m: Snapshot, k, mapped, pred: _Prediction
+    ) -> None:
+        """Pages a model GUP read answered with the zero page without mapping
+        it (FOLL_ANON's no-page-table shortcut; before deceb6cd17e6 also
+        untouched_anonymous_page() for mlock): the host faults the zero page in."""
+        op, r = mstep.op, mstep.result
         span = None
         if op.op == "mem_read" and r is not None and r.value:
             span, rule = (self.resolve(op), r.value), "foll-dump"
         elif op.op == "mlock" and r is not None and not k.semantics.foll_anon_respects_vm_locked:
             span, rule = (self.resolve(op), op.args["length"]), "locked-zero-page"
-        if span is not None and span[0] is not None:
-            start, n = span
-            target = op.process
-            touched = {(e.proc, e.addr) for e in mstep.events}
-            prev_pages = prev_m.procs.get(target)
-            now_pages = m.procs.get(target)
-            hm = mapped.setdefault(target, set())
-            for x in range(start & ~(PAGE - 1), start + n, PAGE):
-                vma = _model_vma(k, target, x)
-                if (
-                    vma is not None
-                    and vma.vm_file is None
-                    and (target, x) not in touched
-                    and (op.op == "mem_read" or not vma.vm_flags & VM_WRITE)
-                    and (prev_pages is None or x not in prev_pages.pages)
-                    and (now_pages is None or x not in now_pages.pages)
-                    and x not in hm
-                ):
-                    pred.gup += 1
-                    pred.gup_rules.add(rule)
-                    pred.zero_new[rule].add((target, x))
-                    hm.add(x)
-        return pred
+        if span is None or span[0] is None:
+            return
+        start, n = span
+        target = op.process
+        touched = {(e.proc, e.addr) for e in mstep.events}
+        prev_pages = prev_m.procs.get(target)
+        now_pages = m.procs.get(target)
+        hm = mapped.setdefault(target, set())
+        for x in range(start & ~(PAGE - 1), start + n, PAGE):
+            vma = _model_vma(k, target, x)
+            if (
+                vma is not None
+                and vma.vm_file is None
+                and (target, x) not in touched
+                and (op.op == "mem_read" or not vma.vm_flags & VM_WRITE)
+                and (prev_pages is None or x not in prev_pages.pages)
+                and (now_pages is None or x not in now_pages.pages)
+                and x not in hm
+            ):
+                pred.gup += 1
+                pred.gup_rules.add(rule)
+                pred.zero_new[rule].add((target, x))
+                hm.add(x)
 
     def _with_host_only(self, mstep: ModelStep, prev_m: Snapshot, prev_h: Snapshot, k):
         """The model's fault events, with the faults only the host takes merged
@@ -1035,6 +1146,24 @@ class Classifier:
 
 
 @dataclass
+class _Fault:
+    """One model fault event as the prediction rules see it."""
+
+    ev: FaultEvent
+    proc: str
+    addr: int
+    host_mapped: set[int]  # the host's mapped pages of proc, as predicted so far
+    host_has: bool
+    rule: str | None  # the divergence rule the page is under, if any
+    vma: object
+    write: bool  # the fault's access, as the host takes it
+    prev: FaultEvent | None
+    prev_h: Snapshot
+    caller: str  # the process doing the operation
+    skip: str | None = None  # what the divergence rules decided
+
+
+@dataclass
 class _Prediction:
     cpu: list[int] = field(default_factory=list)
     gup: int = 0
@@ -1134,3 +1263,20 @@ def _result_text(op: str, value, errno, signal, data, host_errno: bool = False) 
     if data is not None and op in ("read", "mem_read"):
         parts.append(repr(bytes(data)[:32].decode("utf-8", "backslashreplace")))
     return " ".join(parts)
+
+
+#: Faults where the two kernels differ by a documented rule (an if/elif chain).
+_DIVERGENCE_RULES = (
+    Classifier._rule_host_only,
+    Classifier._rule_host_mapped_it_already,
+    Classifier._rule_populated_anon,
+    Classifier._rule_mprotect_writable,
+)
+#: Then the GUP-specific rules (a second chain, which may override the first's skip).
+_GUP_RULES = (
+    Classifier._rule_may_copy,
+    Classifier._rule_ptracer_past_eof,
+    Classifier._rule_force_shared,
+    Classifier._rule_force_cow_once,
+    Classifier._rule_gup_read_fault_around,
+)

@@ -251,7 +251,7 @@ class FaultLog:
         self._raw_addr = ctypes.addressof((ctypes.c_char * self.data_size).from_buffer(self._raw))
         self._head = ctypes.c_uint64.from_address(base + 1024)
         self._tail = ctypes.c_uint64.from_address(base + 1032)
-        self.lost = 0
+        self.lost = 0  # fault events perf reported lost (PERF_RECORD_LOST)
 
     def drain(self) -> list[int]:
         """Addresses of the samples since the last drain (and frees the ring).
@@ -271,8 +271,8 @@ class FaultLog:
                     break
                 if rtype == PERF_RECORD_SAMPLE:
                     out.append(_U64.unpack_from(self._record(raw, (pos + 8) % size_total, 8))[0])
-                elif rtype == PERF_RECORD_LOST:
-                    self.lost += 1
+                elif rtype == PERF_RECORD_LOST:  # {header, u64 id, u64 lost}
+                    self.lost += _U64.unpack_from(self._record(raw, (pos + 16) % size_total, 8))[0]
                 pos += size
             self._tail.value = head
         return out
@@ -289,6 +289,11 @@ class FaultLog:
     def close(self) -> None:
         libc.munmap(self.base, self.size)
         os.close(self.fd)
+
+
+class LostSamples(RuntimeError):
+    """perf dropped fault samples: the step's CPU faults are unknown, so the
+    host run cannot be compared (a host error, never a mismatch)."""
 
 
 class Rusage(ctypes.Structure):

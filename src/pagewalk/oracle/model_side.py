@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..kernel.constants import VM_FAULT_MAJOR, VM_FAULT_MINOR, VM_FAULT_WRITE
+from ..kernel.constants import PAGE_SHIFT, VM_FAULT_MAJOR, VM_FAULT_MINOR, VM_FAULT_WRITE
 from ..kernel.inspect import pte_at
 from ..kernel.page import PG_anon
-from ..kernel.pgtable import PTE_MASK
+from ..kernel.pgtable import PTE_MASK, PTE_PRESENT_MASK
 from ..scenario.model import OpSpec, Scenario
 from ..scenario.runner import OpResult, Runner
 
@@ -120,8 +120,8 @@ class ModelRun:
 
     def _fill_pre(self, ev: FaultEvent, mm) -> None:
         pte = pte_at(mm, ev.addr)
-        if pte & 0x81:
-            page = mm.k.alloc.mem_map[(pte & PTE_MASK) >> 12]
+        if pte & PTE_PRESENT_MASK:
+            page = mm.k.alloc.mem_map[(pte & PTE_MASK) >> PAGE_SHIFT]
             ev.pre_present = True
             ev.pre_pfn = page.pfn
             ev.pre_anon = bool(page.flags & PG_anon)
@@ -130,8 +130,8 @@ class ModelRun:
 
     def _fill_post(self, ev: FaultEvent, mm) -> None:
         pte = pte_at(mm, ev.addr)
-        if pte & 0x81:
-            ev.post_pfn = (pte & PTE_MASK) >> 12
+        if pte & PTE_PRESENT_MASK:
+            ev.post_pfn = (pte & PTE_MASK) >> PAGE_SHIFT
 
     @contextmanager
     def recording(self):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 
-from ..kernel.constants import VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
+from ..kernel.constants import PAGE_SHIFT, VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE
+from ..kernel.pgtable import PTE_PRESENT_MASK
 
 PAGE = 4096
 
@@ -109,9 +110,9 @@ def model_snapshot(k, order: list[str]) -> Snapshot:
             ps.vmas.append(model_vma_desc(vma))
             vma = vma.vm_next
         for addr, pte in walk_ptes(k, tsk.mm):
-            if not pte & 0x81:  # neither present nor PROT_NONE
+            if not pte & PTE_PRESENT_MASK:  # neither present nor PROT_NONE
                 continue
-            page = mem_map[(pte & PTE_MASK) >> 12]
+            page = mem_map[(pte & PTE_MASK) >> PAGE_SHIFT]
             zero = page is k.zero_page
             mc = page_mapcount(page)
             data = page.data
@@ -137,5 +138,5 @@ def model_vma_desc(vma) -> VmaDesc:
     elif f.i_nlink == 0:  # the shmem object of a shared anonymous mapping
         name, offset = "[shmem]", None
     else:
-        name, offset = f.path, vma.vm_pgoff << 12
+        name, offset = f.path, vma.vm_pgoff << PAGE_SHIFT
     return VmaDesc(vma.vm_start, vma.vm_end, perms_of(vma.vm_flags), offset, name)

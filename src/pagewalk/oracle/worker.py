@@ -120,10 +120,15 @@ class Worker:
         (ru0, ref0), (ru1, ref1) = self._ru
         c0, c1 = self._c
         self.log.drain()
+        lost = self.log.lost
         self._instant(ref0, c0)
         result = fn()
         self._instant(ref1, c1)
         samples = self.log.drain()
+        if self.log.lost != lost:
+            raise L.LostSamples(
+                f"perf lost {self.log.lost - lost} page-fault sample(s) during the step"
+            )
         flt = (ru1.minflt + ru1.majflt) - (ru0.minflt + ru0.majflt)
         exc = int.from_bytes(c1, "little") - int.from_bytes(c0, "little")
         return result, samples, flt - exc

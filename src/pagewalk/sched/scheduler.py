@@ -112,7 +112,22 @@ class Task:
 
 
 class Chooser:
-    """Strategy interface: pick the task that moves at each step."""
+    """Strategy interface: pick the task that moves at each step.
+
+    The contract.  :meth:`Scheduler.run` calls ``choose(sched, enabled)``
+    once before every step, also when a single task is enabled.  ``enabled``
+    is never empty: the tasks neither done nor blocked
+    (:meth:`Scheduler.is_enabled`), in task-index order (the order of
+    ``add_task``), as a fresh list.  ``choose`` returns one of them; its
+    ``pending`` event is the step taken (and recorded in ``sched.steps``).
+    It may read ``sched`` -- ``sched.last`` (the task of the previous step),
+    ``sched.steps``, each task's ``pending`` -- but changes neither the
+    scheduler nor the kernel.  An exception it raises ends the run and
+    propagates out of ``run`` (the explorer's choosers raise ``Pruned`` to
+    abandon a redundant execution).  A chooser serves one execution, and
+    given the same calls makes the same choices: that is what makes a
+    schedule replayable.
+    """
 
     def choose(self, sched: Scheduler, enabled: list[Task]) -> Task:  # pragma: no cover
         raise NotImplementedError

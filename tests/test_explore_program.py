@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pagewalk.errors import InputError
-from pagewalk.sched.model import World, explore_program
+from pagewalk.explore.program import World, explore_program
 
 
 def lost_update(w: World) -> None:
@@ -125,3 +125,22 @@ def test_sleeping_while_holding_a_spinlock_is_reported() -> None:
     res = explore_program(program)
     assert res.status == "violation"
     assert "scheduling while atomic" in res.violation.message
+
+
+def test_the_scheduler_imports_nothing_from_the_explorer():
+    """Layering: explore/ builds on sched/ and kernel/, never the reverse."""
+    import ast
+    from pathlib import Path
+
+    import pagewalk
+
+    root = Path(pagewalk.__file__).parent
+    upward = []
+    for layer in ("sched", "kernel"):
+        for path in sorted((root / layer).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom):
+                    name = "." * node.level + (node.module or "")
+                    if name.startswith(("..explore", "pagewalk.explore")):
+                        upward.append(f"{layer}/{path.name}: {name}")
+    assert upward == []

@@ -1,10 +1,10 @@
-"""Model your own concurrent code on pagewalk's scheduler.
+"""Model your own concurrent code on pagewalk's scheduler and explorer.
 
 The kernel model is one user of the scheduler; this module is another: a
 program of tasks, spinlocks and shared variables, explored with the same
 DPOR, DFS or PCT search and reported the same way::
 
-    from pagewalk.sched.model import World, explore_program
+    from pagewalk.explore.program import World, explore_program
 
     def program(w: World) -> None:
         lock, count = w.lock("lock"), w.var("count", 0)
@@ -31,7 +31,9 @@ from typing import Any
 
 from ..errors import InputError, InternalError
 from ..kernel.locks import spin_lock, spin_unlock, spinlock_t
-from .scheduler import Chooser, R, Scheduler, W
+from ..sched.scheduler import Chooser, R, Scheduler, W
+from .api import Budget, ExploreResult, ReplayChooser, Tally, check_strategy, search
+from .engine import Execution, Pruned, RecordingScheduler
 
 
 class Lock:
@@ -119,8 +121,6 @@ def run_program(
     """One execution of ``program`` under ``chooser``.  An exception a thread
     of the program raises fails the execution as a ``panic`` (loom's word),
     with the schedule that reaches it; bad input propagates."""
-    from ..explore.engine import Execution, Pruned, RecordingScheduler
-
     world = World()
     program(world)
     if not world.threads:
@@ -168,8 +168,6 @@ def explore_program(
     max_steps: int = 10_000,
 ) -> Any:
     """Explore the interleavings of a user program (see the module docstring)."""
-    from ..explore.api import Budget, ExploreResult, ReplayChooser, Tally, check_strategy, search
-
     check_strategy(strategy)
     probe = World()
     program(probe)
