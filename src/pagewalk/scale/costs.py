@@ -7,14 +7,16 @@ picoseconds (ints) so that runs are exact.
 =================  =========  =====================================================
 constant           value      source
 =================  =========  =====================================================
-write_fault        5,429 ns   **host**: ``pagewalk bench --quick --only
-                              write_fault`` on the development VM (Linux 6.18,
-                              AMD EPYC, 2 vCPUs): a whole 1-byte-store anonymous
-                              write fault, median of 3 runs.  Not charged itself:
-                              ``fault`` is what is left of it once the itemised
-                              local costs below are taken out, so one CPU's
-                              fault costs exactly this (plus the batched zone
-                              and LRU work).
+write_fault        1,760 ns   **host**: ``pagewalk bench`` on the development VM
+                              (Linux 6.18, AMD EPYC, 2 vCPUs, idle), 1 GiB,
+                              median of 5 (docs/performance.md): a whole
+                              1-byte-store anonymous write fault.  (A --quick
+                              run beside other CPU-heavy work gave 5,429 ns:
+                              measure on an idle machine.)  Not charged
+                              itself: ``fault`` is what is left of it once the
+                              itemised local costs below are taken out, so one
+                              CPU's fault costs exactly this (plus the batched
+                              zone and LRU work).
 clear_page         95 ns      **host**: ``benchmarks/scale_host.py``, memset of
                               4 KiB out of cache.
 copy_page          397 ns     **host**: the same, memmove of 4 KiB.
@@ -35,27 +37,25 @@ lru_page           30 ns      **assumed**: add_page_to_active_list per page
                               under zone->lru_lock.
 wakeup             2,000 ns   **assumed**: try_to_wake_up and a context switch
                               for an rwsem waiter (no pft run sleeps).
-transfer           500 ns     **era, free within its range**: one cache line
-                              moving from another CPU's cache.  Reference
-                              section 4: a line from memory takes 200-400
-                              cycles (van Riel 2005), an atomic on a line not
-                              in cache "the full amount of cycles necessary to
-                              access memory (which may be quite a large number
-                              for distant memory!)" (Lameter 2005), "a few
-                              hundred ns" remote on the Altix (unverified).
-                              500 ns is the top of that range: a transfer
-                              between two caches across NUMAlink routers.
-spinner            100 ns     **free**: how long one more spinning CPU holds a
+transfer           200 ns     **era**: one cache line moving from another CPU's
+                              cache.  Reference section 4: a line from memory
+                              takes 200-400 cycles (van Riel 2005); an atomic
+                              on a line not in cache "the full amount of
+                              cycles necessary to access memory" (Lameter
+                              2005).  300 cycles, the middle of that range, at
+                              the Altix's 1.5 GHz Itanium 2.
+spinner            35 ns      **free**: how long one more spinning CPU holds a
                               contended lock's line at each release (its
                               re-read and failed test-and-set, served at the
                               line's home).  Chosen once, for the 2.6.14
                               curve's slope past 16 CPUs.
 =================  =========  =====================================================
 
-Free parameters: two, ``transfer`` (within its published range) and
-``spinner``.  The assumed constants each change the curves by under a few
-per cent (they are small beside a 5.4 us fault); the knee and the collapse
-come from the two line costs and the code's own lock and counter traffic.
+Free parameters: one, ``spinner``; ``transfer`` is the middle of a
+published range (any value in it moves the knee between 3.5x and 7x, see
+docs/scalability.md).  The assumed constants are small beside a 1.76 us
+fault; the knee and the collapse come from the two line costs and the
+code's own lock and counter traffic.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ from dataclasses import asdict, dataclass
 from ..sched.virtual import PS
 
 #: The host's measured write fault (ns), see the table above.
-HOST_WRITE_FAULT_NS = 5429
+HOST_WRITE_FAULT_NS = 1760
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,6 @@ def default_costs() -> CostModel:
         pagevec_page=pagevec_page,
         lru_page=30 * ns,
         wakeup=2000 * ns,
-        transfer=500 * ns,
-        spinner=100 * ns,
+        transfer=200 * ns,
+        spinner=35 * ns,
     )

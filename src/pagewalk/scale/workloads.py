@@ -27,7 +27,7 @@ from ..kernel.filemap import File, page_cache_read
 from ..kernel.kernel import Kernel
 from ..kernel.mm import task_struct
 from ..kernel.semantics import get_semantics
-from ..sched.virtual import PS, Line, LockClass, VirtualScheduler
+from ..sched.virtual import Line, LockClass, VirtualScheduler
 from .costs import CostModel
 
 WORKLOADS = {
@@ -178,7 +178,3 @@ def _thread(
                 raise InputError(f"{tsk.comm}: store at {addr:#x} got {acc.signal}")
 
     return body
-
-
-def to_ps_seconds(ps: int) -> float:
-    return ps / (1000 * PS * 1_000_000)
