@@ -213,3 +213,21 @@ def test_plot_writes_an_svg(capsys, tmp_path):
 def test_plot_needs_svg_or_png(capsys, tmp_path):
     code, _, err = cli(capsys, "--cpus", "1", "--plot", str(tmp_path / "x.jpg"))
     assert code == 2 and ".svg or .png" in err
+
+
+def test_plot_without_matplotlib_says_how_to_get_it(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    code, out, err = cli(capsys, "--cpus", "1", "--plot", str(tmp_path / "x.svg"))
+    assert code == 2 and out == ""
+    assert "pip install 'pagewalk[plot]'" in err and err.count("\n") == 1
+
+
+def test_a_kernel_bug_in_a_cpu_is_reported_with_exit_1(capsys, monkeypatch):
+    from pagewalk.errors import ModelFailure
+
+    def bug(self, cpu, obj):
+        raise ModelFailure("mm/memory.c:test", "injected")
+
+    monkeypatch.setattr(VirtualScheduler, "_fault", bug)
+    code, _, err = cli(capsys, "--cpus", "2", "--pages-per-cpu", "4", "--semantics", "2.6.15")
+    assert code == 1 and "injected" in err

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, ModelFailure
 from ..kernel.semantics import PROFILES, get_semantics
 from .costs import default_costs
 from .plot import check_plot, write_plot
@@ -27,8 +28,20 @@ def add_parser(sub: Any) -> None:
         help="page-fault throughput on N simulated CPUs: global page_table_lock "
         "against split ptlock, in virtual time",
     )
-    sc.add_argument("--workload", choices=sorted(WORKLOADS), default="pft")
-    sc.add_argument("--layout", choices=LAYOUTS, default="private")
+    sc.add_argument(
+        "--workload",
+        choices=sorted(WORKLOADS),
+        default="pft",
+        help="pft (default): Lameter's, each thread its anonymous region; page_fault1: "
+        "anonymous private; page_fault2: private file (COW); page_fault3: shared file",
+    )
+    sc.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="private",
+        help="private (default): a region per thread; shared: one region, pages dealt "
+        "round-robin, so the threads share pte pages",
+    )
     sc.add_argument(
         "--cpus",
         metavar="LIST",
@@ -113,7 +126,11 @@ def scale_command(args: argparse.Namespace) -> int:
     parse_semantics(args.semantics, args.split_ptlock)
     if args.plot:
         check_plot(args.plot)
-    points, elapsed = run_points(args)
+    try:
+        points, elapsed = run_points(args)
+    except ModelFailure as err:  # a kernel BUG() in some CPU's fault: report, as `run` does
+        print(f"pagewalk scale: {err}", file=sys.stderr)
+        return 1
     if args.plot:
         write_plot(args.plot, points, args)
     if args.json:
