@@ -17,16 +17,18 @@ def _s(ps: int) -> float:
 
 
 def pft_table(points: list[Point]) -> list[str]:
-    """pft's columns: ``Gb Rep Thr CLine User System Wall flt/cpu/s fault/wsec``."""
+    """pft's columns: ``Gb Rep Thr CLine User System Wall flt/cpu/s fault/wsec``
+    (seconds to the microsecond: virtual runs are short)."""
     lines = [
-        "   Gb Rep Thr CLine   User      System     Wall  flt/cpu/s fault/wsec  profile, ptlock"
+        f"{'Gb':>5} {'Rep':>3} {'Thr':>3} {'CLine':>5} {'User':>11} {'System':>13}"
+        f" {'Wall':>11} {'flt/cpu/s':>11} {'fault/wsec':>11}  profile, ptlock"
     ]
     for p in points:
         gb = p.faults * PAGE_SIZE / (1 << 30)
         lock = "split" if p.split_ptlock else "global"
         lines.append(
-            f"{gb:5.2f} {1:2d} {p.cpus:3d}   {1:3d} {_s(p.user_ps):6.2f}s {_s(p.sys_ps):10.2f}s"
-            f" {_s(p.wall_ps):7.2f}s {p.faults_per_cpu_s:10.3f} {p.faults_per_wall_s:10.3f}"
+            f"{gb:5.2f} {1:3d} {p.cpus:3d} {1:5d} {_s(p.user_ps):10.6f}s {_s(p.sys_ps):12.6f}s"
+            f" {_s(p.wall_ps):10.6f}s {p.faults_per_cpu_s:11.3f} {p.faults_per_wall_s:11.3f}"
             f"  {p.semantics}, {lock}"
         )
     return lines
