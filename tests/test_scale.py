@@ -221,6 +221,14 @@ def test_plot_writes_an_svg(capsys, tmp_path):
     assert code == 0 and "<svg" in path.read_text()
 
 
+def test_the_same_run_draws_the_same_svg(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    paths = [tmp_path / "a.svg", tmp_path / "b.svg"]
+    for path in paths:
+        cli(capsys, "--cpus", "1,2", "--pages-per-cpu", "8", "--plot", str(path))
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
 def test_plot_needs_svg_or_png(capsys, tmp_path):
     code, _, err = cli(capsys, "--cpus", "1", "--plot", str(tmp_path / "x.jpg"))
     assert code == 2 and ".svg or .png" in err
