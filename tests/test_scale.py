@@ -101,6 +101,12 @@ def test_lock_stat_acquisitions_equal_the_lock_operations_made(monkeypatch, spli
     assert stats["&zone->lru_lock"] == made["&zone->lru_lock"]
 
 
+def test_read_hold_times_have_a_minimum_though_readers_overlap():
+    point = run(8, True)
+    sem = next(c for c in point.locks if c.name == "&mm->mmap_sem-R")
+    assert 0 < sem.hold_min <= sem.hold_total // sem.acquisitions <= sem.hold_max
+
+
 def test_private_layout_never_contends_on_a_pte_lock():
     point = run(16, True, pages=64)
     ptl = next(c for c in point.locks if c.name == "&page->ptl")

@@ -75,6 +75,7 @@ class LockClass:
         "hold_min",
         "hold_total",
         "name",
+        "releases",
         "wait_max",
         "wait_min",
         "wait_total",
@@ -82,6 +83,7 @@ class LockClass:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.releases = 0
         self.con_bounces = self.contentions = 0
         self.acq_bounces = self.acquisitions = 0
         self.wait_min = self.wait_max = self.wait_total = 0
@@ -95,8 +97,11 @@ class LockClass:
         self.wait_total += ps
 
     def held(self, ps: int) -> None:
-        if self.acquisitions == 1 or ps < self.hold_min:
+        # Readers release in any order, so the first release need not
+        # follow the first acquisition: count the releases themselves.
+        if not self.releases or ps < self.hold_min:
             self.hold_min = ps
+        self.releases += 1
         if ps > self.hold_max:
             self.hold_max = ps
         self.hold_total += ps
