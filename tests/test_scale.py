@@ -165,6 +165,11 @@ def test_bad_cpus_list_is_one_line_exit_2(capsys, cpus):
     assert err.count("\n") == 1 and "--cpus" in err
 
 
+def test_a_run_larger_than_the_model_machine_is_an_input_error(capsys):
+    code, _, err = cli(capsys, "--cpus", "512", "--pages-per-cpu", "4096")
+    assert code == 2 and "at most 524288" in err and err.count("\n") == 1
+
+
 def test_split_ptlock_on_with_2_6_14_is_an_input_error(capsys):
     code, _, err = cli(capsys, "--semantics", "2.6.14", "--split-ptlock", "on", "--cpus", "2")
     assert code == 2 and "4c21e2f2441d" in err and err.count("\n") == 1

@@ -104,8 +104,22 @@ def parse_semantics(spec: str, split: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+#: Pages one run may fault (2 GiB): page_fault2 adds as many page-cache
+#: pages, and the model's one node holds 4 GiB.
+MAX_PAGES = 1 << 19
+
+
+def check_size(cpus: list[int], pages: int) -> None:
+    if cpus[-1] * pages > MAX_PAGES:
+        raise InputError(
+            f"--cpus {cpus[-1]} x --pages-per-cpu {pages} = {cpus[-1] * pages} pages: "
+            f"at most {MAX_PAGES} (2 GiB) in one run"
+        )
+
+
 def run_points(args: argparse.Namespace) -> tuple[list[Point], float]:
     cpus = parse_cpus(args.cpus)
+    check_size(cpus, args.pages_per_cpu)
     profiles = parse_semantics(args.semantics, args.split_ptlock)
     costs = default_costs()
     points: list[Point] = []
@@ -122,7 +136,7 @@ def run_points(args: argparse.Namespace) -> tuple[list[Point], float]:
 
 
 def scale_command(args: argparse.Namespace) -> int:
-    parse_cpus(args.cpus)  # input errors before any work
+    check_size(parse_cpus(args.cpus), args.pages_per_cpu)  # input errors before any work
     parse_semantics(args.semantics, args.split_ptlock)
     if args.plot:
         check_plot(args.plot)
