@@ -261,3 +261,92 @@ def test_a_kernel_bug_in_a_cpu_is_reported_with_exit_1(capsys, monkeypatch):
     monkeypatch.setattr(VirtualScheduler, "_fault", bug)
     code, _, err = cli(capsys, "--cpus", "2", "--pages-per-cpu", "4", "--semantics", "2.6.15")
     assert code == 1 and "injected" in err
+
+
+# -- the scheduler's waiting rules, on two CPUs and one lock -----------------------------
+US_PS = 1_000_000
+
+
+def two_cpus(first, second):
+    """Run two bodies on two CPUs of one mm; returns (scheduler, lock classes)."""
+    from pagewalk.kernel.kernel import Kernel
+    from pagewalk.kernel.mm import task_struct
+
+    k = Kernel()
+    mm = k.spawn("p").mm
+    sched = VirtualScheduler(k, COSTS, split_counters=True)
+    for i, body in enumerate((first, second)):
+        sched.add_task(f"cpu{i}", lambda body=body: body(sched, mm), task_struct(1, f"t{i}", mm, 0))
+    k.sched = sched
+    try:
+        sched.run()
+    finally:
+        k.sched = None
+    return sched, {c.name: c for c in sched.lock_classes()}
+
+
+def test_a_spinning_cpu_burns_its_wait_as_system_time():
+    from pagewalk.kernel.locks import spin_lock, spin_unlock
+
+    def holder(sched, mm):
+        spin_lock(mm.page_table_lock)
+        sched.user(10 * US_PS)
+        spin_unlock(mm.page_table_lock)
+
+    def spinner(sched, mm):
+        sched.user(1 * US_PS)
+        spin_lock(mm.page_table_lock)
+        spin_unlock(mm.page_table_lock)
+
+    sched, classes = two_cpus(holder, spinner)
+    cpu = sched.cpus[1]
+    assert classes["&mm->page_table_lock"].contentions == 1
+    assert cpu.idle == 0 and cpu.sys > 9 * US_PS
+    assert cpu.clock == cpu.user + cpu.sys
+
+
+def test_a_waiting_writer_sleeps_until_the_reader_leaves():
+    from pagewalk.kernel.locks import down_read, down_write, up_read, up_write
+
+    def reader(sched, mm):
+        down_read(mm.mmap_sem)
+        sched.user(10 * US_PS)
+        up_read(mm.mmap_sem)
+
+    def writer(sched, mm):
+        sched.user(1 * US_PS)
+        down_write(mm.mmap_sem)
+        up_write(mm.mmap_sem)
+
+    sched, classes = two_cpus(reader, writer)
+    reader_cpu, writer_cpu = sched.cpus
+    released = reader_cpu.clock
+    assert classes["&mm->mmap_sem-W"].contentions == 1
+    assert classes["&mm->mmap_sem-W"].acquisitions == 1
+    assert writer_cpu.idle > 9 * US_PS and writer_cpu.sys < 2 * US_PS
+    assert writer_cpu.clock >= released + COSTS.wakeup
+    assert writer_cpu.clock == writer_cpu.user + writer_cpu.sys + writer_cpu.idle
+
+
+def test_a_released_rwsem_goes_to_the_waiting_writer_before_a_later_reader():
+    from pagewalk.kernel.locks import down_read, down_write, up_read, up_write
+
+    order: list[str] = []
+
+    def first(sched, mm):  # reads, a writer queues, then this CPU reads again
+        down_read(mm.mmap_sem)
+        sched.user(10 * US_PS)
+        up_read(mm.mmap_sem)
+        down_read(mm.mmap_sem)
+        order.append("reader")
+        up_read(mm.mmap_sem)
+
+    def second(sched, mm):
+        sched.user(1 * US_PS)
+        down_write(mm.mmap_sem)
+        order.append("writer")
+        sched.user(5 * US_PS)
+        up_write(mm.mmap_sem)
+
+    two_cpus(first, second)
+    assert order == ["writer", "reader"]
