@@ -267,15 +267,15 @@ def test_a_kernel_bug_in_a_cpu_is_reported_with_exit_1(capsys, monkeypatch):
 US_PS = 1_000_000
 
 
-def two_cpus(first, second):
-    """Run two bodies on two CPUs of one mm; returns (scheduler, lock classes)."""
+def on_cpus(*bodies):
+    """Run each body on its own CPU, all in one mm: (scheduler, lock classes)."""
     from pagewalk.kernel.kernel import Kernel
     from pagewalk.kernel.mm import task_struct
 
     k = Kernel()
     mm = k.spawn("p").mm
     sched = VirtualScheduler(k, COSTS, split_counters=True)
-    for i, body in enumerate((first, second)):
+    for i, body in enumerate(bodies):
         sched.add_task(f"cpu{i}", lambda body=body: body(sched, mm), task_struct(1, f"t{i}", mm, 0))
     k.sched = sched
     try:
@@ -298,7 +298,7 @@ def test_a_spinning_cpu_burns_its_wait_as_system_time():
         spin_lock(mm.page_table_lock)
         spin_unlock(mm.page_table_lock)
 
-    sched, classes = two_cpus(holder, spinner)
+    sched, classes = on_cpus(holder, spinner)
     cpu = sched.cpus[1]
     assert classes["&mm->page_table_lock"].contentions == 1
     assert cpu.idle == 0 and cpu.sys > 9 * US_PS
@@ -318,7 +318,7 @@ def test_a_waiting_writer_sleeps_until_the_reader_leaves():
         down_write(mm.mmap_sem)
         up_write(mm.mmap_sem)
 
-    sched, classes = two_cpus(reader, writer)
+    sched, classes = on_cpus(reader, writer)
     reader_cpu, writer_cpu = sched.cpus
     released = reader_cpu.clock
     assert classes["&mm->mmap_sem-W"].contentions == 1
@@ -348,5 +348,32 @@ def test_a_released_rwsem_goes_to_the_waiting_writer_before_a_later_reader():
         sched.user(5 * US_PS)
         up_write(mm.mmap_sem)
 
-    two_cpus(first, second)
+    on_cpus(first, second)
     assert order == ["writer", "reader"]
+
+
+def test_a_reader_queues_behind_a_waiting_writer():
+    from pagewalk.kernel.locks import down_read, down_write, up_read, up_write
+
+    order: list[str] = []
+
+    def reader(sched, mm):
+        down_read(mm.mmap_sem)
+        sched.user(10 * US_PS)
+        up_read(mm.mmap_sem)
+
+    def writer(sched, mm):
+        sched.user(1 * US_PS)
+        down_write(mm.mmap_sem)
+        order.append("writer")
+        up_write(mm.mmap_sem)
+
+    def late_reader(sched, mm):  # arrives while a reader holds and the writer waits
+        sched.user(2 * US_PS)
+        down_read(mm.mmap_sem)
+        order.append("late reader")
+        up_read(mm.mmap_sem)
+
+    _, classes = on_cpus(reader, writer, late_reader)
+    assert order == ["writer", "late reader"]
+    assert classes["&mm->mmap_sem-R"].contentions == 1
