@@ -229,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     orc.add_argument("file", help="scenario file (TOML)")
     orc.add_argument("--semantics", metavar="S", help=_PROFILES_HELP)
     orc.add_argument("--json", action="store_true", help="machine-readable output")
+    from .scale.cli import add_parser as add_scale_parser
+
+    add_scale_parser(sub)
     return parser
 
 
@@ -411,6 +414,15 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
 
 COMMANDS["oracle"] = cmd_oracle
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    from .scale.cli import scale_command
+
+    return scale_command(args)
+
+
+COMMANDS["scale"] = cmd_scale
 
 
 def main(argv: Sequence[str] | None = None) -> int:

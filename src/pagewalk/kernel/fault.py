@@ -42,6 +42,8 @@ def do_page_fault(tsk: task_struct, address: int, error_code: int) -> str | None
     """Handle one user fault: None when the access should be retried, else
     the signal the task gets (SIGSEGV or SIGBUS)."""
     mm = tsk.mm
+    if mm.k.sched is not None:  # virtual time: the trap's entry and exit
+        mm.k.sched.charge("fault", mm)
     down_read(mm.mmap_sem)
     try:  # every return below goes through the C's up_read(&mm->mmap_sem)
         vma = find_vma(mm, address)

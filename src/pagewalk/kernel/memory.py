@@ -886,6 +886,10 @@ def do_anonymous_page(
         page = k.alloc.alloc_page_node(k.current_node())
         if page is None:
             return VM_FAULT_OOM
+        sched = k.sched
+        if sched is not None:  # virtual time: buffered_rmqueue, clear_page
+            sched.charge("alloc_page")
+            sched.charge("clear_page")
         entry = maybe_mkwrite(
             (page.pfn << PAGE_SHIFT) | vma.vm_page_prot | _PAGE_DIRTY, vma
         )  # mk_pte
@@ -895,6 +899,9 @@ def do_anonymous_page(
             pte_unmap_unlock(page_table, ptl)
             return VM_FAULT_MINOR
         mm._anon_rss += 1
+        if sched is not None:  # inc_mm_counter and the pagevec's lines
+            sched.charge("mm_counter", mm)
+            sched.charge("lru_cache_add")
         lru_cache_add_active(page)
         page.flags |= PG_referenced  # SetPageReferenced
         page_add_anon_rmap(page, vma, address)
@@ -910,8 +917,12 @@ def do_anonymous_page(
             pte_unmap_unlock(page_table, ptl)
             return VM_FAULT_MINOR
         mm._file_rss += 1
+        if k.sched is not None:
+            k.sched.charge("mm_counter", mm)
         page_add_file_rmap(page)
     page_table[i] = entry  # set_pte_at
+    if k.sched is not None:
+        k.sched.charge("set_pte")
     pte_unmap_unlock(page_table, ptl)
     return VM_FAULT_MINOR
 
@@ -955,6 +966,9 @@ def do_no_page(
             if page is None:
                 put_page(k.alloc, new_page)
                 return VM_FAULT_OOM
+            if k.sched is not None:  # virtual time: buffered_rmqueue, copy_page
+                k.sched.charge("alloc_page")
+                k.sched.charge("copy_page")
             copy_user_highpage(page, new_page)
             put_page(k.alloc, new_page)
             new_page = page
@@ -973,12 +987,20 @@ def do_no_page(
         if write_access:
             entry = maybe_mkwrite(entry | _PAGE_DIRTY, vma)
         page_table[i] = entry
+        sched = k.sched
+        if sched is not None:
+            sched.charge("set_pte")
         if anon:
             mm._anon_rss += 1
+            if sched is not None:
+                sched.charge("mm_counter", mm)
+                sched.charge("lru_cache_add")
             lru_cache_add_active(new_page)
             page_add_anon_rmap(new_page, vma, address)
         elif not vma.vm_flags & VM_RESERVED:
             mm._file_rss += 1
+            if sched is not None:
+                sched.charge("mm_counter", mm)
             page_add_file_rmap(new_page)
     else:
         # One of our sibling threads was faster, back out.

@@ -139,7 +139,7 @@ def user_access(
                 return out, done, sig
             error_code = 0
         else:
-            if mm.k.sched is not None:
+            if mm.k.sched is not None and mm.k.sched.races:
                 _mmu_point(mm, addr, write)
             page, error_code = hw_translate(mm, addr, write)
         if page is None:

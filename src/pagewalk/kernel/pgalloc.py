@@ -80,6 +80,9 @@ def _alloc_table(mm: mm_struct) -> Page | None:
     page.flags |= PG_pgtable
     page.data = new_table()
     k.tables_allocated += 1
+    if k.sched is not None:  # virtual time: the allocation and the zeroing
+        k.sched.charge("alloc_page")
+        k.sched.charge("clear_page")
     return page
 
 

@@ -146,6 +146,10 @@ class NonPreemptive(Chooser):
 class Scheduler:
     """Installed as ``k.sched`` for the concurrent part of an execution."""
 
+    #: Unlocked accesses (the MMU's pte reads) are schedule points: the
+    #: explorer's race analysis needs them, virtual time does not.
+    races = True
+
     def __init__(
         self, k: Any, chooser: Chooser | None = None, max_steps: int = 100_000, trace: bool = False
     ) -> None:
@@ -334,6 +338,9 @@ class Scheduler:
     def access(self, label: str, footprint: tuple) -> None:
         """A declared unlocked access to shared state (pte reads, page contents)."""
         self.point(Event(ACCESS, None, footprint, label))
+
+    def charge(self, what: str, obj: Any = None) -> None:
+        """What the fault path spends (``sched/virtual.py``); no point here."""
 
 
 def kernel_location() -> str:
