@@ -101,6 +101,8 @@ def run_execution(
 
 
 def _finish(runner: Runner, sched: RecordingScheduler, tracer: Any, observe: bool) -> Execution:
+    # Observed before the checks: no_leaks exits every process.
+    observation = observe_state(runner) if observe else ()
     result = runner.finish(checks=runner.result.failure is None, with_stats=False)
     bad = [c for c in result.checks if not c.ok]
     ex = Execution.of(
@@ -111,8 +113,7 @@ def _finish(runner: Runner, sched: RecordingScheduler, tracer: Any, observe: boo
     )
     if tracer is not None:
         ex.trace = tracer.events
-    if observe:
-        ex.observation = observe_state(runner)
+    ex.observation = observation
     return ex
 
 
