@@ -87,3 +87,31 @@ def test_final_states_are_observed_before_no_leaks_exits_the_processes():
     res = explore(parse_scenario(text, "t.toml"), strategy="dpor", collect=True)
     [(_results, _files, pages)] = res.observations
     assert [entry[2] for entry in pages] == ["absent", "absent"]
+
+
+# munmap frees the pte page (pmd_clear, under mmap_sem only) in the step of
+# its zap's lock, and a user load after that walks to a missing table, whose
+# footprint key is page_table_lock, not the freed table's lock: the two steps
+# looked independent, so "load, then munmap" (the load reads 'x') was never
+# run.  free_pte_range now declares the pmd_clear with both keys.
+LOAD_VS_MUNMAP = """
+name = "load_vs_munmap"
+[[setup]]
+op = "mmap"
+length = 4096
+as = "a"
+[[setup]]
+op = "write"
+addr = "a"
+data = "x"
+[[thread]]
+name = "unmapper"
+ops = [{ op = "munmap", addr = "a", length = 4096 }]
+[[thread]]
+name = "reader"
+ops = [{ op = "read", addr = "a", length = 1 }]
+"""
+
+
+def test_a_load_racing_with_the_freeing_of_its_page_table_is_reversed():
+    assert_dpor_matches_dfs(LOAD_VS_MUNMAP)
