@@ -115,3 +115,35 @@ ops = [{ op = "read", addr = "a", length = 1 }]
 
 def test_a_load_racing_with_the_freeing_of_its_page_table_is_reversed():
     assert_dpor_matches_dfs(LOAD_VS_MUNMAP)
+
+
+# A page that fork shares is mapped by ptes of two mms, under two pte locks;
+# the child's exit unmaps it (mapcount 2 -> 1) under its lock while the
+# parent's numa_maps reads the mapcount under the parent's: the steps looked
+# independent and "MaxRef=2" (numa_maps first) was never reached.  Changes of
+# a page that another pte maps, and reads of its mapcount, are now declared.
+NUMA_MAPS_VS_CHILD_EXIT = """
+name = "numa_maps_vs_child_exit"
+[[setup]]
+op = "mmap"
+length = 4096
+as = "a"
+[[setup]]
+op = "write"
+addr = "a"
+data = "x"
+[[setup]]
+op = "fork"
+as = "c"
+[[thread]]
+name = "child"
+process = "c"
+ops = [{ op = "exit" }]
+[[thread]]
+name = "parent"
+ops = [{ op = "numa_maps" }]
+"""
+
+
+def test_a_mapcount_read_racing_with_another_mms_unmap_is_reversed():
+    assert_dpor_matches_dfs(NUMA_MAPS_VS_CHILD_EXIT)
