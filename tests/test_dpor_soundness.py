@@ -147,3 +147,31 @@ ops = [{ op = "numa_maps" }]
 
 def test_a_mapcount_read_racing_with_another_mms_unmap_is_reversed():
     assert_dpor_matches_dfs(NUMA_MAPS_VS_CHILD_EXIT)
+
+
+# numa_maps reads the mapcount after dropping the pte lock (as the C does),
+# so it can read that of a page MADV_DONTNEED has just unmapped ("Mapped=0"
+# for a page it counted): an unmap must be declared even when no other pte
+# maps the page.
+NUMA_MAPS_VS_DONTNEED = """
+name = "numa_maps_vs_dontneed"
+semantics = "2.6.22"
+[[setup]]
+op = "mmap"
+length = 4096
+as = "a"
+[[setup]]
+op = "write"
+addr = "a"
+data = "x"
+[[thread]]
+name = "reader"
+ops = [{ op = "numa_maps" }]
+[[thread]]
+name = "discarder"
+ops = [{ op = "madvise", addr = "a", length = 4096, advice = "dontneed" }]
+"""
+
+
+def test_a_mapcount_read_after_the_pte_lock_races_with_the_unmap():
+    assert_dpor_matches_dfs(NUMA_MAPS_VS_DONTNEED)

@@ -8,8 +8,8 @@ Reverse walks (try_to_unmap) are not needed: nothing is reclaimed.
 ``_mapcount`` is an atomic_t that ptes of *different* mms (under different
 pte locks) change: a COW-shared anonymous page, a page-cache page, the zero
 page.  Its readers (numa_maps, do_wp_page's can_share_swap_page) see those
-changes at once, so under an explorer a change of a page that another pte
-maps, and every such read, is a declared access to ``mapcount:PFN``.
+changes at once, so under an explorer the changes a reader can see, and
+every such read, are declared accesses to ``mapcount:PFN``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ def anon_vma_prepare(vma: vm_area_struct) -> int:
 
 def mapcount_access(page: Page, write: int) -> None:
     """Declare a read or a change of ``page``'s mapcount to the explorer.
-    A change is declared when another pte maps the page (``_mapcount >= 0``
-    before an increment, ``>= 1`` before a decrement): only then can a
-    reader in another mm see it."""
+    An increment is declared when another pte maps the page already
+    (``_mapcount >= 0``): only then can a reader reach the page; a decrement
+    always, as numa_maps reads the mapcount after dropping the pte lock, so
+    it may read that of a page the pte no longer maps."""
     k = page._allocator.k
     if k is not None and k.sched is not None:
         k.sched.access("page_mapcount", ((f"mapcount:{page.pfn}", write),))
@@ -61,8 +62,7 @@ def page_add_file_rmap(page: Page) -> None:
 
 
 def page_remove_rmap(page: Page) -> None:
-    if page._mapcount >= 1:
-        mapcount_access(page, 1)
+    mapcount_access(page, 1)  # a reader may hold the page from before the unmap
     page._mapcount -= 1
     if page._mapcount < -1:
         raise ModelFailure(
