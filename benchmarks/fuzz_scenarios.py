@@ -176,6 +176,7 @@ class Tally:
         self.peak_kb = 0
         self.baseline_kb = 0
         self.slowest = 0.0
+        self.slowest_case = ""
         self.start = time.monotonic()
 
     def add(self, r: Result) -> None:
@@ -183,7 +184,9 @@ class Tally:
         self.commands[r.command] += 1
         self.origins[r.case.origin] += 1
         self.peak_kb = max(self.peak_kb, r.maxrss_kb)
-        self.slowest = max(self.slowest, r.seconds)
+        if r.seconds > self.slowest:
+            self.slowest = r.seconds
+            self.slowest_case = f"case {r.case.index} ({r.case.origin}, {r.command})"
         if r.verdict.kind in FINDINGS:
             self.findings.append(r)
 
@@ -208,6 +211,7 @@ class Tally:
             "peak_rss_mb": round(self.peak_kb / 1024, 1),
             "baseline_rss_mb": round(self.baseline_kb / 1024, 1),
             "slowest_s": round(self.slowest, 2),
+            "slowest_case": self.slowest_case,
             "elapsed_min": round((time.monotonic() - self.start) / 60, 1),
             "findings": [
                 {
@@ -277,7 +281,7 @@ def print_report(report: dict[str, Any]) -> None:
         f"peak memory:      {report['peak_rss_mb']} MB (max RSS of one run; "
         f"a child that does nothing: {report['baseline_rss_mb']} MB)"
     )
-    print(f"slowest run:      {report['slowest_s']} s")
+    print(f"slowest run:      {report['slowest_s']} s, {report['slowest_case']}")
     print(f"elapsed:          {report['elapsed_min']} min")
     for f in report["findings"][:40]:
         print(f"  case {f['case']} ({f['origin']}, {f['command']}): {f['kind']}: {f['detail']}")
