@@ -4,8 +4,6 @@ next operation), and every interleaving of it seen by DPOR as by DFS."""
 
 from __future__ import annotations
 
-import pytest
-
 from pagewalk import Kernel
 from pagewalk.explore import explore, replay
 from pagewalk.scenario.loader import parse_scenario
@@ -47,9 +45,10 @@ def _states(text: str, strategy: str) -> set:
     return set(res.observations)
 
 
-@pytest.mark.parametrize("text", [MMAP_VS_EXIT, WRITER_VS_EXIT])
-def test_dpor_reaches_every_final_state_dfs_reaches_when_a_thread_exits(text):
-    assert _states(text, "dpor") == _states(text, "dfs")
+def test_dpor_reaches_every_final_state_dfs_reaches_when_a_thread_exits():
+    # (larger shapes: tests/test_dpor_differential.py; a write against an
+    # exit already takes dfs some 45,000 executions)
+    assert _states(MMAP_VS_EXIT, "dpor") == _states(MMAP_VS_EXIT, "dfs")
 
 
 def test_mmap_before_the_exit_returns_an_address_and_is_torn_down():

@@ -116,7 +116,15 @@ class TreeSearch:
 
     # -- DPOR race analysis --------------------------------------------------------------
     def analyze(self, ex: Execution) -> None:
-        """Add backtrack points for every race in the execution just run."""
+        """Add backtrack points for every race in the execution just run.
+
+        A step j of another task races with step i when they are dependent
+        and j happens before i through no other step: every such j, not only
+        the last one (with reads that commute, two reads can both race with
+        one write, and reversing the later race does not reverse the
+        earlier).  The task to run first at j is an *initial* of the reversed
+        race: the first task whose steps between j and i happen before i
+        (computed from i's whole clock), else the racing task itself."""
         if not self.reduce:
             return
         steps = ex.steps
@@ -126,14 +134,13 @@ class TreeSearch:
         for i, (p, ev) in enumerate(steps):
             cp = task_clock.get(p) or [0] * n_tasks
             merged = list(cp)
-            raced = False
+            races: list[int] = []
             for j in range(i - 1, -1, -1):
                 q, evj = steps[j]
                 if q == p or not dependent(evj, ev):
                     continue
-                if not raced and cp[q] < j + 1:  # not ordered before p's step
-                    self._add_backtrack(j, p, self._initial(j, i, p, steps, clocks, cp))
-                    raced = True
+                if merged[q] < j + 1:  # not ordered before i through a later step
+                    races.append(j)
                 cj = clocks[j]
                 for t in range(n_tasks):
                     if cj[t] > merged[t]:
@@ -141,17 +148,18 @@ class TreeSearch:
             merged[p] = i + 1
             clocks.append(merged)
             task_clock[p] = merged
+            for j in races:
+                self._add_backtrack(j, p, self._initial(j, i, steps, merged))
 
     @staticmethod
-    def _initial(
-        j: int, i: int, p: int, steps: list, clocks: list[list[int]], cp: list[int]
-    ) -> int | None:
-        """A task enabled at j whose step after j happens before p's step i --
-        running it first from j can lead to the reversed race (Flanagan and
-        Godefroid's refinement when p itself is not enabled at j)."""
+    def _initial(j: int, i: int, steps: list, clock: list[int]) -> int | None:
+        """The task of the first step after j that happens before step i
+        (``clock`` is i's): running it first from j can lead to the reversed
+        race (Flanagan and Godefroid's refinement, in the form of Abdulla et
+        al.'s initials of ``notdep(j).i``).  None: only i's task moves."""
         for k in range(j + 1, i):
             q = steps[k][0]
-            if q != p and cp[q] >= k + 1:
+            if clock[q] >= k + 1:
                 return q
         return None
 
@@ -159,12 +167,10 @@ class TreeSearch:
         if j >= len(self.stack):
             return
         node = self.stack[j]
-        if p in node.enabled:
-            if p not in node.done and self.within_bound(j, p):
-                node.backtrack.add(p)
-        elif initial is not None and initial in node.enabled:
-            if initial not in node.done and self.within_bound(j, initial):
-                node.backtrack.add(initial)
+        first = p if initial is None else initial
+        if first in node.enabled:
+            if first not in node.done and self.within_bound(j, first):
+                node.backtrack.add(first)
         else:
             node.backtrack.update(
                 q for q in node.enabled if q not in node.done and self.within_bound(j, q)

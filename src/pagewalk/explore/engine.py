@@ -122,6 +122,8 @@ def _run_threads(
 
 
 def _finish(runner: Runner, sched: RecordingScheduler, tracer: Any, observe: bool) -> Execution:
+    # Observed before the checks: no_leaks exits every process.
+    observation = observe_state(runner) if observe else ()
     result = runner.finish(checks=runner.result.failure is None, with_stats=False)
     bad = [c for c in result.checks if not c.ok]
     ex = Execution.of(
@@ -132,8 +134,7 @@ def _finish(runner: Runner, sched: RecordingScheduler, tracer: Any, observe: boo
     )
     if tracer is not None:
         ex.trace = tracer.events
-    if observe:
-        ex.observation = observe_state(runner)
+    ex.observation = observation
     return ex
 
 

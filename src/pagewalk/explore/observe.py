@@ -53,7 +53,7 @@ def observe_state(runner: Runner) -> tuple:
     """A hashable summary of what a user could observe at the end: each
     operation's outcome, each file's bytes, and for every address the
     scenario used: present, zero page, anonymous, which frame (as a label in
-    order of first appearance, never a raw frame number) and contents."""
+    order of address, never a raw frame number) and contents."""
     k = runner.k
     labels: dict[int, str] = {}
     results = tuple(
@@ -61,7 +61,9 @@ def observe_state(runner: Runner) -> tuple:
     )  # completion order is not state
     files = tuple((path, _digest(f.content())) for path, f in sorted(k.files.items()))
     pages: list[tuple[Any, ...]] = []
-    for proc, addr in runner.touched:
+    # Sorted: the order operations first used the addresses is the schedule's,
+    # not state, and two schedules that commute must give the same summary.
+    for proc, addr in sorted(runner.touched):
         tsk = k.tasks.get(proc)
         if tsk is None or tsk.mm is None:
             pages.append((proc, addr, "exited"))

@@ -225,6 +225,12 @@ def get_locked_pte(mm: mm_struct, address: int) -> tuple[array, spinlock_t] | tu
 def free_pte_range(tlb: mmu_gather, pmd: array, i: int) -> None:
     mm = tlb.mm
     page = table_page(mm, pmd[i])
+    if mm.k.sched is not None:
+        # pmd_clear under mmap_sem alone (or none, at exit): a CPU walking the
+        # tables in user mode sees the table (its key: the pte lock) before
+        # and no table (the key of a missing one: page_table_lock) after.
+        ptl = pte_lockptr(mm, pmd[i])
+        mm.k.sched.access("pmd_clear", ((ptl.name, 1), (mm.page_table_lock.name, 1)))
     pmd[i] = 0  # pmd_clear
     mm.pde_cache.clear()  # the MMU's cached walks may lead to this table
     pte_lock_deinit(page)

@@ -74,6 +74,7 @@ from .pgtable import (
     pud_none,
 )
 from .prepatch import follow_page as follow_page_prepatch
+from .rmap import mapcount_access
 from .vma import is_vm_hugetlb_page
 
 if TYPE_CHECKING:
@@ -434,6 +435,7 @@ def get_numa_maps(vma: vm_area_struct) -> dict | None:
 def _count_page(md: _numa_maps, page: object) -> None:
     if page is None:
         return
+    mapcount_access(page, 0)
     count = page_mapcount(page)
     if count:
         md.mapped += 1

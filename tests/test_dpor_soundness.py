@@ -1,0 +1,179 @@
+"""DPOR soundness regressions: one minimal scenario per root cause the
+differential test (test_dpor_differential.py) found.  Each must reach, under
+``dpor``, exactly the final states and the verdict an exhaustive ``dfs``
+reaches."""
+
+from __future__ import annotations
+
+from dpor_diff import compare
+from pagewalk.explore.api import explore
+from pagewalk.scenario.loader import parse_scenario
+
+
+def assert_dpor_matches_dfs(text: str) -> None:
+    # an exit's exit_mm and the threads' signal checks are schedule points:
+    # the child-exit case takes about 8,000 dfs executions
+    c = compare(text, "regression.toml", max_dfs=20_000)
+    assert c.complete, "the dfs must finish for the comparison to mean anything"
+    assert not c.differs, c.report(text, "regression.toml")
+
+
+# Two readers of mmap_sem and one writer: the writer races with both reads.
+# The explorer used to reverse only the last race of each step, so it never
+# ran "r2 reads, munmap, r1 reads" (r1 EFAULT, r2 a key).
+MUNMAP_VS_TWO_READERS = """
+name = "munmap_vs_two_readers"
+[[setup]]
+op = "mmap"
+length = 4096
+as = "a"
+[[thread]]
+name = "unmapper"
+ops = [{ op = "munmap", addr = "a", length = 4096 }]
+[[thread]]
+name = "r1"
+ops = [{ op = "futex_key", addr = "a" }]
+[[thread]]
+name = "r2"
+ops = [{ op = "futex_key", addr = "a" }]
+"""
+
+
+def test_a_write_racing_with_two_reads_is_reversed_with_each():
+    assert_dpor_matches_dfs(MUNMAP_VS_TWO_READERS)
+
+
+def test_every_combination_of_two_readers_and_an_unmapper_is_reached():
+    res = explore(
+        parse_scenario(MUNMAP_VS_TWO_READERS, "r.toml"),
+        strategy="dpor",
+        collect=True,
+        stop_first=False,
+        shorten=False,
+    )
+    outcomes = set()
+    for results, _files, _pages in res.observations:
+        by_step = {step: errno for step, _value, errno, _signal, _data in results}
+        outcomes.add((by_step["r1[0]"], by_step["r2[0]"]))
+    assert outcomes == {(None, None), (None, "EFAULT"), ("EFAULT", None), ("EFAULT", "EFAULT")}
+
+
+# Two threads that use different addresses commute; the final-state summary
+# used to list the addresses in the order the schedule first used them, so
+# the two orders looked like two states and dfs "found" one dpor had not.
+TWO_ADDRESSES = """
+name = "two_addresses"
+[[setup]]
+op = "mmap"
+length = 8192
+as = "a"
+[[thread]]
+name = "t0"
+ops = [{ op = "futex_key", addr = "a" }]
+[[thread]]
+name = "t1"
+ops = [{ op = "futex_key", addr = "a+4096" }]
+"""
+
+
+def test_threads_on_different_addresses_end_in_one_state():
+    assert_dpor_matches_dfs(TWO_ADDRESSES)
+    res = explore(
+        parse_scenario(TWO_ADDRESSES, "t.toml"), strategy="dfs", collect=True, stop_first=False
+    )
+    assert len(res.observations) == 1
+
+
+def test_final_states_are_observed_before_no_leaks_exits_the_processes():
+    text = TWO_ADDRESSES + '[[check]]\nkind = "no_leaks"\n'
+    res = explore(parse_scenario(text, "t.toml"), strategy="dpor", collect=True)
+    [(_results, _files, pages)] = res.observations
+    assert [entry[2] for entry in pages] == ["absent", "absent"]
+
+
+# munmap frees the pte page (pmd_clear, under mmap_sem only) in the step of
+# its zap's lock, and a user load after that walks to a missing table, whose
+# footprint key is page_table_lock, not the freed table's lock: the two steps
+# looked independent, so "load, then munmap" (the load reads 'x') was never
+# run.  free_pte_range now declares the pmd_clear with both keys.
+LOAD_VS_MUNMAP = """
+name = "load_vs_munmap"
+[[setup]]
+op = "mmap"
+length = 4096
+as = "a"
+[[setup]]
+op = "write"
+addr = "a"
+data = "x"
+[[thread]]
+name = "unmapper"
+ops = [{ op = "munmap", addr = "a", length = 4096 }]
+[[thread]]
+name = "reader"
+ops = [{ op = "read", addr = "a", length = 1 }]
+"""
+
+
+def test_a_load_racing_with_the_freeing_of_its_page_table_is_reversed():
+    assert_dpor_matches_dfs(LOAD_VS_MUNMAP)
+
+
+# A page that fork shares is mapped by ptes of two mms, under two pte locks;
+# the child's exit unmaps it (mapcount 2 -> 1) under its lock while the
+# parent's numa_maps reads the mapcount under the parent's: the steps looked
+# independent and "MaxRef=2" (numa_maps first) was never reached.  Changes of
+# a page that another pte maps, and reads of its mapcount, are now declared.
+NUMA_MAPS_VS_CHILD_EXIT = """
+name = "numa_maps_vs_child_exit"
+[[setup]]
+op = "mmap"
+length = 4096
+as = "a"
+[[setup]]
+op = "write"
+addr = "a"
+data = "x"
+[[setup]]
+op = "fork"
+as = "c"
+[[thread]]
+name = "child"
+process = "c"
+ops = [{ op = "exit" }]
+[[thread]]
+name = "parent"
+ops = [{ op = "numa_maps" }]
+"""
+
+
+def test_a_mapcount_read_racing_with_another_mms_unmap_is_reversed():
+    assert_dpor_matches_dfs(NUMA_MAPS_VS_CHILD_EXIT)
+
+
+# numa_maps reads the mapcount after dropping the pte lock (as the C does),
+# so it can read that of a page MADV_DONTNEED has just unmapped ("Mapped=0"
+# for a page it counted): an unmap must be declared even when no other pte
+# maps the page.
+NUMA_MAPS_VS_DONTNEED = """
+name = "numa_maps_vs_dontneed"
+semantics = "2.6.22"
+[[setup]]
+op = "mmap"
+length = 4096
+as = "a"
+[[setup]]
+op = "write"
+addr = "a"
+data = "x"
+[[thread]]
+name = "reader"
+ops = [{ op = "numa_maps" }]
+[[thread]]
+name = "discarder"
+ops = [{ op = "madvise", addr = "a", length = 4096, advice = "dontneed" }]
+"""
+
+
+def test_a_mapcount_read_after_the_pte_lock_races_with_the_unmap():
+    assert_dpor_matches_dfs(NUMA_MAPS_VS_DONTNEED)
