@@ -43,6 +43,10 @@ PG_swapcache = 1 << 15
 # below 257, an int CPython shares instead of allocating 28 B per page.
 PG_anon = 1 << 7
 PG_pgtable = 1 << 21  # model-only: this page holds a page table
+#: PG_anon_exclusive (6c287605fd56, v5.18; the C reuses PG_mappedtodisk's
+#: bit): this anonymous page is mapped by one mm only.  Set only by profiles
+#: with the ``page_anon_exclusive`` switch.
+PG_anon_exclusive = 1 << 22
 
 FLAG_NAMES = (
     (PG_locked, "locked"),
@@ -55,6 +59,7 @@ FLAG_NAMES = (
     (PG_compound, "compound"),
     (PG_anon, "anon"),
     (PG_pgtable, "pgtable"),
+    (PG_anon_exclusive, "anon_exclusive"),
 )
 
 
