@@ -163,6 +163,7 @@ class Kernel:
         # Before 4c21e2f2441d every pte was under mm->page_table_lock.
         self.split_ptlock = split_ptlock and self.semantics.split_ptlock_available
         self.alloc = PageAllocator(nodes, pages_per_node + 2)
+        self.alloc.k = self
         self.sched: Any = None
         self.current: task_struct | None = None
         self.tasks: dict[str, task_struct] = {}  # the processes (thread-group leaders)

@@ -106,6 +106,7 @@ from .pgtable import (
 )
 from .rmap import (
     anon_vma_prepare,
+    mapcount_access,
     page_add_anon_rmap,
     page_add_file_rmap,
     page_remove_rmap,
@@ -188,6 +189,8 @@ def copy_one_pte(
     # copies); never a compound page here: hugetlb vmas take
     # copy_hugetlb_page_range.
     page._count += 1
+    if page._mapcount >= 0:
+        mapcount_access(page, 1)
     page._mapcount += 1
     rss[1 if page.flags & PG_anon else 0] += 1
     dst_pte[i] = pte
@@ -1026,6 +1029,7 @@ def _wp_can_reuse(k: object, page: Page) -> bool:
 def can_share_swap_page(page: Page) -> bool:
     """mm/swapfile.c: reuse iff mapped once (no swap cache in this model).
     Note: page_count is not consulted -- a pinned page can be reused."""
+    mapcount_access(page, 0)
     return page._mapcount + 1 == 1
 
 

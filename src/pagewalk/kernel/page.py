@@ -175,6 +175,7 @@ class PageAllocator:
         "allocated_total",
         "free_lists",
         "index",
+        "k",
         "mem_map",
         "node",
         "nodes",
@@ -192,6 +193,8 @@ class PageAllocator:
         self.free_lists: list[list[Page]] = [[] for _ in range(nodes)]
         self.used = [0] * nodes  # frames ever taken from each node
         self.allocated_total = 0
+        #: the Kernel using these frames (set by it): rmap's explorer hook
+        self.k: Any = None
 
     def _page_type(self) -> type[Page]:
         """This allocator's struct page: Page with the per-frame arrays bound."""
@@ -207,6 +210,7 @@ class PageAllocator:
         new.pages_per_node = self.pages_per_node
         new.used = list(self.used)
         new.allocated_total = self.allocated_total
+        new.k = memo.get(id(self.k), self.k)
         new.index = array("Q", self.index)
         new.node = array("B", self.node)
         new.Page = new._page_type()
