@@ -63,6 +63,7 @@ from .page import (
     TestSetPageLocked,
     clear_user_highpage,
     copy_user_highpage,
+    count_access,
     get_page,
     lru_cache_add_active,
     mark_page_accessed,
@@ -214,6 +215,7 @@ def _fork_must_copy(sem: object, page: Page) -> bool:
 def page_maybe_dma_pinned(page: Page) -> bool:
     """include/linux/mm.h (fc1d8e7cca2d, v5.7): a count of at least
     GUP_PIN_COUNTING_BIAS may be a FOLL_PIN (or just many references)."""
+    count_access(page, 0)
     return page._count + 1 >= GUP_PIN_COUNTING_BIAS
 
 
@@ -623,8 +625,11 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
             if flags & FOLL_PIN and not pte & _PAGE_RW and _must_unshare(k, flags, page):
                 page = UNSHARE  # later kernels' ERR_PTR(-EMLINK)
             elif flags & FOLL_PIN:  # try_grab_page(FOLL_PIN), fc1d8e7cca2d
+                count_access(page, 1)
                 page._count += GUP_PIN_COUNTING_BIAS
             elif flags & FOLL_GET:  # get_page(), in place: a pte maps no compound page
+                if k.sched is not None:  # another mm's reuse test may read the count
+                    count_access(page, 1)
                 page._count += 1
             if flags & FOLL_TOUCH and page is not UNSHARE:
                 if flags & FOLL_WRITE and not pte & _PAGE_DIRTY and not page.flags & PG_dirty:
@@ -1021,8 +1026,8 @@ def _wp_can_reuse(k: object, page: Page) -> bool:
     reference (a pipe's, a pin's) makes the write copy."""
     if not k.semantics.wp_reuse_page_count:
         return can_share_swap_page(page)
-    if k.sched is not None:  # the count is read racily against put_page
-        k.sched.access("read page count", ((page.pfn, 0),))
+    mapcount_access(page, 0)
+    count_access(page, 0)
     return page._mapcount + 1 == 1 and page._count + 1 == 1
 
 

@@ -116,6 +116,17 @@ class Page:
 
 
 # --- accessors named as in the kernel ---------------------------------------
+def count_access(page: Page, write: int) -> None:
+    """Declare a read or a change of ``page``'s reference count to the
+    explorer (key ``count:PFN``).  Later kernels decide COW reuse and fork
+    copies on the count (09854ba94c6a, 70e806e4e645), and GUP users take and
+    drop references under another mm's pte lock or none: a pipe's release,
+    an unpin, a GUP by another process."""
+    k = page._allocator.k
+    if k is not None and k.sched is not None:
+        k.sched.access("page_count", ((f"count:{page.pfn}", write),))
+
+
 def page_count(page: Page) -> int:
     """Unbiased count; a compound page's is its head's."""
     if page.flags & PG_compound:

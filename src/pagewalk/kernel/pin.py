@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from .constants import FOLL_LONGTERM, FOLL_PIN, GUP_PIN_COUNTING_BIAS, PAGE_MASK_LOW, PAGE_SIZE
 from .locks import down_read, up_read
 from .memory import get_user_pages
-from .page import Page, page_read_into, put_page
+from .page import Page, count_access, page_read_into, put_page
 
 if TYPE_CHECKING:
     from .mm import task_struct
@@ -56,8 +56,7 @@ def unpin_user_page(k: object, page: Page) -> None:
     """unpin_user_page(): take the pin's GUP_PIN_COUNTING_BIAS off the count
     (page_ref_sub_and_test, freeing at zero) -- or, before FOLL_PIN, the
     driver's put_page."""
-    if k.sched is not None:  # the count changes with no lock held
-        k.sched.access("unpin page", ((page.pfn, 1),))
+    count_access(page, 1)  # the count changes with no lock held
     if k.semantics.foll_pin:
         page._count -= GUP_PIN_COUNTING_BIAS - 1
     put_page(k.alloc, page)
@@ -118,8 +117,7 @@ def pipe_read(k: object, pipe: pipe_inode_info, length: int) -> bytes:
 
 def pipe_buf_release(k: object, page: Page) -> None:
     """anon_pipe_buf_release / page_cache_pipe_buf_release: put_page."""
-    if k.sched is not None:  # the count drops with no lock held
-        k.sched.access("pipe release page", ((page.pfn, 1),))
+    count_access(page, 1)  # the count drops with no lock held
     drop_user_ref(k.pins, page.pfn, 1)
     put_page(k.alloc, page)
 
