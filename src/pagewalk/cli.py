@@ -30,7 +30,10 @@ EXIT_CODES = f"""exit status:
   {EXIT_INTERNAL}   internal error: pagewalk itself failed (a pagewalk bug, not a kernel bug)
   130  interrupted (SIGINT, Ctrl-C); 143: terminated (SIGTERM)"""
 
-_PROFILES_HELP = f"kernel profile, overrides the file's `semantics` ({', '.join(sorted(PROFILES))})"
+_PROFILES_HELP = (
+    f"kernel profile, overrides the file's `semantics` ({', '.join(PROFILES)}; "
+    "old names such as 2.6.15 still work): `pagewalk profiles` lists them with their commits"
+)
 _SCHEDULE_HELP = (
     "a schedule: the thread that moves at each step, run-length encoded: "
     "'0*3.1*2.0' is thread 0 for 3 steps, thread 1 for 2, then thread 0 (threads "
@@ -229,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     orc.add_argument("file", help="scenario file (TOML)")
     orc.add_argument("--semantics", metavar="S", help=_PROFILES_HELP)
     orc.add_argument("--json", action="store_true", help="machine-readable output")
+    prof = sub.add_parser(
+        "profiles",
+        help="list the kernel profiles: base tree, switches and their commits, old names",
+        **common,
+    )
+    prof.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -411,6 +420,15 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
 
 COMMANDS["oracle"] = cmd_oracle
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from .profiles_cli import cmd_profiles as profiles_command
+
+    return profiles_command(args)
+
+
+COMMANDS["profiles"] = cmd_profiles
 
 
 def main(argv: Sequence[str] | None = None) -> int:

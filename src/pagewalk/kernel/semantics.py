@@ -267,12 +267,13 @@ def profile_base(sem: Semantics) -> str:
 
 
 def profile_switches(sem: Semantics) -> list[dict[str, str]]:
-    """The switches a profile turns on relative to the seed (off, for the
-    seed's parent), each with its commit."""
-    seed = PROFILES["seed"]
+    """The switches a profile turns on relative to its base tree (for the
+    seed and its parent, none: they are their base), each with its commit;
+    a switch the base has and the profile turns off is named "no X"."""
+    base = PROFILES["seed" if sem.follow_page_inner_ptlock else "seed^"]
     out = []
     for name, value in sem.describe().items():
-        if value == getattr(seed, name):
+        if value == getattr(base, name):
             continue
         commit, summary = SWITCH_COMMITS[name]
         out.append({"name": name if value else "no " + name, "commit": commit, "summary": summary})
