@@ -228,3 +228,109 @@ def test_forced_write_to_a_read_only_private_file_mapping_lands_in_an_anon_copy(
     assert k.mem_write("p", a, b"FORC") == 4
     assert k.peek("p", a, 4) == b"FORC"
     assert k.files["/f"].content() == k.files["/f"].initial
+
+
+# -- the scenario ops and the `pinned` check ----------------------------------------
+
+SCENARIO_HEAD = """
+name = "pins"
+semantics = "6.18"
+[[setup]]
+op = "mmap"
+length = 8192
+as = "buf"
+[[setup]]
+op = "write"
+addr = "buf"
+data = "hello"
+"""
+
+
+def run_text(body: str, semantics: str | None = None):
+    from pagewalk.scenario.loader import parse_scenario
+    from pagewalk.scenario.runner import run_scenario
+
+    return run_scenario(parse_scenario(SCENARIO_HEAD + body, "t.toml"), semantics, True)
+
+
+def load_error(body: str) -> str:
+    from pagewalk.errors import InputError
+    from pagewalk.scenario.loader import parse_scenario
+
+    with pytest.raises(InputError) as info:
+        parse_scenario(SCENARIO_HEAD + body, "t.toml")
+    return str(info.value)
+
+
+def test_pin_op_result_is_the_number_of_pages_pinned() -> None:
+    res = run_text('[[setup]]\nop = "pin"\naddr = "buf"\npages = 2\nwrite = true\nas = "p1"\n')
+    assert res.results[-1].value == 2
+
+
+def test_pinned_check_holds_for_a_pin_of_the_mapped_page() -> None:
+    res = run_text(
+        '[[setup]]\nop = "pin"\naddr = "buf"\npages = 2\nas = "p1"\n'
+        '[[check]]\nkind = "pinned"\npins = "p1"\naddr = "buf+4096"\n'
+    )
+    assert res.status == "ok"
+
+
+def test_pinned_check_with_expect_false_fails_for_the_mapped_page() -> None:
+    res = run_text(
+        '[[setup]]\nop = "pin"\naddr = "buf"\npages = 1\nas = "p1"\n'
+        '[[check]]\nkind = "pinned"\npins = "p1"\naddr = "buf"\nexpect = false\n'
+    )
+    assert res.status == "violation"
+
+
+def test_pinned_check_fails_after_unpin() -> None:
+    res = run_text(
+        '[[setup]]\nop = "pin"\naddr = "buf"\npages = 1\nas = "p1"\n'
+        '[[setup]]\nop = "unpin"\npins = "p1"\n'
+        '[[check]]\nkind = "pinned"\npins = "p1"\naddr = "buf"\n'
+    )
+    assert res.status == "violation"
+
+
+def test_pinned_check_accepts_a_gup() -> None:
+    res = run_text(
+        '[[setup]]\nop = "gup"\naddr = "buf"\npages = 1\nas = "g"\n'
+        '[[check]]\nkind = "pinned"\npins = "g"\naddr = "buf"\n'
+    )
+    assert res.status == "ok"
+
+
+def test_pipe_read_expect_mismatch_fails_as_an_expect_check() -> None:
+    res = run_text(
+        '[[setup]]\nop = "vmsplice"\naddr = "buf"\nlength = 5\nas = "pp"\n'
+        '[[setup]]\nop = "pipe_read"\npipe = "pp"\nlength = 5\nexpect = "HELLO"\n'
+    )
+    assert [c.kind for c in res.checks if not c.ok] == ["expect"]
+
+
+def test_pipe_read_result_is_the_bytes_read() -> None:
+    res = run_text(
+        '[[setup]]\nop = "vmsplice"\naddr = "buf"\nlength = 5\nas = "pp"\n'
+        '[[setup]]\nop = "pipe_read"\npipe = "pp"\nlength = 9\nexpect = "hello"\n'
+    )
+    assert (res.status, res.results[-1].value) == ("ok", 5)
+
+
+def test_unpin_of_a_gup_name_is_an_input_error() -> None:
+    msg = load_error(
+        '[[setup]]\nop = "gup"\naddr = "buf"\npages = 1\nas = "g"\n'
+        '[[setup]]\nop = "unpin"\npins = "g"\n'
+    )
+    assert "pin op" in msg
+
+
+def test_vmsplice_without_as_is_an_input_error() -> None:
+    assert "'as'" in load_error('[[setup]]\nop = "vmsplice"\naddr = "buf"\nlength = 5\n')
+
+
+def test_pipe_read_of_an_unknown_pipe_is_an_input_error() -> None:
+    assert "pipe" in load_error('[[setup]]\nop = "pipe_read"\npipe = "nope"\nlength = 5\n')
+
+
+def test_pinned_check_of_an_unknown_name_is_an_input_error() -> None:
+    assert "pin or gup" in load_error('[[check]]\nkind = "pinned"\npins = "zz"\naddr = "buf"\n')
