@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from . import __version__
 from .errors import EXIT_INTERNAL, InputError, InternalError
-from .kernel.semantics import PROFILES
+from .kernel.semantics import ALIASES, PROFILES
 
 EXIT_CODES = f"""exit status:
   0    the run or search finished and every check holds
@@ -32,7 +32,7 @@ EXIT_CODES = f"""exit status:
 
 _PROFILES_HELP = (
     f"kernel profile, overrides the file's `semantics` ({', '.join(PROFILES)}; "
-    "old names such as 2.6.15 still work): `pagewalk profiles` lists them with their commits"
+    f"old names {', '.join(ALIASES)}): `pagewalk profiles` lists them with their commits"
 )
 _SCHEDULE_HELP = (
     "a schedule: the thread that moves at each step, run-length encoded: "
