@@ -72,9 +72,9 @@ FOLL_WRITE = 0x01
 FOLL_TOUCH = 0x02
 FOLL_GET = 0x04
 FOLL_ANON = 0x08
-#: Later kernels' flags, used by the "4.8.3" profile (19be0eaffa3a, the Dirty
-#: COW fix): get_user_pages passes force down, and a completed COW is
-#: remembered as FOLL_COW instead of dropping FOLL_WRITE.
+#: Later kernels' flags, used from the "seed+foll-cow" profile on
+#: (19be0eaffa3a, the Dirty COW fix): get_user_pages passes force down, and a
+#: completed COW is remembered as FOLL_COW instead of dropping FOLL_WRITE.
 FOLL_FORCE = 0x10
 FOLL_COW = 0x4000
 #: FOLL_PIN (eddb1c228f79, v5.6) and FOLL_LONGTERM: pin_user_pages' flags,
