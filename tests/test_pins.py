@@ -334,3 +334,13 @@ def test_pipe_read_of_an_unknown_pipe_is_an_input_error() -> None:
 
 def test_pinned_check_of_an_unknown_name_is_an_input_error() -> None:
     assert "pin or gup" in load_error('[[check]]\nkind = "pinned"\npins = "zz"\naddr = "buf"\n')
+
+
+def test_pin_of_the_vsyscall_page_is_a_pin_too(kernels) -> None:
+    from pagewalk.kernel.constants import VSYSCALL_START
+
+    k, _ = world(kernels, "6.18")
+    n, pages = k.pin("p", VSYSCALL_START, 1)
+    before = page_count(pages[0])
+    k.unpin(pages)
+    assert (n, before - page_count(pages[0])) == (1, GUP_PIN_COUNTING_BIAS)

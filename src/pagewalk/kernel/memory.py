@@ -201,7 +201,9 @@ def copy_one_pte(
 def _fork_must_copy(sem: object, page: Page) -> bool:
     """Whether fork may not share this anonymous page.  70e806e4e645 (v5.9):
     copy when page_maybe_dma_pinned() (mm->has_pinned, a shortcut for "no pin
-    was ever taken", is not modelled).  Since 6c287605fd56 (v5.18)
+    was ever taken", is not modelled; the model asks only for anonymous
+    pages, the ones a pin can lose -- whether v5.9 also copied a pinned
+    page-cache page of a private mapping is UNVERIFIED).  Since 6c287605fd56 (v5.18)
     page_try_dup_anon_rmap fails the same way, but only for an exclusive page,
     and clears PageAnonExclusive when it shares the page."""
     if sem.page_anon_exclusive:
@@ -751,7 +753,7 @@ def get_user_pages(
     while True:
         vma = _mmap.find_extend_vma(mm, start)
         if vma is None and k.in_gate_area(tsk, start):
-            ret = _get_gate_page(k, tsk, start, write, pages, vmas)
+            ret = _get_gate_page(k, tsk, start, write, pages, vmas, gup_flags)
             if ret < 0:
                 return i or ret
             i += 1
@@ -880,6 +882,7 @@ def _get_gate_page(
     write: int,
     pages: list[Page] | None,
     vmas: list[vm_area_struct] | None,
+    gup_flags: int = 0,
 ) -> int:
     """get_user_pages' gate-area branch: user gate pages are read-only and
     are looked up in the kernel's own page table, without follow_page."""
@@ -889,7 +892,10 @@ def _get_gate_page(
     if page is None:
         return -EFAULT
     if pages is not None:
-        get_page(page)
+        if gup_flags & FOLL_PIN:  # a later kernel's try_grab_page
+            page._count += GUP_PIN_COUNTING_BIAS
+        else:
+            get_page(page)
         pages.append(page)
     if vmas is not None:
         vmas.append(k.get_gate_vma(tsk))
