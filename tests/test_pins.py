@@ -344,3 +344,28 @@ def test_pin_of_the_vsyscall_page_is_a_pin_too(kernels) -> None:
     before = page_count(pages[0])
     k.unpin(pages)
     assert (n, before - page_count(pages[0])) == (1, GUP_PIN_COUNTING_BIAS)
+
+
+def file_page_pinned_then_fork(kernels, semantics: str) -> tuple[Kernel, int, list]:
+    k = Kernel(semantics)
+    kernels.append(k)
+    k.spawn("p")
+    k.add_file("/f", b"x" * (2 * PAGE), "r")
+    a = k.mmap("p", 2 * PAGE, "rw", "private", "/f")
+    k.write("p", a + PAGE, b"anon")  # gives the vma an anon_vma: fork copies its ptes
+    k.read("p", a, 1)
+    _, pages = k.pin("p", a, 1)
+    k.fork("p", "c")
+    return k, a, pages
+
+
+def test_v5_9_fork_copies_a_pinned_page_cache_page_too(kernels) -> None:
+    k, a, pages = file_page_pinned_then_fork(kernels, "seed+fork-copy-pinned")
+    assert k.page("c", a) is not pages[0]
+    k.unpin(pages)
+
+
+def test_anon_exclusive_fork_shares_a_pinned_page_cache_page(kernels) -> None:
+    k, a, pages = file_page_pinned_then_fork(kernels, "seed+anon-exclusive")
+    assert k.page("c", a) is pages[0]
+    k.unpin(pages)

@@ -176,9 +176,10 @@ def copy_one_pte(
         dst_pte[i] = pte
         return 0
     page = mem_map[pfn]
-    if page.flags & PG_anon and (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE:
-        sem = k.semantics
-        if sem.fork_copy_pinned and _fork_must_copy(sem, page):
+    # Later kernels' vm_normal_page() is NULL for the zero page: never copied.
+    sem = k.semantics
+    if (sem.fork_copy_pinned or sem.page_anon_exclusive) and page is not k.zero_page:
+        if (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE and _fork_must_copy(k, page):
             return copy_present_page(dst_mm, dst_pte, vma, addr, page, rss)
     # If it's a COW mapping, write protect it both in the parent and the child.
     if (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE:
@@ -198,20 +199,23 @@ def copy_one_pte(
     return 0
 
 
-def _fork_must_copy(sem: object, page: Page) -> bool:
-    """Whether fork may not share this anonymous page.  70e806e4e645 (v5.9):
-    copy when page_maybe_dma_pinned() (mm->has_pinned, a shortcut for "no pin
-    was ever taken", is not modelled; the model asks only for anonymous
-    pages, the ones a pin can lose -- whether v5.9 also copied a pinned
-    page-cache page of a private mapping is UNVERIFIED).  Since 6c287605fd56 (v5.18)
-    page_try_dup_anon_rmap fails the same way, but only for an exclusive page,
-    and clears PageAnonExclusive when it shares the page."""
-    if sem.page_anon_exclusive:
-        if page.flags & PG_anon_exclusive and page_maybe_dma_pinned(page):
-            return True
-        page.flags &= ~PG_anon_exclusive
+def _fork_must_copy(k: object, page: Page) -> bool:
+    """Whether fork may not share this page of a COW mapping.  70e806e4e645
+    (v5.9): copy when page_maybe_dma_pinned() -- any page, anonymous or not
+    (the PageAnon test came later, in 5.10.y stable, after
+    page_add_new_anon_rmap hit BUG_ON(!anon_vma) for a pinned page-cache
+    page; mm->has_pinned, a shortcut for "no pin was ever taken", is not
+    modelled).  Since 6c287605fd56 (v5.18) page_try_dup_anon_rmap decides
+    for anonymous pages only: it fails, so fork copies, for a pinned
+    exclusive page, and clears PageAnonExclusive when it shares one."""
+    if not k.semantics.page_anon_exclusive:
+        return page_maybe_dma_pinned(page)
+    if not page.flags & PG_anon:
         return False
-    return page_maybe_dma_pinned(page)
+    if page.flags & PG_anon_exclusive and page_maybe_dma_pinned(page):
+        return True
+    page.flags &= ~PG_anon_exclusive
+    return False
 
 
 def page_maybe_dma_pinned(page: Page) -> bool:
