@@ -109,3 +109,50 @@ def test_ro_pin_on_ro_mapped_exclusive_page(semantics: str, passes: bool) -> Non
     assert (k.page("p", a) is pages[0]) == passes
     k.unpin(pages)
     k.check_invariants()
+
+
+@pytest.mark.parametrize(("semantics", "passes"), verdict(set()))
+def test_basic_cow_after_fork_with_mprotect_optimization(semantics: str, passes: bool) -> None:
+    """A.2: mprotect(R) then mprotect(RW) in the parent must not make the
+    shared page writable (no profile maps it writable directly)."""
+    k, a = setup(semantics)
+    k.fork("p", "c")
+    k.mprotect("p", a, PAGE, "r")
+    k.mprotect("p", a, PAGE, "rw")
+    k.write("p", a, b"new!")
+    assert (k.read("c", a, 4).data == b"old!") == passes
+    k.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("semantics", "passes"), verdict({"seed+wp-page-count", "seed+fork-copy-pinned"})
+)
+def test_ro_mapping_a_page_registered_as_a_fixed_buffer(semantics: str, passes: bool) -> None:
+    """A.7 (io_uring fixed buffer): a R/W long-term pin, the pte made
+    read-only by mprotect(R) + mprotect(RW); the write through the mapping
+    must land in the pinned page."""
+    k, a = setup(semantics)
+    _, pages = k.pin("p", a, 1, write=True, longterm=True)
+    k.mprotect("p", a, PAGE, "r")
+    k.mprotect("p", a, PAGE, "rw")
+    k.write("p", a, b"new!")
+    assert (k.page("p", a) is pages[0]) == passes
+    k.unpin(pages)
+    k.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("semantics", "passes"),
+    verdict(SEED_ERA | {"seed+gup-cow-break", "seed+wp-page-count"}),
+)
+def test_fork_with_a_fixed_buffer(semantics: str, passes: bool) -> None:
+    """A.8 (io_uring fixed buffer): R/W long-term pin, fork, the child alive;
+    the parent's write must land in the pinned page (early COW, 70e806e4e645)."""
+    k, a = setup(semantics)
+    _, pages = k.pin("p", a, 1, write=True, longterm=True)
+    k.fork("p", "c")
+    k.write("p", a, b"new!")
+    assert (k.page("p", a) is pages[0]) == passes
+    assert k.read("c", a, 4).data == b"old!"
+    k.unpin(pages)
+    k.check_invariants()
