@@ -40,7 +40,18 @@ from scenario_mutations import to_toml
 PAGE = 4096
 #: profiles of kernel/semantics.py PROFILES (kept literal: the generator must
 #: not change when a profile is added; the test checks they are all known)
-PROFILES = ("2.6.14", "2.6.15", "2.6.22", "4.8.3")
+PROFILES = (
+    "seed^",
+    "seed",
+    "seed+madvise-read",
+    "seed+foll-cow",
+    "seed+gup-cow-break",
+    "seed+wp-page-count",
+    "seed+fork-copy-pinned",
+    "seed+anon-exclusive",
+    "seed+no-foll-cow",
+    "6.18",
+)
 OP_KINDS = (
     "mmap",
     "munmap",

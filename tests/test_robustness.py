@@ -243,9 +243,10 @@ length = 4294967296
 flags = ["private", "locked"]
 """
     start = time.monotonic()
-    assert main(["run", "--timeout", "0.3", "--json", write(tmp_path, text)]) == 3
-    assert time.monotonic() - start < 5
+    code = main(["run", "--timeout", "0.3", "--json", write(tmp_path, text)])
     out, err = capsys.readouterr()
+    assert code == 3, (out, err)
+    assert time.monotonic() - start < 30  # faulting 4 GiB in takes minutes
     assert json.loads(out)["status"] == "error" and "--timeout" in err
 
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from . import __version__
 from .errors import EXIT_INTERNAL, InputError, InternalError
-from .kernel.semantics import PROFILES
+from .kernel.semantics import ALIASES, PROFILES
 
 EXIT_CODES = f"""exit status:
   0    the run or search finished and every check holds
@@ -30,7 +30,10 @@ EXIT_CODES = f"""exit status:
   {EXIT_INTERNAL}   internal error: pagewalk itself failed (a pagewalk bug, not a kernel bug)
   130  interrupted (SIGINT, Ctrl-C); 143: terminated (SIGTERM)"""
 
-_PROFILES_HELP = f"kernel profile, overrides the file's `semantics` ({', '.join(sorted(PROFILES))})"
+_PROFILES_HELP = (
+    f"kernel profile, overrides the file's `semantics` ({', '.join(PROFILES)}; "
+    f"old names {', '.join(ALIASES)}): `pagewalk profiles` lists them with their commits"
+)
 _SCHEDULE_HELP = (
     "a schedule: the thread that moves at each step, run-length encoded: "
     "'0*3.1*2.0' is thread 0 for 3 steps, thread 1 for 2, then thread 0 (threads "
@@ -232,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .scale.cli import add_parser as add_scale_parser
 
     add_scale_parser(sub)
+    prof = sub.add_parser(
+        "profiles",
+        help="list the kernel profiles: base tree, switches and their commits, old names",
+        **common,
+    )
+    prof.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -423,6 +432,15 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
 
 COMMANDS["scale"] = cmd_scale
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from .profiles_cli import cmd_profiles as profiles_command
+
+    return profiles_command(args)
+
+
+COMMANDS["profiles"] = cmd_profiles
 
 
 def main(argv: Sequence[str] | None = None) -> int:

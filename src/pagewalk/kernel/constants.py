@@ -72,11 +72,22 @@ FOLL_WRITE = 0x01
 FOLL_TOUCH = 0x02
 FOLL_GET = 0x04
 FOLL_ANON = 0x08
-#: Later kernels' flags, used by the "4.8.3" profile (19be0eaffa3a, the Dirty
-#: COW fix): get_user_pages passes force down, and a completed COW is
-#: remembered as FOLL_COW instead of dropping FOLL_WRITE.
+#: Later kernels' flags, used from the "seed+foll-cow" profile on
+#: (19be0eaffa3a, the Dirty COW fix): get_user_pages passes force down, and a
+#: completed COW is remembered as FOLL_COW instead of dropping FOLL_WRITE.
 FOLL_FORCE = 0x10
 FOLL_COW = 0x4000
+#: FOLL_PIN (eddb1c228f79, v5.6) and FOLL_LONGTERM: pin_user_pages' flags,
+#: used by profiles with the ``foll_pin`` switch.
+FOLL_LONGTERM = 0x10000
+FOLL_PIN = 0x40000
+#: include/linux/mm.h (fc1d8e7cca2d, v5.7): what one FOLL_PIN adds to the
+#: page count, so that page_maybe_dma_pinned() can tell a pin from a get.
+GUP_PIN_COUNTING_BIAS = 1024
+#: A later kernel's fault flag (c. v5.18, the PageAnonExclusive series): an
+#: unshare fault, taken by a R/O pin of a possibly shared anonymous page.
+#: The model passes it as handle_mm_fault's ``write_access`` argument.
+FAULT_FLAG_UNSHARE = 0x400
 
 # --- fault results -----------------------------------------------------------
 VM_FAULT_OOM = 0x00

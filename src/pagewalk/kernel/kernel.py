@@ -629,6 +629,73 @@ class Kernel:
                 pins.pop(pfn)  # dict's own: Counter.__delitem__ is Python code
             put_page(alloc, page)
 
+    def pin(
+        self,
+        proc: str | task_struct,
+        addr: int,
+        npages: int,
+        write: bool = False,
+        longterm: bool = False,
+    ) -> tuple[int, list[Page]]:
+        """pin_user_pages (FOLL_PIN; before the ``foll_pin`` switch, the
+        get_user_pages a driver used): (pages done, the pages) or (-errno, []).
+        The pins stay until :meth:`unpin`.
+
+        >>> from pagewalk.kernel.page import page_count
+        >>> k = Kernel("6.18"); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "rw")
+        >>> n, pages = k.pin(p, a, 1, write=True); n, page_count(pages[0])
+        (1, 1025)
+        >>> k.unpin(pages); page_count(pages[0])
+        1
+        """
+        from .pin import pin_user_pages, pin_weight
+
+        tsk = self._live(proc)
+        pages: list[Page] = []
+        with self.running(tsk):
+            ret = pin_user_pages(tsk, addr, npages, write, longterm, pages)
+        weight = pin_weight(self)
+        for page in pages:
+            self.pins[page.pfn] += weight
+        return ret, pages
+
+    def unpin(self, pages: list[Page]) -> None:
+        """unpin_user_pages() of pages from :meth:`pin`."""
+        from .pin import drop_user_ref, pin_weight, unpin_user_page
+
+        weight = pin_weight(self)
+        for page in pages:
+            drop_user_ref(self.pins, page.pfn, weight)
+            unpin_user_page(self, page)
+
+    def vmsplice(self, proc: str | task_struct, addr: int, length: int) -> tuple[int, object]:
+        """vmsplice(2) of [addr, addr+length) into a new pipe: (bytes spliced
+        or -errno, the pipe).  The pipe holds the page references until
+        :meth:`pipe_read` consumes them.
+
+        >>> k = Kernel(); p = k.spawn("p")
+        >>> a = k.mmap(p, 4096, "rw"); _ = k.write(p, a, b"old")
+        >>> n, pipe = k.vmsplice(p, a, 3); _ = k.write(p, a, b"new")
+        >>> n, k.pipe_read(pipe, 3)
+        (3, b'new')
+        """
+        from .pin import pipe_inode_info, vmsplice_to_pipe
+
+        if length <= 0:
+            raise InputError(f"vmsplice: length must be > 0, got {length}")
+        tsk = self._live(proc)
+        pipe = pipe_inode_info()
+        with self.running(tsk):
+            return vmsplice_to_pipe(tsk, pipe, addr, length), pipe
+
+    def pipe_read(self, pipe: object, length: int) -> bytes:
+        """read(2) of a pipe from :meth:`vmsplice`: what its pages hold now;
+        the buffers read are released."""
+        from .pin import pipe_read
+
+        return pipe_read(self, pipe, length)
+
     def futex_key(self, proc: str | task_struct, uaddr: int) -> str | int:
         """get_futex_key(): the key as text, or -EINVAL (an address not
         4-byte aligned) or -EFAULT (no vma, or the page cannot be faulted).

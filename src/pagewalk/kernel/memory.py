@@ -17,12 +17,15 @@ from ..errors import ModelFailure
 from .constants import (
     EFAULT,
     ENOMEM,
+    FAULT_FLAG_UNSHARE,
     FOLL_ANON,
     FOLL_COW,
     FOLL_FORCE,
     FOLL_GET,
+    FOLL_PIN,
     FOLL_TOUCH,
     FOLL_WRITE,
+    GUP_PIN_COUNTING_BIAS,
     PAGE_MASK_LOW,
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -40,6 +43,7 @@ from .constants import (
     VM_IO,
     VM_LOCKED,
     VM_MAYREAD,
+    VM_MAYSHARE,
     VM_MAYWRITE,
     VM_NONLINEAR,
     VM_READ,
@@ -53,11 +57,13 @@ from .mm import update_hiwater_rss
 from .page import (
     Page,
     PG_anon,
+    PG_anon_exclusive,
     PG_dirty,
     PG_referenced,
     TestSetPageLocked,
     clear_user_highpage,
     copy_user_highpage,
+    count_access,
     get_page,
     lru_cache_add_active,
     mark_page_accessed,
@@ -152,24 +158,29 @@ def copy_one_pte(
     vma: vm_area_struct,
     addr: int,
     rss: list[int],
-) -> None:
+) -> int:
     i = (addr >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
     pte = src_pte[i]
     k = src_mm.k
     if not pte & PTE_PRESENT_MASK:  # !pte_present: swap/file entries are copied as they are
         dst_pte[i] = pte
-        return
+        return 0
     vm_flags = vma.vm_flags
     if vm_flags & VM_RESERVED:
         dst_pte[i] = pte
-        return
+        return 0
     pfn = (pte & PTE_MASK) >> PAGE_SHIFT
     mem_map = k.alloc.mem_map
     if pfn >= len(mem_map):  # !pfn_valid
         print_bad_pte(vma, pte, addr)
         dst_pte[i] = pte
-        return
+        return 0
     page = mem_map[pfn]
+    # Later kernels' vm_normal_page() is NULL for the zero page: never copied.
+    sem = k.semantics
+    if (sem.fork_copy_pinned or sem.page_anon_exclusive) and page is not k.zero_page:
+        if (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE and _fork_must_copy(k, page):
+            return copy_present_page(dst_mm, dst_pte, vma, addr, page, rss)
     # If it's a COW mapping, write protect it both in the parent and the child.
     if (vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE:
         src_pte[i] = pte = pte & _CLEAR_RW  # ptep_set_wrprotect
@@ -185,6 +196,56 @@ def copy_one_pte(
     page._mapcount += 1
     rss[1 if page.flags & PG_anon else 0] += 1
     dst_pte[i] = pte
+    return 0
+
+
+def _fork_must_copy(k: object, page: Page) -> bool:
+    """Whether fork may not share this page of a COW mapping.  70e806e4e645
+    (v5.9): copy when page_maybe_dma_pinned() -- any page, anonymous or not
+    (the PageAnon test came later, in 5.10.y stable, after
+    page_add_new_anon_rmap hit BUG_ON(!anon_vma) for a pinned page-cache
+    page; mm->has_pinned, a shortcut for "no pin was ever taken", is not
+    modelled).  Since 6c287605fd56 (v5.18) page_try_dup_anon_rmap decides
+    for anonymous pages only: it fails, so fork copies, for a pinned
+    exclusive page, and clears PageAnonExclusive when it shares one."""
+    if not k.semantics.page_anon_exclusive:
+        return page_maybe_dma_pinned(page)
+    if not page.flags & PG_anon:
+        return False
+    if page.flags & PG_anon_exclusive and page_maybe_dma_pinned(page):
+        return True
+    page.flags &= ~PG_anon_exclusive
+    return False
+
+
+def page_maybe_dma_pinned(page: Page) -> bool:
+    """include/linux/mm.h (fc1d8e7cca2d, v5.7): a count of at least
+    GUP_PIN_COUNTING_BIAS may be a FOLL_PIN (or just many references)."""
+    count_access(page, 0)
+    return page._count + 1 >= GUP_PIN_COUNTING_BIAS
+
+
+def copy_present_page(
+    dst_mm: mm_struct, dst_pte: array, vma: vm_area_struct, addr: int, page: Page, rss: list[int]
+) -> int:
+    """70e806e4e645's copy_present_page() (v5.9): the child gets a copy of a
+    maybe-pinned page, writable and dirty; the parent keeps the page and its
+    pte (still writable), so the pin stays coherent with the parent's
+    mapping.  (The C preallocates the page and retries the table with it on
+    -EAGAIN; here the allocation is in place.)  0, or -ENOMEM."""
+    k = dst_mm.k
+    new_page = k.alloc.alloc_page_node(k.current_node())
+    if new_page is None:
+        return -ENOMEM
+    if k.sched is not None:  # the copy reads the pinned page
+        k.sched.access("fork copy page", ((page.pfn, 0),))
+    copy_user_highpage(new_page, page)
+    page_add_anon_rmap(new_page, vma, addr)  # page_add_new_anon_rmap(new_page, dst_vma)
+    lru_cache_add_active(new_page)
+    rss[1] += 1
+    entry = maybe_mkwrite((new_page.pfn << PAGE_SHIFT) | vma.vm_page_prot | _PAGE_DIRTY, vma)
+    dst_pte[(addr >> PAGE_SHIFT) & PTRS_INDEX_MASK] = entry
+    return 0
 
 
 def copy_pte_range(
@@ -211,14 +272,18 @@ def copy_pte_range(
     # The C loop's "if (pte_none(*src_pte)) continue;": compress() makes
     # the skipping of empty ptes run in C.
     table_base = addr - (first << PAGE_SHIFT)  # the address of the table's entry 0
+    err = 0
     for i in compress(range(first, last), src_pte[first:last]):
-        copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, table_base + (i << PAGE_SHIFT), rss)
+        addr = table_base + (i << PAGE_SHIFT)
+        err = copy_one_pte(dst_mm, src_mm, dst_pte, src_pte, vma, addr, rss)
+        if err:  # only copy_present_page fails: no page for a pinned page's copy
+            break
     spin_unlock(src_ptl)
     dst_mm._file_rss += rss[0]  # add_mm_rss
     dst_mm._anon_rss += rss[1]
     pte_unmap_unlock(dst_pte, dst_ptl)
     cond_resched(src_mm.k)
-    return 0
+    return err
 
 
 def copy_pmd_range(
@@ -557,13 +622,22 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     pte = ptepage.data[(address >> PAGE_SHIFT) & PTRS_INDEX_MASK]
     page = None
     # Each failed test is the C's "goto unlock" with page still NULL.
-    if pte & PTE_PRESENT_MASK and (not flags & FOLL_WRITE or can_follow_write_pte(pte, flags)):
+    if pte & PTE_PRESENT_MASK and (
+        not flags & FOLL_WRITE or can_follow_write_pte(pte, flags, mm, address)
+    ):
         pfn = (pte & PTE_MASK) >> PAGE_SHIFT
         if pfn < len(mem_map):  # pfn_valid
             page = mem_map[pfn]
-            if flags & FOLL_GET:  # get_page(), in place: a pte maps no compound page
+            if flags & FOLL_PIN and not pte & _PAGE_RW and _must_unshare(k, flags, page):
+                page = UNSHARE  # later kernels' ERR_PTR(-EMLINK)
+            elif flags & FOLL_PIN:  # try_grab_page(FOLL_PIN), fc1d8e7cca2d
+                count_access(page, 1)
+                page._count += GUP_PIN_COUNTING_BIAS
+            elif flags & FOLL_GET:  # get_page(), in place: a pte maps no compound page
+                if k.sched is not None:  # another mm's reuse test may read the count
+                    count_access(page, 1)
                 page._count += 1
-            if flags & FOLL_TOUCH:
+            if flags & FOLL_TOUCH and page is not UNSHARE:
                 if flags & FOLL_WRITE and not pte & _PAGE_DIRTY and not page.flags & PG_dirty:
                     set_page_dirty(page)
                 mark_page_accessed(page)
@@ -575,13 +649,58 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     return page
 
 
-def can_follow_write_pte(pte: int, flags: int) -> bool:
+#: follow_page's answer when a R/O pin must unshare first (gup_must_unshare):
+#: later kernels' ERR_PTR(-EMLINK).  Never a page anyone maps.
+UNSHARE = Page.__new__(Page)
+
+
+def can_follow_write_pte(pte: int, flags: int, mm: mm_struct, address: int) -> bool:
     """A write lookup needs a writable pte -- or, since 19be0eaffa3a (the
     Dirty COW fix), a dirty one after a COW this call completed (FOLL_COW,
-    only ever set by the "4.8.3" profile)."""
-    return bool(pte & _PAGE_RW) or bool(
-        flags & FOLL_FORCE and flags & FOLL_COW and pte & _PAGE_DIRTY
-    )
+    set only by profiles with ``gup_foll_cow``); 17839856fd58 (v5.8,
+    ``gup_cow_break_on_read``) dropped the FOLL_FORCE requirement.  Since
+    5535be309971 (``foll_force_anon_exclusive``) there is no FOLL_COW: a
+    FOLL_FORCE write may use a R/O pte only in a private VM_MAYWRITE mapping
+    without VM_WRITE, on an exclusive anonymous page (soft-dirty and uffd-wp
+    are not modelled)."""
+    if pte & _PAGE_RW:
+        return True
+    sem = mm.k.semantics
+    if sem.foll_force_anon_exclusive:
+        return _can_force_write_exclusive(pte, flags, mm, address)
+    if not flags & FOLL_COW or not pte & _PAGE_DIRTY:
+        return False
+    return bool(flags & FOLL_FORCE) or sem.gup_cow_break_on_read
+
+
+def _can_force_write_exclusive(pte: int, flags: int, mm: mm_struct, address: int) -> bool:
+    """5535be309971's can_follow_write_pte() for a R/O pte."""
+    if not flags & FOLL_FORCE:
+        return False
+    vma = _mmap.find_vma(mm, address)  # follow_page_pte has it; this tree's follow_page not
+    if vma is None or vma.vm_flags & (VM_MAYSHARE | VM_SHARED) or vma.vm_flags & VM_WRITE:
+        return False
+    if not vma.vm_flags & VM_MAYWRITE:
+        return False
+    pfn = (pte & PTE_MASK) >> PAGE_SHIFT
+    mem_map = mm.k.alloc.mem_map
+    if pfn >= len(mem_map):
+        return False
+    page = mem_map[pfn]
+    return bool(page.flags & PG_anon and page.flags & PG_anon_exclusive)
+
+
+def _must_unshare(k: object, flags: int, page: Page) -> bool:
+    return k.semantics.page_anon_exclusive and gup_must_unshare(flags, page)
+
+
+def gup_must_unshare(flags: int, page: Page) -> bool:
+    """6c287605fd56's series (v5.18, ``page_anon_exclusive``): a R/O FOLL_PIN
+    of an anonymous page that may be shared must first unshare it, so that a
+    later write fault cannot COW the pinned page away."""
+    if flags & (FOLL_WRITE | FOLL_PIN) != FOLL_PIN:
+        return False
+    return bool(page.flags & PG_anon) and not page.flags & PG_anon_exclusive
 
 
 def _follow_no_page_table(k: object, address: int, flags: int) -> Page | None:
@@ -591,7 +710,9 @@ def _follow_no_page_table(k: object, address: int, flags: int) -> Page | None:
     if not flags & FOLL_ANON:
         return None
     page = k.zero_page  # ZERO_PAGE(address): one global page on x86-64
-    if flags & FOLL_GET:
+    if flags & FOLL_PIN:  # the model's FOLL_ANON meets a later kernel's pin
+        page._count += GUP_PIN_COUNTING_BIAS
+    elif flags & FOLL_GET:
         get_page(page)
     BUG_ON(flags & FOLL_WRITE, "mm/memory.c:follow_page: BUG_ON(flags & FOLL_WRITE) [FOLL_ANON]")
     return page
@@ -606,6 +727,7 @@ def get_user_pages(
     force: int,
     pages: list[Page] | None,
     vmas: list[vm_area_struct] | None,
+    gup_flags: int = 0,
 ) -> int:
     """Fault in and pin ``len`` pages from ``start``; the caller holds mmap_sem.
 
@@ -615,6 +737,11 @@ def get_user_pages(
     reports VM_FAULT_WRITE (profiles with the Dirty COW fix add FOLL_FORCE and
     keep FOLL_WRITE with FOLL_COW instead: see _cow_done).  ``pages``/``vmas``
     are lists that are appended to.
+    ``gup_flags`` carries a later kernel's FOLL_PIN (pin_user_pages, profiles
+    with ``foll_pin``): the references are pins (GUP_PIN_COUNTING_BIAS each),
+    and with ``page_anon_exclusive`` a R/O pin of a shared anonymous page
+    takes an unshare fault first.  With ``gup_cow_break_on_read`` (17839856fd58)
+    any GUP that takes references on a COW mapping is a write (it breaks COW).
     Returns the number of pages handled, or -errno if none was.
     """
     k = mm.k
@@ -630,7 +757,7 @@ def get_user_pages(
     while True:
         vma = _mmap.find_extend_vma(mm, start)
         if vma is None and k.in_gate_area(tsk, start):
-            ret = _get_gate_page(k, tsk, start, write, pages, vmas)
+            ret = _get_gate_page(k, tsk, start, write, pages, vmas, gup_flags)
             if ret < 0:
                 return i or ret
             i += 1
@@ -653,25 +780,39 @@ def get_user_pages(
 
         foll_flags = FOLL_TOUCH
         if pages is not None:
-            foll_flags |= FOLL_GET
+            foll_flags |= FOLL_PIN if gup_flags & FOLL_PIN else FOLL_GET
         if force and k.semantics.gup_foll_cow:
             foll_flags |= FOLL_FORCE
+        # 17839856fd58's should_force_cow_break(): is_cow_mapping() and a
+        # reference wanted.
+        cow_break = (
+            k.semantics.gup_cow_break_on_read
+            and pages is not None
+            and vma.vm_flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
+        )
         # The seed's "!write && !(vma->vm_flags & VM_LOCKED) &&
         # (!vma->vm_ops || !vma->vm_ops->nopage)".
         if (
             not write
+            and not cow_break
             and not _vm_locked_blocks_foll_anon(k, vma)
             and (vma.vm_ops is None or vma.vm_ops.nopage is None)
         ):
             foll_flags |= FOLL_ANON
 
         while True:
-            if write:
+            if write or cow_break:
                 foll_flags |= FOLL_WRITE
             if k.sched is not None:  # cond_resched(): a point only when exploring
                 cond_resched(k)
             while True:
                 page = follow_page(mm, start, foll_flags)
+                if page is UNSHARE:  # gup_must_unshare: faultin_page(unshare=true)
+                    ret = __handle_mm_fault(mm, vma, start, FAULT_FLAG_UNSHARE)
+                    err = gup_fault_result(tsk, ret & ~VM_FAULT_WRITE)
+                    if err:
+                        return i or err
+                    continue
                 if page is not None:
                     break
                 ret = __handle_mm_fault(mm, vma, start, foll_flags & FOLL_WRITE)
@@ -723,6 +864,8 @@ def _cow_done(k: object, vma: vm_area_struct, foll_flags: int) -> int:
             "VM_FAULT_WRITE: COW resolved, "
             + ("FOLL_COW set" if k.semantics.gup_foll_cow else "FOLL_WRITE dropped")
         )
+    if k.semantics.foll_force_anon_exclusive:  # 5535be309971: no FOLL_COW
+        return foll_flags
     if k.semantics.gup_foll_cow:
         if not vma.vm_flags & VM_WRITE:
             foll_flags |= FOLL_COW
@@ -743,6 +886,7 @@ def _get_gate_page(
     write: int,
     pages: list[Page] | None,
     vmas: list[vm_area_struct] | None,
+    gup_flags: int = 0,
 ) -> int:
     """get_user_pages' gate-area branch: user gate pages are read-only and
     are looked up in the kernel's own page table, without follow_page."""
@@ -752,7 +896,10 @@ def _get_gate_page(
     if page is None:
         return -EFAULT
     if pages is not None:
-        get_page(page)
+        if gup_flags & FOLL_PIN:  # a later kernel's try_grab_page
+            page._count += GUP_PIN_COUNTING_BIAS
+        else:
+            get_page(page)
         pages.append(page)
     if vmas is not None:
         vmas.append(k.get_gate_vma(tsk))
@@ -789,10 +936,14 @@ def do_wp_page(
     pmd: array,
     ptl: object,
     orig_pte: int,
+    unshare: bool = False,
 ) -> int:
     """Write to a present, write-protected pte: reuse the page if it is anonymous
     and mapped once, else copy it.  VM_FAULT_WRITE is or'ed in exactly when
-    the COW was resolved.
+    the COW was resolved.  The reuse test is the profile's (_wp_can_reuse).
+    ``unshare`` (later kernels' FAULT_FLAG_UNSHARE, from a R/O pin): make the
+    anonymous page exclusive -- reuse it or map a copy -- leaving the pte
+    read-only, and report no VM_FAULT_WRITE.
 
     Locks: entered with mmap_sem held for read (vmas cannot change, other
     faults may run) and the pte lock ``ptl`` held; the copy runs with the pte
@@ -812,14 +963,29 @@ def do_wp_page(
     old_page = alloc.mem_map[pfn]
     i = (address >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
 
-    if old_page.flags & PG_anon and not TestSetPageLocked(old_page):
-        reuse = can_share_swap_page(old_page)
+    if unshare and not old_page.flags & PG_anon:  # the pte changed: nothing to unshare
+        pte_unmap_unlock(page_table, ptl)
+        return ret
+    sem = k.semantics
+    if old_page.flags & PG_anon and (
+        sem.page_anon_exclusive and old_page.flags & PG_anon_exclusive
+    ):  # 6c287605fd56: an exclusive page is reused at once
+        reuse = True
+    elif old_page.flags & PG_anon and not TestSetPageLocked(old_page):
+        reuse = _wp_can_reuse(k, old_page)
+        if reuse and sem.page_anon_exclusive:  # page_move_anon_rmap()
+            old_page.flags |= PG_anon_exclusive
         unlock_page(old_page)
-        if reuse:
-            entry = maybe_mkwrite(orig_pte | _PAGE_ACCESSED | _PAGE_DIRTY, vma)
-            page_table[i] = entry  # ptep_set_access_flags(..., 1)
+    else:
+        reuse = False
+    if reuse:
+        if unshare:  # exclusive now; the pte stays read-only
             pte_unmap_unlock(page_table, ptl)
-            return ret | VM_FAULT_WRITE
+            return ret
+        entry = maybe_mkwrite(orig_pte | _PAGE_ACCESSED | _PAGE_DIRTY, vma)
+        page_table[i] = entry  # ptep_set_access_flags(..., 1)
+        pte_unmap_unlock(page_table, ptl)
+        return ret | VM_FAULT_WRITE
 
     # Ok, we need to copy. Oh, well..
     get_page(old_page)  # page_cache_get
@@ -845,18 +1011,34 @@ def do_wp_page(
         if not old_page.flags & PG_anon:
             mm._anon_rss += 1
             mm._file_rss -= 1
-        entry = maybe_mkwrite(
-            (new_page.pfn << PAGE_SHIFT) | vma.vm_page_prot | _PAGE_DIRTY, vma
-        )  # mk_pte
+        if unshare:  # wp_page_copy: the copy is mapped read-only, clean
+            entry = (new_page.pfn << PAGE_SHIFT) | vma.vm_page_prot
+        else:
+            entry = maybe_mkwrite(
+                (new_page.pfn << PAGE_SHIFT) | vma.vm_page_prot | _PAGE_DIRTY, vma
+            )  # mk_pte
         page_table[i] = entry  # ptep_establish
         lru_cache_add_active(new_page)
         page_add_anon_rmap(new_page, vma, address)
         new_page = old_page  # Free the old page..
-        ret |= VM_FAULT_WRITE
+        if not unshare:
+            ret |= VM_FAULT_WRITE
     put_page(alloc, new_page)
     put_page(alloc, old_page)
     pte_unmap_unlock(page_table, ptl)
     return ret
+
+
+def _wp_can_reuse(k: object, page: Page) -> bool:
+    """do_wp_page's test for reusing a locked anonymous page.  The seed:
+    can_share_swap_page() (mapped once).  09854ba94c6a (v5.9,
+    ``wp_reuse_page_count``): mapped once and page_count == 1, so any GUP
+    reference (a pipe's, a pin's) makes the write copy."""
+    if not k.semantics.wp_reuse_page_count:
+        return can_share_swap_page(page)
+    mapcount_access(page, 0)
+    count_access(page, 0)
+    return page._mapcount + 1 == 1 and page._count + 1 == 1
 
 
 def can_share_swap_page(page: Page) -> bool:
@@ -1026,6 +1208,9 @@ def handle_pte_fault(
     released."""
     i = (address >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
     k = mm.k
+    unshare = write_access == FAULT_FLAG_UNSHARE
+    if unshare:  # a not-present pte: an unshare fault is a read fault
+        write_access = 0
     if k.sched is not None:  # the pte is read without its lock
         k.sched.access("read pte", ((pte_lockptr(mm, pmd[pmd_index(address)]).name, 0),))
     entry = pte[i]
@@ -1040,6 +1225,8 @@ def handle_pte_fault(
     ptl = pte_lockptr(mm, pmd[pmd_index(address)])
     spin_lock(ptl)
     if pte[i] == entry:
+        if unshare and not entry & _PAGE_RW:
+            return do_wp_page(mm, vma, address, pte, pmd, ptl, entry, unshare=True)
         if write_access:
             if not entry & _PAGE_RW:
                 return do_wp_page(mm, vma, address, pte, pmd, ptl, entry)

@@ -43,6 +43,10 @@ PG_swapcache = 1 << 15
 # below 257, an int CPython shares instead of allocating 28 B per page.
 PG_anon = 1 << 7
 PG_pgtable = 1 << 21  # model-only: this page holds a page table
+#: PG_anon_exclusive (6c287605fd56, v5.18; the C reuses PG_mappedtodisk's
+#: bit): this anonymous page is mapped by one mm only.  Set only by profiles
+#: with the ``page_anon_exclusive`` switch.
+PG_anon_exclusive = 1 << 22
 
 FLAG_NAMES = (
     (PG_locked, "locked"),
@@ -55,6 +59,7 @@ FLAG_NAMES = (
     (PG_compound, "compound"),
     (PG_anon, "anon"),
     (PG_pgtable, "pgtable"),
+    (PG_anon_exclusive, "anon_exclusive"),
 )
 
 
@@ -111,6 +116,17 @@ class Page:
 
 
 # --- accessors named as in the kernel ---------------------------------------
+def count_access(page: Page, write: int) -> None:
+    """Declare a read or a change of ``page``'s reference count to the
+    explorer (key ``count:PFN``).  Later kernels decide COW reuse and fork
+    copies on the count (09854ba94c6a, 70e806e4e645), and GUP users take and
+    drop references under another mm's pte lock or none: a pipe's release,
+    an unpin, a GUP by another process."""
+    k = page._allocator.k
+    if k is not None and k.sched is not None:
+        k.sched.access("page_count", ((f"count:{page.pfn}", write),))
+
+
 def page_count(page: Page) -> int:
     """Unbiased count; a compound page's is its head's."""
     if page.flags & PG_compound:

@@ -1,6 +1,6 @@
 """mm/memory.c just before deceb6cd17e6 ("mm: follow_page with inner ptlock"):
-the functions the seed patch rewrote, as they were, for the ``"2.6.14"``
-profile.  Read them side by side with their successors in ``memory.py``.
+the functions the seed patch rewrote, as they were, for the ``"seed^"``
+profile (old name ``"2.6.14"``).  Read them side by side with their successors in ``memory.py``.
 
 What differs (reference section 9):
 

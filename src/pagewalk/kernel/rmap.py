@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..errors import ModelFailure
 from .constants import PAGE_SHIFT, ULONG_MAX
-from .page import Page, PG_anon
+from .page import Page, PG_anon, PG_anon_exclusive
 from .vma import anon_vma, vm_area_struct
 
 
@@ -51,6 +51,11 @@ def page_add_anon_rmap(page: Page, vma: vm_area_struct, address: int) -> None:
         page.flags |= PG_anon
         # linear_page_index(), written in place (pgoff_t arithmetic wraps)
         page.index = (((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff) & ULONG_MAX
+        # Every caller maps a page it just allocated, page_add_new_anon_rmap's
+        # job in later kernels, which since 6c287605fd56 (v5.18) marks it
+        # exclusive to this mm.
+        if vma.vm_mm.k.semantics.page_anon_exclusive:
+            page.flags |= PG_anon_exclusive
 
 
 def page_add_file_rmap(page: Page) -> None:

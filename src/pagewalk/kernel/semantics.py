@@ -7,22 +7,14 @@ adding a profile here, not editing ``if version`` checks elsewhere.
 
 Profiles
 --------
-``"2.6.14"``
-    The tree just before the seed patch (its parent commit: 2.6.14-rc with
-    Hugh Dickins' page-fault-scalability series up to 20/21, without the split
-    page-table lock).  Named for the release it preceded.
-``"2.6.22"``
-    2.6.15 plus MADV_DONTNEED/WILLNEED under mmap_sem held for read.
-``"4.8.3"``
-    2.6.22 plus the Dirty COW fix (FOLL_COW, can_follow_write_pte).
-``"2.6.15"`` (default)
-    The tree right after commit deceb6cd17e6 ("[PATCH] mm: follow_page with
-    inner ptlock", Hugh Dickins, v2.6.15-rc1): ``follow_page(mm, address,
-    flags)`` with FOLL_WRITE/TOUCH/GET/ANON taking its own pte lock, and
-    ``get_user_pages`` holding no ``page_table_lock``.  ``split_ptlock`` (from
-    commit 4c21e2f2441d "mm: split page table lock", the same day) is a
-    per-kernel configuration, not a profile switch, because CONFIG_SPLIT_PTLOCK_CPUS
-    decided it per build.
+The profiles are the seed tree (deceb6cd17e6, v2.6.15-rc1) with switches
+turned on, and are named for what they are: ``"seed"`` is the seed,
+``"seed^"`` its parent, ``"seed+X"`` the seed plus the switches of the steps
+up to X.  None of them is a released kernel for every modelled operation;
+the old release-like names are aliases (:data:`ALIASES`).  ``"6.18"`` is the
+newest step of the GUP/COW family (every switch on) and is named for the
+release whose GUP/COW rules it carries.  ``pagewalk profiles`` lists them
+with their switches and commits; docs/profiles.md explains each.
 """
 
 from __future__ import annotations
@@ -83,37 +75,206 @@ class Semantics:
     #: walk's pmd_none_or_clear_bad clears each huge pmd (x86-64's pmd_bad
     #: is true for it), leaking the page; the next access is SIGBUS.
     smaps_skips_hugetlb: bool = False
+    #: Since eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN"
+    #: (v5.6) and fc1d8e7cca2d "mm/gup: track FOLL_PIN pages" (v5.7):
+    #: pin_user_pages takes FOLL_PIN, which adds GUP_PIN_COUNTING_BIAS (1024)
+    #: to the page count (try_grab_page), unpin_user_page takes it off, and
+    #: page_maybe_dma_pinned() reads it.  False: a driver pinned with
+    #: get_user_pages (FOLL_GET: +1) and released with put_page.
+    foll_pin: bool = False
+    #: Since 17839856fd58 "gup: document and work around 'COW can break either
+    #: way' issue" (v5.8; reverted by a308c71bf1e6 "mm/gup: Remove enfornced
+    #: COW mechanism", v5.9): a GUP with FOLL_GET or FOLL_PIN on a COW mapping
+    #: (should_force_cow_break) adds FOLL_WRITE, so it breaks COW even for a
+    #: read; can_follow_write_pte accepts FOLL_COW on a dirty pte without
+    #: FOLL_FORCE.  CVE-2020-29374's first fix.
+    gup_cow_break_on_read: bool = False
+    #: Since 09854ba94c6a "mm: do_wp_page() simplification" (v5.9): do_wp_page
+    #: reuses an anonymous page only when page_count == 1 (and it is mapped
+    #: once), so any GUP reference makes a write fault copy.  False: reuse iff
+    #: mapped once (can_share_swap_page), the count unread.
+    wp_reuse_page_count: bool = False
+    #: Since 008cfe4418b3 "mm: Introduce mm_struct.has_pinned" + 70e806e4e645
+    #: "mm: Do early cow for pinned pages during fork() for ptes" (v5.9):
+    #: fork copies an anonymous page that page_maybe_dma_pinned() says may be
+    #: pinned, for the child, and leaves the parent's pte writable.
+    fork_copy_pinned: bool = False
+    #: Since 6c287605fd56 "mm: remember exclusively mapped anonymous pages with
+    #: PG_anon_exclusive" and its series (v5.18): a new anonymous page is
+    #: PageAnonExclusive; fork clears it when it shares the page
+    #: (page_try_dup_anon_rmap, which fails, so fork copies, for a pinned
+    #: exclusive page); do_wp_page reuses an exclusive page at once; a R/O
+    #: FOLL_PIN of a non-exclusive anon page takes an unshare fault first
+    #: (gup_must_unshare, FAULT_FLAG_UNSHARE).
+    page_anon_exclusive: bool = False
+    #: Since 5535be309971 "mm/gup: fix FOLL_FORCE COW security issue and remove
+    #: FOLL_COW" (v6.0-rc1, stable v5.19.6; CVE-2022-2590): no FOLL_COW; a
+    #: FOLL_FORCE write may use a read-only pte only in a private, VM_MAYWRITE,
+    #: !VM_WRITE mapping and only on a PageAnonExclusive anonymous page.
+    foll_force_anon_exclusive: bool = False
 
     def describe(self) -> dict[str, bool]:
         """The switches as a name -> value mapping (for reports and docs)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
 
 
-PROFILES: dict[str, Semantics] = {
-    # The parent of deceb6cd: 2.6.14-rc with Hugh Dickins' series up to 20/21
-    # ("mm: kill check_user_page_readable"), before the split ptlock.
-    "2.6.14": Semantics(
-        name="2.6.14",
-        follow_page_inner_ptlock=False,
-        foll_anon_respects_vm_locked=False,
-        futex_fast_path_inner_ptlock=False,
-        numa_maps_untouched=False,
-        split_ptlock_available=False,
+#: The switches of each step of the GUP/COW family, in order; a "seed+X"
+#: profile has every step up to X.  (step, switches on, what it is)
+_FAMILY: tuple[tuple[str, dict[str, bool], str], ...] = (
+    (
+        "gup-cow-break",
+        {"foll_pin": True, "gup_cow_break_on_read": True},
+        "FOLL_PIN (v5.6/5.7) and GUP breaking COW on reads (17839856fd58, v5.8)",
     ),
-    "2.6.15": Semantics(name="2.6.15"),
-    # 2.6.15 plus DONTNEED under mmap_sem read: the first kernel where the
-    # Dirty COW race is reachable through madvise.
-    "2.6.22": Semantics(name="2.6.22", madvise_dontneed_mmap_sem_read=True),
-    # 2.6.22 plus the Dirty COW fix (and nothing else of the ten years between).
-    "4.8.3": Semantics(name="4.8.3", madvise_dontneed_mmap_sem_read=True, gup_foll_cow=True),
+    (
+        "wp-page-count",
+        {"gup_cow_break_on_read": False, "wp_reuse_page_count": True},
+        "COW reuse only at page_count 1, forced COW gone (09854ba94c6a + a308c71bf1e6, v5.9)",
+    ),
+    (
+        "fork-copy-pinned",
+        {"fork_copy_pinned": True},
+        "fork copies maybe-pinned anonymous pages (008cfe4418b3 + 70e806e4e645, v5.9)",
+    ),
+    (
+        "anon-exclusive",
+        {"page_anon_exclusive": True},
+        "PageAnonExclusive, unshare on R/O pins (6c287605fd56 and series, v5.18)",
+    ),
+    (
+        "no-foll-cow",
+        {"foll_force_anon_exclusive": True},
+        "FOLL_COW removed: a forced write needs an exclusive anon page (5535be309971, v6.0)",
+    ),
+)
+
+_SEED_PARENT = dict(
+    follow_page_inner_ptlock=False,
+    foll_anon_respects_vm_locked=False,
+    futex_fast_path_inner_ptlock=False,
+    numa_maps_untouched=False,
+    split_ptlock_available=False,
+)
+_DIRTY_COW_FIX = {"madvise_dontneed_mmap_sem_read": True, "gup_foll_cow": True}
+
+
+def _family() -> dict[str, Semantics]:
+    out: dict[str, Semantics] = {}
+    switches = dict(_DIRTY_COW_FIX)
+    for step, on, _what in _FAMILY:
+        switches.update(on)
+        out["seed+" + step] = Semantics(name="seed+" + step, **switches)
+    out["6.18"] = Semantics(name="6.18", **switches)
+    return out
+
+
+PROFILES: dict[str, Semantics] = {
+    # The parent of deceb6cd: the 2.6.15 merge window (after v2.6.14) with
+    # Hugh Dickins' series up to 20/21 ("mm: kill check_user_page_readable"),
+    # before the split ptlock.
+    "seed^": Semantics(name="seed^", **_SEED_PARENT),
+    "seed": Semantics(name="seed"),
+    # The seed plus DONTNEED under mmap_sem read: the first rule under which
+    # the Dirty COW race is reachable through madvise (v2.6.22).
+    "seed+madvise-read": Semantics(name="seed+madvise-read", madvise_dontneed_mmap_sem_read=True),
+    # ... plus the Dirty COW fix (v4.9-rc2, stable v4.8.3), nothing else.
+    "seed+foll-cow": Semantics(name="seed+foll-cow", **_DIRTY_COW_FIX),
+    **_family(),
 }
-DEFAULT_PROFILE = "2.6.15"
+
+#: Old names -> (profile, why it was renamed).  Scenario files and
+#: --semantics keep accepting them; ``pagewalk profiles`` shows the note.
+ALIASES: dict[str, tuple[str, str]] = {
+    "2.6.14": (
+        "seed^",
+        "the seed's parent, committed after v2.6.14 (not v2.6.14: it already has "
+        "the refcounted, rmap'd ZERO_PAGE and get_user_pages' VM_RESERVED refusal)",
+    ),
+    "2.6.15": (
+        "seed",
+        "the seed commit deceb6cd17e6 (v2.6.15-rc1: get_user_pages still refuses "
+        "hugetlb's VM_RESERVED, which v2.6.15 no longer does)",
+    ),
+    "2.6.22": ("seed+madvise-read", "the seed plus v2.6.22's madvise under mmap_sem read"),
+    "4.8.3": ("seed+foll-cow", "the seed plus v2.6.22's madvise rule and the Dirty COW fix"),
+}
+
+#: The commit behind each switch: (commit, title and version).
+SWITCH_COMMITS: dict[str, tuple[str, str]] = {
+    "follow_page_inner_ptlock": ("deceb6cd17e6", "mm: follow_page with inner ptlock (v2.6.15-rc1)"),
+    "foll_anon_respects_vm_locked": ("deceb6cd17e6", "no FOLL_ANON for VM_LOCKED (v2.6.15-rc1)"),
+    "futex_fast_path_inner_ptlock": ("deceb6cd17e6", "futex fast path, FOLL_GET (v2.6.15-rc1)"),
+    "numa_maps_untouched": ("deceb6cd17e6", "get_numa_maps, follow_page(flags 0) (v2.6.15-rc1)"),
+    "split_ptlock_available": ("4c21e2f2441d", "mm: split page table lock (v2.6.15-rc1)"),
+    "madvise_dontneed_mmap_sem_read": (
+        "(hash not in the references)",
+        "mm: madvise avoid exclusive mmap_sem, Nick Piggin 2007 (v2.6.22)",
+    ),
+    "gup_foll_cow": (
+        "19be0eaffa3a",
+        "mm: remove gup_flags FOLL_WRITE games from __get_user_pages() (v4.9-rc2, stable v4.8.3)",
+    ),
+    "hugetlbfs_without_readpage": ("UNVERIFIED", "hugetlbfs loses ->readpage (v2.6.24..v2.6.38)"),
+    "smaps_skips_hugetlb": ("UNVERIFIED", "show_smap skips hugetlb vmas (after v2.6.15-rc4)"),
+    "foll_pin": (
+        "eddb1c228f79 + fc1d8e7cca2d",
+        "mm/gup: introduce pin_user_pages*() and FOLL_PIN (v5.6); track FOLL_PIN pages (v5.7)",
+    ),
+    "gup_cow_break_on_read": (
+        "17839856fd58",
+        "gup: document and work around 'COW can break either way' issue (v5.8)",
+    ),
+    "wp_reuse_page_count": (
+        "09854ba94c6a + a308c71bf1e6",
+        "mm: do_wp_page() simplification; mm/gup: Remove enfornced COW mechanism (v5.9)",
+    ),
+    "fork_copy_pinned": (
+        "008cfe4418b3 + 70e806e4e645",
+        "mm: Introduce mm_struct.has_pinned; mm: Do early cow for pinned pages during fork() "
+        "for ptes (v5.9)",
+    ),
+    "page_anon_exclusive": (
+        "6c287605fd56",
+        "mm: remember exclusively mapped anonymous pages with PG_anon_exclusive, "
+        "and its series (v5.18)",
+    ),
+    "foll_force_anon_exclusive": (
+        "5535be309971",
+        "mm/gup: fix FOLL_FORCE COW security issue and remove FOLL_COW (v6.0-rc1, v5.19.6)",
+    ),
+}
+
+DEFAULT_PROFILE = "2.6.15"  # an alias of "seed": what scenarios say by default
 
 
 def get_semantics(name: str) -> Semantics:
-    """Look a profile up by name; an unknown name is an input error listing the known ones."""
+    """Look a profile (or an old name, :data:`ALIASES`) up by name; an unknown
+    name is an input error listing the known ones."""
     try:
-        return PROFILES[name]
+        return PROFILES[ALIASES[name][0] if name in ALIASES else name]
     except KeyError:
-        known = ", ".join(sorted(PROFILES))
-        raise InputError(f"unknown semantics profile {name!r} (known: {known})") from None
+        known = ", ".join([*PROFILES, *ALIASES])
+        raise InputError(
+            f"unknown semantics profile {name!r} (known: {known}; see `pagewalk profiles`)"
+        ) from None
+
+
+def profile_base(sem: Semantics) -> str:
+    """The tree a profile is built on."""
+    if not sem.follow_page_inner_ptlock:
+        return "deceb6cd17e6^ (the seed's parent, after v2.6.14)"
+    return "deceb6cd17e6 (the seed, v2.6.15-rc1)"
+
+
+def profile_switches(sem: Semantics) -> list[dict[str, str]]:
+    """The switches a profile turns on relative to its base tree (for the
+    seed and its parent, none: they are their base), each with its commit;
+    a switch the base has and the profile turns off is named "no X"."""
+    base = PROFILES["seed" if sem.follow_page_inner_ptlock else "seed^"]
+    out = []
+    for name, value in sem.describe().items():
+        if value == getattr(base, name):
+            continue
+        commit, summary = SWITCH_COMMITS[name]
+        out.append({"name": name if value else "no " + name, "commit": commit, "summary": summary})
+    return out

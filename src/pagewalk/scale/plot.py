@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from ..errors import InputError
+from ..kernel.semantics import get_semantics
 from .workloads import Point
 
 FORMATS = (".svg", ".png")
@@ -28,7 +29,7 @@ def check_plot(path: str) -> None:
 def _series(points: list[Point], split_arg: str | None) -> dict[str, list[Point]]:
     out: dict[str, list[Point]] = {}
     for p in points:
-        if split_arg is None and p.semantics != "2.6.14":
+        if split_arg is None and get_semantics(p.semantics).split_ptlock_available:
             mode = "split ptlock from 4 CPUs (CONFIG_SPLIT_PTLOCK_CPUS)"
         else:
             mode = "split ptlock" if p.split_ptlock else "global page_table_lock"

@@ -139,8 +139,8 @@ def simulate(
         _map(k, p, workload, BASE, cpus * pages * PAGE_SIZE, "pf")
     sched = VirtualScheduler(k, costs, split_counters=k.split_ptlock)
     for c, addrs in enumerate(page_lists(layout, cpus, pages)):
-        tsk = task_struct(p.pid, f"pft/{c}", p.mm, 0)
-        sched.add_task(tsk.comm, _thread(k, sched, tsk, addrs, costs.user_store), tsk)
+        tsk = k.clone_thread(p)  # pft's pthreads: one mm, a task each
+        sched.add_task(f"pft/{c}", _thread(k, sched, tsk, addrs, costs.user_store), tsk)
     started = time.perf_counter()
     k.sched = sched
     try:
@@ -150,7 +150,7 @@ def simulate(
     elapsed = time.perf_counter() - started
     return Point(
         cpus=cpus,
-        semantics=k.semantics.name,
+        semantics=semantics,  # as given: an old name stays the name shown
         split_ptlock=k.split_ptlock,
         pages_per_cpu=pages,
         faults=sum(c.faults for c in sched.cpus),

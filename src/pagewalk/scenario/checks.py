@@ -198,6 +198,24 @@ def check_no_leaks(runner: Runner, a: dict) -> tuple[bool, str]:
     return True, "every page is free, cached or reserved"
 
 
+def check_pinned(runner: Runner, a: dict) -> tuple[bool, str]:
+    """Pin coherency: the page a pin (or gup) holds for ``addr`` is the page
+    mapped there now -- or, with ``expect = false``, is not."""
+    name = a["pins"]
+    proc, addr = _proc_addr(runner, a, "pinned.addr")
+    pages = runner.pins.get(name)
+    if pages is None:
+        return False, f"{name} holds no pages now (never taken, or released)"
+    index = (addr - runner.pin_starts[name]) // 4096
+    if not 0 <= index < len(pages):
+        return False, f"{name} holds no page for {addr:#x} ({len(pages)} pinned)"
+    held = pages[index]
+    mapped = None if _dead(runner, proc) else runner.k.page(proc, addr)
+    same = mapped is held
+    what = f"{name} holds {_pfn(held)}, {proc}@{addr:#x} maps {_pfn(mapped)}"
+    return same == a.get("expect", True), what
+
+
 CHECKS: dict[str, Callable[[Runner, dict], tuple[bool, str]]] = {
     "file_unchanged": check_file_unchanged,
     "file_content": check_file_content,
@@ -207,6 +225,7 @@ CHECKS: dict[str, Callable[[Runner, dict], tuple[bool, str]]] = {
     "result": check_result,
     "page_tables": check_page_tables,
     "no_leaks": check_no_leaks,
+    "pinned": check_pinned,
 }
 
 __all__ = ["CHECKS", "CheckSpec", "evaluate_checks"]

@@ -214,6 +214,13 @@ _REF_TARGETS: dict[str, tuple[str, str, Callable[[_Context], list[str]]]] = {
     ),
     "mapping": ("mapping name", "the `as` name of an mmap op", _as_names_of("mmap")),
     "pins": ("pins name", "the `as` name of a gup op", _as_names_of("gup")),
+    "pin": ("pins name", "the `as` name of a pin op", _as_names_of("pin")),
+    "held": (
+        "pins name",
+        "the `as` name of a pin or gup op",
+        lambda ctx: [*_as_names_of("pin")(ctx), *_as_names_of("gup")(ctx)],
+    ),
+    "pipe": ("pipe name", "the `as` name of a vmsplice op", _as_names_of("vmsplice")),
     "file": ("file", "the path of a declared file", lambda ctx: list(ctx.files)),
 }
 
@@ -443,6 +450,14 @@ _OPS: dict[str, _Schema] = {
     "futex_key": _Schema(required=("addr",)),
     "core_dump": _Schema(required=("path",)),
     "numa_maps": _Schema(),
+    "pin": _Schema(
+        required=("addr", "pages"),
+        optional=("write", "longterm"),
+        defaults={"write": False, "longterm": False},
+    ),
+    "unpin": _Schema(required=("pins",)),
+    "vmsplice": _Schema(required=("addr", "length"), as_required=True),
+    "pipe_read": _Schema(required=("pipe", "length"), optional=("expect",)),
 }
 
 # op -> (argument, its limit, what is counted): the transfer limits.
@@ -452,6 +467,9 @@ _TRANSFER_LIMITS: dict[str, tuple[tuple[str, int, str], ...]] = {
     "write": (("data", MAX_TRANSFER, "bytes"),),
     "mem_write": (("data", MAX_TRANSFER, "bytes"),),
     "gup": (("pages", MAX_GUP_PAGES, "pages"),),
+    "pin": (("pages", MAX_GUP_PAGES, "pages"),),
+    "vmsplice": (("length", MAX_TRANSFER, "bytes"),),
+    "pipe_read": (("length", MAX_TRANSFER, "bytes"), ("expect", MAX_TRANSFER, "bytes")),
 }
 
 
@@ -483,7 +501,11 @@ _OP_ARGS: dict[str, Converter] = {
     "force": _boolean,
     "pins": _reference("pins"),
     "path": _output_path,
+    "longterm": _boolean,
+    "pipe": _reference("pipe"),
 }
+#: Ops whose argument of a shared name means something else.
+_OP_ARGS_OF: dict[str, dict[str, Converter]] = {"unpin": {**_OP_ARGS, "pins": _reference("pin")}}
 
 _PROCESS_DEFAULT = {"process": _FIRST_PROCESS}
 _PAGE_REF = _Schema(required=("addr",), optional=("process",), defaults=_PROCESS_DEFAULT)
@@ -506,6 +528,11 @@ _CHECKS: dict[str, _Schema] = {
     ),
     "page_tables": _Schema(required=("max",), optional=("process",), defaults=_PROCESS_DEFAULT),
     "no_leaks": _Schema(),
+    "pinned": _Schema(
+        required=("pins", "addr"),
+        optional=("process", "expect"),
+        defaults={**_PROCESS_DEFAULT, "expect": True},
+    ),
 }
 
 
@@ -536,6 +563,7 @@ _CHECK_ARGS: dict[str, Converter] = {
     "value": _int_or_string,
     "signal": _choice(SIGNALS, "signal"),
     "max": _uint(),
+    "pins": _reference("held"),
 }
 
 
@@ -679,7 +707,8 @@ def _parse_process(table: dict[str, Any], loc: _Loc, ctx: _Context) -> ProcessSp
 def _parse_as(table: Mapping[str, Any], loc: _Loc, ctx: _Context, op: str) -> str | None:
     if "as" not in table:
         if _OPS[op].as_required:
-            loc.key("as").fail(f"missing required key 'as' for op {op!r} (the child's name)")
+            what = "the child's name" if op == "fork" else "the name later ops use"
+            loc.key("as").fail(f"missing required key 'as' for op {op!r} ({what})")
         return None
     name = _name(table["as"], loc.key("as"))
     if name in ctx.as_names:
@@ -698,7 +727,8 @@ def _parse_op(value: Any, loc: _Loc, ctx: _Context, label: str, process: str) ->
     if "op" not in table:
         loc.key("op").fail(f"missing required key 'op' (accepted ops: {accepted})")
     op = _choice(sorted(_OPS), "op")(table["op"], loc.key("op"))
-    args = _parse_args(table, loc, _OPS[op], _OP_ARGS, ctx, _OP_FIXED, f"op {op!r}")
+    converters = _OP_ARGS_OF.get(op, _OP_ARGS)
+    args = _parse_args(table, loc, _OPS[op], converters, ctx, _OP_FIXED, f"op {op!r}")
     _check_transfer(op, args, loc)
     process = _optional(table, "process", loc, _reference("process"), ctx, process)
     as_name = _parse_as(table, loc, ctx, op)

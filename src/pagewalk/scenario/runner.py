@@ -108,7 +108,9 @@ class Runner:
         self.output_dir = output_dir
         self.k = Kernel(self.semantics, nodes=scenario.nodes, split_ptlock=scenario.split_ptlock)
         self.addrs: dict[str, int | None] = {}  # mmap `as` -> address (None: mmap failed)
-        self.pins: dict[str, list] = {}  # gup `as` -> pinned pages
+        self.pins: dict[str, list] = {}  # gup or pin `as` -> pinned pages
+        self.pin_starts: dict[str, int] = {}  # gup or pin `as` -> its first address
+        self.pipes: dict[str, Any] = {}  # vmsplice `as` -> its pipe
         self.result = RunResult(scenario.name, self.semantics, kernel=self.k)
         self.by_step: dict[str, OpResult] = {}
         #: (process, page address) of every address an operation used, in order
@@ -349,9 +351,42 @@ class Runner:
 
     def op_gup(self, op: OpSpec, res: OpResult) -> None:
         a = op.args
-        ret, pages = self.k.gup(self.who(op), self.addr(op), a["pages"], a["write"], a["force"])
+        addr = self.addr(op)
+        ret, pages = self.k.gup(self.who(op), addr, a["pages"], a["write"], a["force"])
         self._ret(res, ret)
         self.pins[op.as_name or op.step] = pages
+        self.pin_starts[op.as_name or op.step] = addr
+
+    def op_pin(self, op: OpSpec, res: OpResult) -> None:
+        a = op.args
+        addr = self.addr(op)
+        ret, pages = self.k.pin(self.who(op), addr, a["pages"], a["write"], a["longterm"])
+        self._ret(res, ret)
+        self.pins[op.as_name or op.step] = pages
+        self.pin_starts[op.as_name or op.step] = addr
+
+    def op_unpin(self, op: OpSpec, res: OpResult) -> None:
+        name = op.args["pins"]
+        pages = self.pins.pop(name, None)
+        if pages is None:
+            raise InputError(
+                f"no pages are pinned under {name!r} at this point", f"{op.where}.pins"
+            )
+        self.k.unpin(pages)
+        res.value = 0
+
+    def op_vmsplice(self, op: OpSpec, res: OpResult) -> None:
+        ret, pipe = self.k.vmsplice(self.who(op), self.addr(op), op.args["length"])
+        self._ret(res, ret)
+        self.pipes[op.as_name] = pipe
+
+    def op_pipe_read(self, op: OpSpec, res: OpResult) -> None:
+        name = op.args["pipe"]
+        pipe = self.pipes.get(name)
+        if pipe is None:
+            raise InputError(f"pipe {name!r} does not exist at this point", f"{op.where}.pipe")
+        data = self.k.pipe_read(pipe, op.args["length"])
+        res.value, res.data = len(data), data
 
     def op_put_pages(self, op: OpSpec, res: OpResult) -> None:
         name = op.args["pins"]
