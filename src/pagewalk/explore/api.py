@@ -14,6 +14,7 @@ from ..sched.scheduler import Chooser, NonPreemptive, Scheduler, Task
 from .dpor import TreeChooser, TreeSearch
 from .engine import Execution, run_execution
 from .pct import pct_chooser
+from .snapshot import Snapshot
 
 STRATEGIES = ("dpor", "dfs", "random")
 #: executions of a random search given no budget (it never completes by itself)
@@ -224,9 +225,12 @@ def explore(
     check_strategy(strategy)
     sem = semantics or scenario.semantics
     budget = Budget(max_executions, timeout)
+    start = Snapshot(scenario, sem)
 
     def run(chooser: Chooser) -> Execution:
-        return run_execution(scenario, sem, chooser, max_steps=max_steps, observe=collect)
+        return run_execution(
+            scenario, sem, chooser, max_steps=max_steps, observe=collect, start=start
+        )
 
     def traced(choices: list[int]) -> Execution:
         return run_execution(

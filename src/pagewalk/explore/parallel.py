@@ -25,6 +25,7 @@ from .api import Outcome
 from .dpor import TreeChooser, TreeSearch
 from .engine import Execution, run_execution
 from .pct import pct_chooser
+from .snapshot import Snapshot
 
 #: executions a worker runs before handing its leftover branches back
 BATCH = 64
@@ -37,12 +38,18 @@ def _init(scenario: Scenario, sem: str, bound: int | None, collect: bool, max_st
     # stop (and cancels the batches not started); a worker finishes its batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker.update(scenario=scenario, sem=sem, bound=bound, collect=collect, max_steps=max_steps)
+    _worker["start"] = Snapshot(scenario, sem)
 
 
 def _run(chooser: Chooser) -> Execution:
     w = _worker
     return run_execution(
-        w["scenario"], w["sem"], chooser, max_steps=w["max_steps"], observe=w["collect"]
+        w["scenario"],
+        w["sem"],
+        chooser,
+        max_steps=w["max_steps"],
+        observe=w["collect"],
+        start=w["start"],
     )
 
 
