@@ -37,16 +37,19 @@ PATHS = {"setup": False, "restore": True, "auto": None}
 
 def rate(path: Path, sem: str, restore: bool | None) -> tuple[float, int]:
     """Executions per second of one complete dfs, and its executions."""
-    original = snap.Snapshot._restoring_pays
-    if restore is not None:
-        snap.Snapshot._restoring_pays = lambda self: restore  # type: ignore[method-assign]
+    original = snap.Snapshot.__init__
+
+    def forced(self: snap.Snapshot, scenario: object, semantics: str | None, _: object = None):
+        original(self, scenario, semantics, restore)
+
+    snap.Snapshot.__init__ = forced  # type: ignore[method-assign]
     try:
         scenario = load_scenario(path)
         start = time.perf_counter()
         res = explore(scenario, sem, "dfs", stop_first=False, shorten=False)
         elapsed = time.perf_counter() - start
     finally:
-        snap.Snapshot._restoring_pays = original  # type: ignore[method-assign]
+        snap.Snapshot.__init__ = original  # type: ignore[method-assign]
     return res.executions / elapsed, res.executions
 
 

@@ -18,7 +18,12 @@ CONCURRENT = [*sorted((EXAMPLES / "concurrent").glob("*.toml")), EXAMPLES / "dir
 
 
 def explore_from(restore: bool, path: Path, sem: str, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(snap.Snapshot, "_restoring_pays", lambda self: restore)
+    real = snap.Snapshot.__init__
+
+    def forced(self, scenario, semantics, restore_=None):
+        real(self, scenario, semantics, restore)
+
+    monkeypatch.setattr(snap.Snapshot, "__init__", forced)
     return explore(load_scenario(path), sem, "dfs", collect=True, stop_first=False)
 
 
@@ -61,9 +66,20 @@ def test_setup_results_appear_in_a_restored_execution() -> None:
     assert steps[0] == "map" and len(steps) == 3
 
 
+def test_the_faster_path_is_chosen_after_timing_both() -> None:
+    sc = load_scenario(EXAMPLES / "dirty_cow.toml")
+    start = snap.Snapshot(sc, "4.8.3")
+    for _ in range(2 * snap._TRIALS):
+        assert start.restores is None
+        start.runner()
+    assert start.restores is not None
+    assert len(start.times[True]) == len(start.times[False]) == snap._TRIALS
+
+
 def test_a_restored_execution_does_not_change_the_snapshot() -> None:
     sc = load_scenario(EXAMPLES / "dirty_cow.toml")
     start = snap.Snapshot(sc, "2.6.22", restore=True)
+    start.restore()
     before = start.data
     ex = run_execution(sc, "2.6.22", ReplayChooser([0, 1, 1, 0]), start=start)
     assert start.data == before and ex.outcome in ("ok", "violation")

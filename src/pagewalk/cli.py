@@ -160,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the files (core dumps) of the reported violation's execution here "
         "(default: no execution writes any)",
     )
+    from .explore.matrix import add_parser as add_matrix_parser
+
+    checkers = {"positive": _positive, "natural": _natural, "seconds": _seconds}
+    add_matrix_parser(sub, common, {**checkers, "workers": _workers})
     rp = sub.add_parser("replay", help="re-run one interleaving and print its trace", **common)
     rp.add_argument("file", help="scenario file (TOML)")
     rp.add_argument("schedule", help=_SCHEDULE_HELP + " (explore prints one for a violation)")
@@ -411,6 +415,15 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
 
 COMMANDS["oracle"] = cmd_oracle
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from .explore.matrix import matrix_command
+
+    return matrix_command(args)
+
+
+COMMANDS["matrix"] = cmd_matrix
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,8 +31,8 @@ from ..scenario.model import Scenario
 from ..scenario.runner import Runner
 
 _PAGE_TYPE = -1  # the persistent id of the allocator's Page subclass
-#: restores and setups timed to decide whether restoring pays
-_TRIALS = 20
+#: executions timed on each path before choosing the faster
+_TRIALS = 5
 
 
 def run_setup(scenario: Scenario, semantics: str | None, output_dir: str | None) -> Runner:
@@ -77,9 +77,14 @@ class _Unpickler(pickle.Unpickler):
 
 
 class Snapshot:
-    """The state after setup; :meth:`runner` gives each execution its own."""
+    """The state after setup; :meth:`runner` gives each execution its own.
 
-    __slots__ = ("data", "restores", "scenario", "semantics", "shared")
+    Taken at the first execution (whose setup is the one pickled); the next
+    executions time restoring and re-running setup, ``_TRIALS`` each, and
+    the rest use the faster.  A search of a few executions thus never pays
+    for more than it runs."""
+
+    __slots__ = ("calls", "data", "restores", "scenario", "semantics", "shared", "times")
 
     def __init__(
         self, scenario: Scenario, semantics: str | None, restore: bool | None = None
@@ -88,23 +93,30 @@ class Snapshot:
         whichever is faster here (None)."""
         self.scenario = scenario
         self.semantics = semantics
-        runner = run_setup(scenario, semantics, None)
-        self.shared = [scenario, runner.k.semantics, generic_file_vm_ops, shmem_vm_ops]
-        self.shared.append(hugetlb_vm_ops)
-        ids = {id(obj): i for i, obj in enumerate(self.shared)}
-        buf = io.BytesIO()
-        _Pickler(buf, ids, runner.k.alloc.Page).dump(runner)
-        self.data = buf.getvalue()
-        self.restores = self._restoring_pays() if restore is None else restore
+        self.restores = restore
+        self.data = b""
+        self.shared: list[Any] = []
+        self.calls = 0
+        self.times: dict[bool, list[float]] = {False: [], True: []}
 
     def runner(self) -> Runner:
         """A runner in the state setup left, ready for the threads."""
-        if not self.restores:
-            return run_setup(self.scenario, self.semantics, None)
-        return self.restore()
+        if not self.data:
+            return self._take()
+        if self.restores is not None:
+            return self.restore() if self.restores else self._setup()
+        restoring = len(self.times[True]) < _TRIALS
+        begin = time.perf_counter()
+        runner = self.restore() if restoring else self._setup()
+        self.times[restoring].append(time.perf_counter() - begin)
+        if len(self.times[False]) >= _TRIALS:
+            self.restores = min(self.times[True]) < min(self.times[False])
+        return runner
 
     def restore(self) -> Runner:
         """A copy of the snapshot (whatever it costs)."""
+        if not self.data:
+            self._take()
         loader = _Unpickler(self.data, self.shared)
         runner: Runner = loader.load()
         alloc = runner.k.alloc
@@ -114,13 +126,18 @@ class Snapshot:
         page_type._node = alloc.node
         return runner
 
-    def _restoring_pays(self) -> bool:
-        def best(make: Any) -> float:
-            times = []
-            for _ in range(_TRIALS):
-                start = time.perf_counter()
-                make()
-                times.append(time.perf_counter() - start)
-            return min(times)
+    def _setup(self) -> Runner:
+        return run_setup(self.scenario, self.semantics, None)
 
-        return best(self.restore) < best(lambda: run_setup(self.scenario, self.semantics, None))
+    def _take(self) -> Runner:
+        """Run setup (timed) and pickle the state it leaves."""
+        begin = time.perf_counter()
+        runner = self._setup()
+        self.times[False].append(time.perf_counter() - begin)
+        self.shared = [self.scenario, runner.k.semantics, generic_file_vm_ops, shmem_vm_ops]
+        self.shared.append(hugetlb_vm_ops)
+        ids = {id(obj): i for i, obj in enumerate(self.shared)}
+        buf = io.BytesIO()
+        _Pickler(buf, ids, runner.k.alloc.Page).dump(runner)
+        self.data = buf.getvalue()
+        return runner
