@@ -5,6 +5,7 @@ the snapshot taken after setup, in the same run.
 Usage::
 
     python benchmarks/bench_explore.py [--repeat N] [--json]
+    python benchmarks/bench_explore.py --scaling [--repeat N] [--json]
 
 Cases: ``examples/dirty_cow.toml`` under 4.8.3 (400 executions, no
 violation) and ``examples/concurrent/gup_pin_vs_dontneed.toml`` under 4.8.3,
@@ -13,6 +14,11 @@ execution), ``restore`` (always restore the snapshot) and ``auto`` (what
 ``explore`` does: whichever of the two the snapshot measured as faster).
 Each figure is the min / median / max over ``--repeat`` runs (wall clock):
 the machine is shared, so give ranges.
+
+``--scaling``: a complete dfs of ``examples/concurrent/gup_vs_fault.toml``
+under 2.6.15 (19,663 executions) in one process, with ``--workers 2`` and
+with ``--cluster local:2`` (whose time includes starting the cluster), and
+each one's speed-up over one process.
 """
 
 from __future__ import annotations
@@ -53,11 +59,46 @@ def rate(path: Path, sem: str, restore: bool | None) -> tuple[float, int]:
     return res.executions / elapsed, res.executions
 
 
+SCALING = ROOT / "examples" / "concurrent" / "gup_vs_fault.toml"
+SPREADS = {"one process": {}, "--workers 2": {"workers": 2}, "--cluster local:2": {}}
+
+
+def scaling(repeat: int) -> list[dict]:
+    """Seconds for the same complete dfs, spread three ways."""
+    scenario = load_scenario(SCALING)
+    out = []
+    for label, kw in SPREADS.items():
+        if label.startswith("--cluster"):
+            kw = {"cluster": "local:2"}
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            res = explore(scenario, "2.6.15", "dfs", stop_first=False, **kw)
+            times.append(time.perf_counter() - start)
+        out.append({"spread": label, "executions": res.executions, "seconds": times})
+    base = statistics.median(out[0]["seconds"])
+    for row in out:
+        row["speedup_median"] = round(base / statistics.median(row["seconds"]), 2)
+        row["seconds"] = [round(t, 2) for t in row["seconds"]]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--scaling", action="store_true")
     args = parser.parse_args()
+    if args.scaling:
+        rows = scaling(args.repeat)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for r in [] if args.json else rows:
+            print(
+                f"{r['spread']:18} {r['executions']:>6} executions  seconds {r['seconds']}  "
+                f"speed-up (medians) {r['speedup_median']}x"
+            )
+        return
     report = []
     for name, path, sem in CASES:
         for label, restore in PATHS.items():

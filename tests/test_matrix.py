@@ -123,3 +123,22 @@ def test_a_bad_expect_section_is_an_input_error(expect: str, message: str) -> No
 def test_expect_lists_the_profiles_that_must_find_a_violation() -> None:
     scenario = parse_scenario(RACE + '[expect]\nviolation = ["2.6.22", "2.6.14"]', "race.toml")
     assert scenario.expect_violation == ("2.6.22", "2.6.14")
+
+
+def test_an_interrupted_cell_stops_the_matrix(monkeypatch, capsys) -> None:
+    from pagewalk.explore import matrix
+    from pagewalk.explore.api import ExploreResult
+
+    calls = []
+
+    def interrupted(scenario, sem, **kw):
+        calls.append(sem)
+        res = ExploreResult(scenario.name, sem, "dpor", "incomplete", 3, 0.1)
+        res.interrupted = "SIGTERM"
+        return res
+
+    monkeypatch.setattr(matrix, "explore", interrupted)
+    args = ["matrix", str(EXAMPLES / "dirty_cow.toml"), "--workers", "1"]
+    assert main([*args, "--semantics", "2.6.15,2.6.22"]) == 143
+    assert calls == ["2.6.15"]
+    assert "interrupted by SIGTERM" in capsys.readouterr().err

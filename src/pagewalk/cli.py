@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
         "in one); the verdict and the interleavings explored are those of one "
         "worker, computed ahead in parallel",
     )
+    ex.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run dfs subtrees and random seeds on a Dask cluster: tcp://HOST:PORT, or "
+        "local:N to start one of N workers (pip install 'pagewalk[cluster]')",
+    )
     ex.add_argument("--seed", type=int, default=0, help="random strategy seed")
     ex.add_argument(
         "--all",

@@ -113,6 +113,10 @@ def profile_list(text: str | None) -> list[str]:
 def run_cell(file: str, scenario: Scenario, sem: str, options: dict[str, Any]) -> Cell:
     """Explore one cell (in whichever process or machine runs it)."""
     res = explore(scenario, sem, shorten=False, **options)
+    if res.interrupted:  # explore ends a search on Ctrl-C; the matrix stops too
+        stop = KeyboardInterrupt()
+        stop.signal_name = res.interrupted  # type: ignore[attr-defined]
+        raise stop
     v = res.violation
     return Cell(
         scenario.name,
