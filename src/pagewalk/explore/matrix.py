@@ -243,6 +243,10 @@ def add_parser(sub: Any, common: dict[str, Any], types: dict[str, Any]) -> None:
     mx = sub.add_parser(
         "matrix",
         help="explore every scenario of files or directories under every profile",
+        description="Explore every scenario under every profile and check each cell\n"
+        "against its scenario's [expect].  Exit 0: every cell as expected; 1: one\n"
+        "differs (a violation where none is expected, none where one is, or a\n"
+        "search a bound stopped); 2: bad input; 130/143: interrupted.",
         **common,
     )
     mx.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or directories")
@@ -251,11 +255,15 @@ def add_parser(sub: Any, common: dict[str, Any], types: dict[str, Any]) -> None:
         metavar="LIST",
         help="comma-separated profiles, or all (the default)",
     )
-    mx.add_argument("--strategy", choices=("dpor", "dfs", "random"), default="dpor")
+    mx.add_argument(
+        "--strategy", choices=("dpor", "dfs", "random"), default="dpor", help="as explore's"
+    )
     mx.add_argument("--max-executions", type=types["positive"], metavar="N", help="per cell")
     mx.add_argument("--timeout", type=types["seconds"], metavar="SEC", help="per cell")
-    mx.add_argument("--preemption-bound", type=types["natural"], metavar="K")
-    mx.add_argument("--max-steps", type=types["positive"], metavar="N", default=10_000)
+    mx.add_argument("--preemption-bound", type=types["natural"], metavar="K", help="per cell")
+    mx.add_argument(
+        "--max-steps", type=types["positive"], metavar="N", default=10_000, help="as explore's"
+    )
     mx.add_argument(
         "--workers",
         type=types["workers"],
