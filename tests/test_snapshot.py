@@ -96,3 +96,15 @@ def test_a_restored_execution_does_not_change_the_snapshot() -> None:
     ex = run_execution(sc, "2.6.22", ReplayChooser([0, 1, 1, 0]), start=start)
     assert start.data == before and ex.outcome in ("ok", "violation")
     assert start.restore().by_step.keys() == {"map"}
+
+
+def test_a_state_that_cannot_be_pickled_is_set_up_afresh(monkeypatch) -> None:
+    def refuse(self, obj):
+        raise TypeError("cannot pickle 'function' object")
+
+    monkeypatch.setattr(snap._Pickler, "dump", refuse)
+    sc = load_scenario(EXAMPLES / "dirty_cow.toml")
+    start = snap.Snapshot(sc, "2.6.22")
+    first, second = start.runner(), start.runner()
+    assert start.restores is False and first.k is not second.k
+    assert explore(sc, "2.6.22", "dfs").status == "violation"

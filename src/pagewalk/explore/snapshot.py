@@ -84,7 +84,7 @@ class Snapshot:
     the rest use the faster.  A search of a few executions thus never pays
     for more than it runs."""
 
-    __slots__ = ("calls", "data", "restores", "scenario", "semantics", "shared", "times")
+    __slots__ = ("data", "restores", "scenario", "semantics", "shared", "taken", "times")
 
     def __init__(
         self, scenario: Scenario, semantics: str | None, restore: bool | None = None
@@ -95,13 +95,13 @@ class Snapshot:
         self.semantics = semantics
         self.restores = restore
         self.data = b""
+        self.taken = False
         self.shared: list[Any] = []
-        self.calls = 0
         self.times: dict[bool, list[float]] = {False: [], True: []}
 
     def runner(self) -> Runner:
         """A runner in the state setup left, ready for the threads."""
-        if not self.data:
+        if not self.taken:
             return self._take()
         if self.restores is not None:
             return self.restore() if self.restores else self._setup()
@@ -115,8 +115,10 @@ class Snapshot:
 
     def restore(self) -> Runner:
         """A copy of the snapshot (whatever it costs)."""
-        if not self.data:
+        if not self.taken:
             self._take()
+        if not self.data:  # the state could not be pickled
+            return self._setup()
         loader = _Unpickler(self.data, self.shared)
         runner: Runner = loader.load()
         alloc = runner.k.alloc
@@ -138,6 +140,14 @@ class Snapshot:
         self.shared.append(hugetlb_vm_ops)
         ids = {id(obj): i for i, obj in enumerate(self.shared)}
         buf = io.BytesIO()
-        _Pickler(buf, ids, runner.k.alloc.Page).dump(runner)
+        try:
+            _Pickler(buf, ids, runner.k.alloc.Page).dump(runner)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            # a state pickle cannot copy (a model object holding a closure):
+            # every execution re-runs setup, as before snapshots
+            self.restores = False
+            self.taken = True
+            return runner
         self.data = buf.getvalue()
+        self.taken = True
         return runner
