@@ -60,7 +60,7 @@ def test_unknown_top_level_key_is_rejected_with_allowed_keys():
     err = error("colour = 1\n")
     assert err.where == "x.toml: colour"
     assert "unknown key 'colour'" in err.detail
-    assert "allowed: check, description, file, final, name, nodes, process" in err.detail
+    assert "allowed: check, description, expect, file, final, name, nodes, process" in err.detail
 
 
 def test_toml_syntax_error_keeps_line_and_column():

@@ -132,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         "in one); the verdict and the interleavings explored are those of one "
         "worker, computed ahead in parallel",
     )
+    ex.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run dfs subtrees and random seeds on a Dask cluster: tcp://HOST:PORT, or "
+        "local:N to start one of N workers (pip install 'pagewalk[cluster]')",
+    )
     ex.add_argument("--seed", type=int, default=0, help="random strategy seed")
     ex.add_argument(
         "--all",
@@ -163,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the files (core dumps) of the reported violation's execution here "
         "(default: no execution writes any)",
     )
+    from .explore.matrix import add_parser as add_matrix_parser
+
+    checkers = {"positive": _positive, "natural": _natural, "seconds": _seconds}
+    add_matrix_parser(sub, common, {**checkers, "workers": _workers})
     rp = sub.add_parser("replay", help="re-run one interleaving and print its trace", **common)
     rp.add_argument("file", help="scenario file (TOML)")
     rp.add_argument("schedule", help=_SCHEDULE_HELP + " (explore prints one for a violation)")
@@ -441,6 +451,15 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 COMMANDS["profiles"] = cmd_profiles
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from .explore.matrix import matrix_command
+
+    return matrix_command(args)
+
+
+COMMANDS["matrix"] = cmd_matrix
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from ..sched.scheduler import Chooser, NonPreemptive, Scheduler, Task
 from .dpor import TreeChooser, TreeSearch
 from .engine import Execution, run_execution
 from .pct import pct_chooser
+from .snapshot import Snapshot
 
 STRATEGIES = ("dpor", "dfs", "random")
 #: executions of a random search given no budget (it never completes by itself)
@@ -210,6 +211,7 @@ def explore(
     max_steps: int = 10_000,
     workers: int = 1,
     output_dir: str | None = None,
+    cluster: str | None = None,
 ) -> ExploreResult:
     """Explore the interleavings of ``scenario``'s threads.
 
@@ -220,13 +222,22 @@ def explore(
     distinct final observable states with a schedule reaching each.
     ``output_dir``: where the reported violation's execution, re-run for its
     trace, writes its files (core dumps); no other execution writes any, and
-    None, the default, writes none at all."""
+    None, the default, writes none at all.  ``cluster``: a Dask scheduler
+    address (or ``local:N``) to run dfs subtrees and random seeds on, as
+    ``workers`` runs them in local processes; dpor runs here."""
     check_strategy(strategy)
+    if cluster is not None:
+        from .cluster import local_workers
+
+        local_workers(cluster)  # a bad address is bad input, even for dpor
     sem = semantics or scenario.semantics
     budget = Budget(max_executions, timeout)
+    start = Snapshot(scenario, sem)
 
     def run(chooser: Chooser) -> Execution:
-        return run_execution(scenario, sem, chooser, max_steps=max_steps, observe=collect)
+        return run_execution(
+            scenario, sem, chooser, max_steps=max_steps, observe=collect, start=start
+        )
 
     def traced(choices: list[int]) -> Execution:
         return run_execution(
@@ -240,10 +251,20 @@ def explore(
 
     res = ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0)
     tally = Tally(res, budget, stop_first, collect, progress)
-    if workers > 1 and strategy != "dpor" and len(scenario.threads) > 1:
+    spread = workers > 1 or cluster is not None
+    if spread and strategy != "dpor" and len(scenario.threads) > 1:
         try:
             _explore_parallel(
-                scenario, sem, run, tally, strategy, preemption_bound, seed, max_steps, workers
+                scenario,
+                sem,
+                run,
+                tally,
+                strategy,
+                preemption_bound,
+                seed,
+                max_steps,
+                workers,
+                cluster,
             )
         except KeyboardInterrupt as sig:
             tally.interrupt(sig)
@@ -262,6 +283,28 @@ def _explore_parallel(
     seed: int,
     max_steps: int,
     workers: int,
+    cluster: str | None = None,
+) -> None:
+    if cluster is not None:
+        from .cluster import cluster_client
+
+        with cluster_client(cluster) as client:
+            _explore_on(scenario, sem, run, tally, strategy, bound, seed, max_steps, 0, client)
+        return
+    _explore_on(scenario, sem, run, tally, strategy, bound, seed, max_steps, workers, None)
+
+
+def _explore_on(
+    scenario: Scenario,
+    sem: str,
+    run: Callable,
+    tally: Tally,
+    strategy: str,
+    bound: int | None,
+    seed: int,
+    max_steps: int,
+    workers: int,
+    client: Any,
 ) -> None:
     from .parallel import Pool, explore_dfs_parallel, explore_random_parallel
 
@@ -273,7 +316,7 @@ def _explore_parallel(
         tally.tick()
         return tally.judge(o)
 
-    pool = Pool(scenario, sem, workers, bound, tally.collect, max_steps)
+    pool = Pool(scenario, sem, workers, bound, tally.collect, max_steps, client)
     try:
         if strategy == "random":
             total = tally.budget.max_executions or RANDOM_EXECUTIONS

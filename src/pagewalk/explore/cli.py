@@ -61,6 +61,7 @@ def explore_command(args: argparse.Namespace, scenario: Scenario) -> int:
         progress=progress,
         workers=args.workers,
         max_steps=args.max_steps,
+        cluster=args.cluster,
         output_dir=args.output_dir,
     )
     progress.done()

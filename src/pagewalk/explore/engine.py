@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError, InternalError, ModelFailure, PagewalkError
+from ..errors import InternalError, ModelFailure, PagewalkError
 from ..scenario.model import Scenario
 from ..scenario.runner import CheckResult, Runner, RunResult
 from ..sched.schedule import encode_schedule
 from ..sched.scheduler import Chooser, Event, Scheduler, Task
 from .observe import observe_state, pte_summary
+from .snapshot import Snapshot, run_setup
 
 
 @dataclass
@@ -67,19 +68,16 @@ def run_execution(
     trace: bool = False,
     observe: bool = False,
     output_dir: str | None = None,
+    start: Snapshot | None = None,
 ) -> Execution:
     """Run setup, then the threads under ``chooser``, then final and the checks.
     Files the scenario writes (core dumps) go under ``output_dir``; None, the
-    default, writes none."""
-    runner = Runner(scenario, semantics, output_dir=output_dir)
-    try:
-        runner.run_ops(scenario.setup)
-    except ModelFailure as failure:
-        raise InputError(f"the setup itself fails: {failure}") from None
-    except PagewalkError:
-        raise
-    except Exception as err:
-        raise InternalError.of(err, "setup") from None
+    default, writes none.  ``start``: the state after setup, taken once for
+    the whole search (it writes no files), instead of running setup."""
+    if start is not None:
+        runner = start.runner()
+    else:
+        runner = run_setup(scenario, semantics, output_dir)
     sched = RecordingScheduler(runner.k, chooser, max_steps=max_steps, trace=trace)
     try:
         return _run_threads(runner, sched, scenario, trace, observe)

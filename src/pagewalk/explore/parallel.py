@@ -9,6 +9,11 @@ schedule lies in exactly one subtree, so the interleavings explored, and the
 verdict, are those of one process -- only the order differs.  (DPOR's
 reduction depends on what was explored before, so ``dpor`` runs in one
 process; its searches are small.)
+
+With ``--cluster`` the same tasks run on Dask workers (explore/cluster.py).
+A worker there has no initializer: each task carries the search's context,
+and a worker sets itself up for a search (its snapshot) at the first task of
+that search it runs.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import threading
+import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
@@ -25,30 +32,58 @@ from .api import Outcome
 from .dpor import TreeChooser, TreeSearch
 from .engine import Execution, run_execution
 from .pct import pct_chooser
+from .snapshot import Snapshot
 
 #: executions a worker runs before handing its leftover branches back
 BATCH = 64
 
-_worker: dict[str, Any] = {}
+#: the search a worker serves (per thread: a Dask worker may run several)
+_local = threading.local()
+
+
+def _state() -> dict[str, Any]:
+    return _local.__dict__
 
 
 def _init(scenario: Scenario, sem: str, bound: int | None, collect: bool, max_steps: int) -> None:
     # Ctrl-C reaches the whole process group: the parent alone decides to
     # stop (and cancels the batches not started); a worker finishes its batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker.update(scenario=scenario, sem=sem, bound=bound, collect=collect, max_steps=max_steps)
+    _setup(scenario, sem, bound, collect, max_steps)
+
+
+def _setup(scenario: Scenario, sem: str, bound: int | None, collect: bool, max_steps: int) -> None:
+    w = _state()
+    w.clear()
+    w.update(scenario=scenario, sem=sem, bound=bound, collect=collect, max_steps=max_steps)
+    w["start"] = Snapshot(scenario, sem)
+
+
+def in_context(context: tuple, fn: Any, *args: Any) -> Any:
+    """Run a task on a cluster worker, set up for its search first if this
+    worker has not served that search yet (``context[0]`` names it)."""
+    w = _state()
+    if w.get("token") != context[0]:
+        _setup(*context[1:])
+        w["token"] = context[0]
+    return fn(*args)
 
 
 def _run(chooser: Chooser) -> Execution:
-    w = _worker
+    w = _state()
     return run_execution(
-        w["scenario"], w["sem"], chooser, max_steps=w["max_steps"], observe=w["collect"]
+        w["scenario"],
+        w["sem"],
+        chooser,
+        max_steps=w["max_steps"],
+        observe=w["collect"],
+        start=w["start"],
     )
 
 
 def dfs_task(prefix: list[int], stop_first: bool) -> tuple[list[Outcome], list[list[int]]]:
     """Explore the subtree below ``prefix`` for up to BATCH executions."""
-    w = _worker
+    w = _state()
     search = TreeSearch(False, w["bound"])
     floor = len(prefix)
     outcomes: list[Outcome] = []
@@ -65,12 +100,14 @@ def dfs_task(prefix: list[int], stop_first: bool) -> tuple[list[Outcome], list[l
 
 
 def random_task(seed: int, indices: range, length: int) -> list[Outcome]:
-    w = _worker
+    w = _state()
     n_tasks = len(w["scenario"].threads)
     return [Outcome.of(_run(pct_chooser(seed, i, n_tasks, length)), w["collect"]) for i in indices]
 
 
 class Pool:
+    """Local worker processes, or a Dask cluster's workers (``client``)."""
+
     def __init__(
         self,
         scenario: Scenario,
@@ -79,18 +116,33 @@ class Pool:
         bound: int | None,
         collect: bool,
         max_steps: int,
+        client: Any = None,
     ) -> None:
+        args = (scenario, sem, bound, collect, max_steps)
+        self.context: tuple | None = None
+        if client is not None:
+            from .cluster import worker_count
+
+            self.executor: Any = client.get_executor(pure=False)
+            self.workers = worker_count(client)
+            self.context = (uuid.uuid4().hex, *args)
+            return
         ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
         self.executor = ProcessPoolExecutor(
-            workers,
-            mp_context=ctx,
-            initializer=_init,
-            initargs=(scenario, sem, bound, collect, max_steps),
+            workers, mp_context=ctx, initializer=_init, initargs=args
         )
         self.workers = workers
 
+    def submit(self, fn: Any, *args: Any) -> Future:
+        if self.context is None:
+            return self.executor.submit(fn, *args)
+        return self.executor.submit(in_context, self.context, fn, *args)
+
     def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        if self.context is None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        else:  # the client's executor cancels what is pending
+            self.executor.shutdown(wait=False)
 
 
 def explore_dfs_parallel(pool: Pool, stop_first: bool, on_outcome: Any, out_of_budget: Any) -> None:
@@ -104,7 +156,7 @@ def explore_dfs_parallel(pool: Pool, stop_first: bool, on_outcome: Any, out_of_b
         while (tasks or running) and not stop:
             while tasks and len(running) < 2 * pool.workers:
                 prefix = tasks.pop()
-                running[pool.executor.submit(dfs_task, prefix, stop_first)] = prefix
+                running[pool.submit(dfs_task, prefix, stop_first)] = prefix
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in sorted(done, key=lambda f: running[f]):
                 del running[fut]
@@ -123,7 +175,7 @@ def explore_random_parallel(
 ) -> None:
     chunk = max(1, min(BATCH, total // (4 * pool.workers) or 1))
     futures = [
-        pool.executor.submit(random_task, seed, range(i, min(total, i + chunk)), length)
+        pool.submit(random_task, seed, range(i, min(total, i + chunk)), length)
         for i in range(0, total, chunk)
     ]
     try:

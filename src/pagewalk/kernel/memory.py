@@ -769,6 +769,16 @@ def get_user_pages(
 
         if vma is None or vma.vm_flags & (VM_IO | VM_RESERVED) or not vm_flags & vma.vm_flags:
             return i or -EFAULT
+        # cda540ace6a1 (v3.15): a forced write to a !VM_WRITE vma that is
+        # not a COW mapping (a read-only MAP_SHARED of a writable file) no
+        # longer COWs into an anonymous page: -EFAULT.
+        if (
+            write
+            and k.semantics.gup_refuses_cow_in_shared
+            and not vma.vm_flags & VM_WRITE
+            and vma.vm_flags & (VM_SHARED | VM_MAYWRITE) != VM_MAYWRITE  # !is_cow_mapping
+        ):
+            return i or -EFAULT
 
         if vma.vm_flags & VM_HUGETLB:  # is_vm_hugetlb_page
             from .hugetlb import follow_hugetlb_page

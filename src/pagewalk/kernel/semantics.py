@@ -75,6 +75,14 @@ class Semantics:
     #: walk's pmd_none_or_clear_bad clears each huge pmd (x86-64's pmd_bad
     #: is true for it), leaking the page; the next access is SIGBUS.
     smaps_skips_hugetlb: bool = False
+    #: Since cda540ace6a1 "mm: get_user_pages(write,force) refuse to COW in
+    #: shared areas" (v3.15-rc1): a forced write into a vma without VM_WRITE
+    #: that is not a COW mapping (MAP_SHARED of a writable file, mapped
+    #: read-only) is -EFAULT.  False: do_wp_page COWs the page-cache page
+    #: into an anonymous one there (the quirk of docs/callers.md).  Without
+    #: FOLL_COW (``foll_force_anon_exclusive``) the old way could never
+    #: follow the copy: get_user_pages would retry forever.
+    gup_refuses_cow_in_shared: bool = False
     #: Since eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN"
     #: (v5.6) and fc1d8e7cca2d "mm/gup: track FOLL_PIN pages" (v5.7):
     #: pin_user_pages takes FOLL_PIN, which adds GUP_PIN_COUNTING_BIAS (1024)
@@ -123,8 +131,9 @@ class Semantics:
 _FAMILY: tuple[tuple[str, dict[str, bool], str], ...] = (
     (
         "gup-cow-break",
-        {"foll_pin": True, "gup_cow_break_on_read": True},
-        "FOLL_PIN (v5.6/5.7) and GUP breaking COW on reads (17839856fd58, v5.8)",
+        {"gup_refuses_cow_in_shared": True, "foll_pin": True, "gup_cow_break_on_read": True},
+        "no forced COW in shared areas (cda540ace6a1, v3.15), FOLL_PIN (v5.6/5.7) and GUP "
+        "breaking COW on reads (17839856fd58, v5.8)",
     ),
     (
         "wp-page-count",
@@ -216,6 +225,10 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
     ),
     "hugetlbfs_without_readpage": ("UNVERIFIED", "hugetlbfs loses ->readpage (v2.6.24..v2.6.38)"),
     "smaps_skips_hugetlb": ("UNVERIFIED", "show_smap skips hugetlb vmas (after v2.6.15-rc4)"),
+    "gup_refuses_cow_in_shared": (
+        "cda540ace6a1",
+        "mm: get_user_pages(write,force) refuse to COW in shared areas (v3.15-rc1)",
+    ),
     "foll_pin": (
         "eddb1c228f79 + fc1d8e7cca2d",
         "mm/gup: introduce pin_user_pages*() and FOLL_PIN (v5.6); track FOLL_PIN pages (v5.7)",

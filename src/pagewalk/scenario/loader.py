@@ -643,6 +643,7 @@ _TOP_KEYS = (
     "thread",
     "final",
     "check",
+    "expect",
 )
 _FILE_KEYS = ("path", "content", "size", "fill", "mode", "hugetlb")
 _PROCESS_KEYS = ("name", "node")
@@ -659,6 +660,30 @@ def _parse_semantics(doc: Mapping[str, Any], loc: _Loc) -> str:
     except InputError as err:
         raise InputError(err.detail, loc.key("semantics").where) from None
     return name
+
+
+def _parse_expect(doc: Mapping[str, Any], loc: _Loc) -> tuple[str, ...] | None:
+    """``[expect] violation = [PROFILE, ...]``: known profiles, each once."""
+    if "expect" not in doc:
+        return None
+    loc = loc.key("expect")
+    table = _table(doc["expect"], loc)
+    _check_keys(table, loc, ("violation",), "[expect]")
+    names = table.get("violation", [])
+    if not isinstance(names, list):
+        loc.key("violation").fail(f"expected an array of profile names, found {_found(names)}")
+    seen: list[str] = []
+    for i, value in enumerate(names):
+        item = loc.key("violation").item(i)
+        name = _string(value, item)
+        try:
+            get_semantics(name)
+        except InputError as err:
+            raise InputError(err.detail, item.where) from None
+        if name in seen:
+            item.fail(f"profile {_show(name)} is listed twice")
+        seen.append(name)
+    return tuple(seen)
 
 
 def _parse_file(table: dict[str, Any], loc: _Loc, ctx: _Context) -> FileSpec:
@@ -805,6 +830,7 @@ def _build(doc: dict[str, Any], path: str) -> Scenario:
         semantics=_parse_semantics(doc, top),
         nodes=_optional(doc, "nodes", top, _uint(1, MAX_NODES), ctx, 1),
         split_ptlock=_optional(doc, "split_ptlock", top, _boolean, ctx, True),
+        expect_violation=_parse_expect(doc, top),
     )
     ctx.nodes = scenario.nodes
     scenario.files = [_parse_file(t, loc, ctx) for t, loc in _section(doc, "file", ctx)]

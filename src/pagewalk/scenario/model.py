@@ -87,3 +87,6 @@ class Scenario:
     threads: list[ThreadSpec] = field(default_factory=list)
     final: list[OpSpec] = field(default_factory=list)
     checks: list[CheckSpec] = field(default_factory=list)
+    #: ``[expect] violation``: the profiles under which exploring must find a
+    #: violation (under the others, none); None: the file declares no [expect]
+    expect_violation: tuple[str, ...] | None = None

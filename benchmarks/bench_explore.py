@@ -1,0 +1,128 @@
+"""Explorer throughput (issue 13): executions per second of a complete dfs,
+each execution re-running setup (the old path) against each starting from
+the snapshot taken after setup, in the same run.
+
+Usage::
+
+    python benchmarks/bench_explore.py [--repeat N] [--json]
+    python benchmarks/bench_explore.py --scaling [--repeat N] [--json]
+
+Cases: ``examples/dirty_cow.toml`` under 4.8.3 (400 executions, no
+violation) and ``examples/concurrent/gup_pin_vs_dontneed.toml`` under 4.8.3,
+each a full dfs (stop at nothing).  Paths: ``setup`` (re-run setup every
+execution), ``restore`` (always restore the snapshot) and ``auto`` (what
+``explore`` does: whichever of the two the snapshot measured as faster).
+Each figure is the min / median / max over ``--repeat`` runs (wall clock):
+the machine is shared, so give ranges.
+
+``--scaling``: a complete dfs of ``examples/concurrent/gup_vs_fault.toml``
+under 2.6.15 (19,663 executions) in one process, with ``--workers 2`` and
+with ``--cluster local:2`` (whose time includes starting the cluster), and
+each one's speed-up over one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from pagewalk.explore import explore
+from pagewalk.explore import snapshot as snap
+from pagewalk.scenario.loader import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = [
+    ("dirty_cow", ROOT / "examples" / "dirty_cow.toml", "4.8.3"),
+    ("gup_pin_vs_dontneed", ROOT / "examples" / "concurrent" / "gup_pin_vs_dontneed.toml", "4.8.3"),
+]
+PATHS = {"setup": False, "restore": True, "auto": None}
+
+
+def rate(path: Path, sem: str, restore: bool | None) -> tuple[float, int]:
+    """Executions per second of one complete dfs, and its executions."""
+    original = snap.Snapshot.__init__
+
+    def forced(self: snap.Snapshot, scenario: object, semantics: str | None, _: object = None):
+        original(self, scenario, semantics, restore)
+
+    snap.Snapshot.__init__ = forced  # type: ignore[method-assign]
+    try:
+        scenario = load_scenario(path)
+        start = time.perf_counter()
+        res = explore(scenario, sem, "dfs", stop_first=False, shorten=False)
+        elapsed = time.perf_counter() - start
+    finally:
+        snap.Snapshot.__init__ = original  # type: ignore[method-assign]
+    return res.executions / elapsed, res.executions
+
+
+SCALING = ROOT / "examples" / "concurrent" / "gup_vs_fault.toml"
+SPREADS = {"one process": {}, "--workers 2": {"workers": 2}, "--cluster local:2": {}}
+
+
+def scaling(repeat: int) -> list[dict]:
+    """Seconds for the same complete dfs, spread three ways."""
+    scenario = load_scenario(SCALING)
+    out = []
+    for label, kw in SPREADS.items():
+        if label.startswith("--cluster"):
+            kw = {"cluster": "local:2"}
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            res = explore(scenario, "2.6.15", "dfs", stop_first=False, **kw)
+            times.append(time.perf_counter() - start)
+        out.append({"spread": label, "executions": res.executions, "seconds": times})
+    base = statistics.median(out[0]["seconds"])
+    for row in out:
+        row["speedup_median"] = round(base / statistics.median(row["seconds"]), 2)
+        row["seconds"] = [round(t, 2) for t in row["seconds"]]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--scaling", action="store_true")
+    args = parser.parse_args()
+    if args.scaling:
+        rows = scaling(args.repeat)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for r in [] if args.json else rows:
+            print(
+                f"{r['spread']:18} {r['executions']:>6} executions  seconds {r['seconds']}  "
+                f"speed-up (medians) {r['speedup_median']}x"
+            )
+        return
+    report = []
+    for name, path, sem in CASES:
+        for label, restore in PATHS.items():
+            runs = [rate(path, sem, restore) for _ in range(args.repeat)]
+            rates = [r for r, _ in runs]
+            report.append(
+                {
+                    "case": name,
+                    "semantics": sem,
+                    "path": label,
+                    "executions": runs[0][1],
+                    "min": round(min(rates)),
+                    "median": round(statistics.median(rates)),
+                    "max": round(max(rates)),
+                }
+            )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"{'case':22} {'profile':8} {'path':8} {'execs':>6} {'executions/s min/median/max':>30}")
+    for r in report:
+        figures = f"{r['min']:,} / {r['median']:,} / {r['max']:,}"
+        print(f"{r['case']:22} {r['semantics']:8} {r['path']:8} {r['executions']:>6} {figures:>30}")
+
+
+if __name__ == "__main__":
+    main()
