@@ -95,5 +95,5 @@ def test_dpor_reaches_the_states_and_verdict_of_dfs(tmp_path, monkeypatch):
 
 def test_dpor_matches_dfs_when_a_process_exits_under_its_other_threads(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    cases = run_cases(max(SCENARIOS // 10, 50), allow_shared_exit=True)
+    cases = run_cases(max(SCENARIOS // 20, 50), allow_shared_exit=True)
     assert not any(c.report for c in cases), failure_message(cases)

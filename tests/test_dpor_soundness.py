@@ -177,3 +177,28 @@ ops = [{ op = "madvise", addr = "a", length = 4096, advice = "dontneed" }]
 
 def test_a_mapcount_read_after_the_pte_lock_races_with_the_unmap():
     assert_dpor_matches_dfs(NUMA_MAPS_VS_DONTNEED)
+
+
+# MADV_DONTNEED over a range with no page tables yet walks the pgd/pud/pmd
+# entries without a lock and finds nothing to zap; the first fault of
+# another thread populates them under page_table_lock.  The walk was not a
+# schedule point at all, so "fault, then DONTNEED" (the page discarded) was
+# never run.  unmap_page_range now declares its walk before it reads.
+DONTNEED_VS_FIRST_FAULT = """
+name = "dontneed_vs_first_fault"
+semantics = "2.6.22"
+[[setup]]
+op = "mmap"
+length = 4096
+as = "a"
+[[thread]]
+name = "discarder"
+ops = [{ op = "madvise", addr = "a", length = 4096, advice = "dontneed" }]
+[[thread]]
+name = "writer"
+ops = [{ op = "write", addr = "a", data = "w" }]
+"""
+
+
+def test_a_zap_walk_over_missing_tables_races_with_the_fault_populating_them():
+    assert_dpor_matches_dfs(DONTNEED_VS_FIRST_FAULT)

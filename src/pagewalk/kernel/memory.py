@@ -443,6 +443,13 @@ def zap_pud_range(tlb: mmu_gather, vma: vm_area_struct, pgd: array, addr: int, e
 
 def unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: int, end: int) -> None:
     BUG_ON(addr >= end, "mm/memory.c:unmap_page_range: BUG_ON(addr >= end)")
+    k = vma.vm_mm.k
+    if k.sched is not None:
+        # The walk reads pgd/pud/pmd entries without a lock, and skips the
+        # missing ones: a fault populating one (under page_table_lock) must
+        # be ordered with it, so the walk is a declared read of that lock
+        # (the key of a missing table, as for the MMU's walk), before it.
+        k.sched.access("zap walk", ((vma.vm_mm.page_table_lock.name, 0),))
     pgd = vma.vm_mm.pgd.data
     while True:
         nxt = pgd_addr_end(addr, end)
