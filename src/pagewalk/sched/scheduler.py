@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 from greenlet import GreenletExit, greenlet
@@ -28,13 +29,29 @@ from ..errors import InternalError, ModelFailure, PagewalkError
 
 R, W = 0, 1  # footprint access modes
 
-# event kinds
-START = "start"
-LOCK = "spin_lock"
-DOWN_READ = "down_read"
-DOWN_WRITE = "down_write"
-YIELD = "cond_resched"
-ACCESS = "access"
+
+class EventKind(StrEnum):
+    """What a task is parked at (a StrEnum: its value is what traces print)."""
+
+    START = "start"  # the task has not run yet
+    LOCK = "spin_lock"  # taking a spinlock: enabled while the lock is free
+    DOWN_READ = "down_read"  # an rwsem for read: enabled while no writer holds it
+    DOWN_WRITE = "down_write"  # an rwsem for write: enabled while nobody holds it
+    YIELD = "cond_resched"  # a voluntary preemption point
+    ACCESS = "access"  # a declared unlocked access to shared state
+
+
+class RunOutcome(StrEnum):
+    """How the concurrent part of an execution ended (``Scheduler.run``)."""
+
+    OK = "ok"  # every task finished
+    DEADLOCK = "deadlock"  # unfinished tasks, none enabled
+    NONTERMINATION = "nontermination"  # a task exceeded its step bound
+    BUG = "bug"  # a task hit a kernel BUG() (ModelFailure)
+
+
+# the kinds under their short names: kernel-facing code and `kind is LOCK`
+START, LOCK, DOWN_READ, DOWN_WRITE, YIELD, ACCESS = EventKind
 
 
 class Event:
@@ -162,7 +179,7 @@ class Scheduler:
         self.last: Task | None = None
         self.main: greenlet | None = None
         self.steps: list[tuple[int, Event]] = []  # (task index, event) per step
-        self.outcome: str = "ok"  # ok | deadlock | nontermination | bug
+        self.outcome = RunOutcome.OK
         self.failure: BaseException | None = None
         self.on_step: Callable[[Scheduler, Task, Event], None] | None = None
         self.on_note: Callable[[Task, str], None] | None = None
@@ -173,7 +190,7 @@ class Scheduler:
         return task
 
     # -- the scheduler side ----------------------------------------------------
-    def run(self) -> str:
+    def run(self) -> RunOutcome:
         self.main = greenlet.getcurrent()
         k = self.k
         saved_current = k.current
@@ -184,7 +201,7 @@ class Scheduler:
                 enabled = [t for t in self.tasks if not t.done and self.is_enabled(t)]
                 if not enabled:
                     if any(not t.done for t in self.tasks):
-                        self.outcome = "deadlock"
+                        self.outcome = RunOutcome.DEADLOCK
                     return self.outcome
                 task = self._choose(enabled)
                 event = task.pending
@@ -193,7 +210,7 @@ class Scheduler:
                     self.on_step(self, task, event)
                 task.steps += 1
                 if task.steps > task.max_steps:
-                    self.outcome = "nontermination"
+                    self.outcome = RunOutcome.NONTERMINATION
                     self.failure = ModelFailure(
                         "scheduler: step bound",
                         f"task {task.name} took more than {task.max_steps} steps, "
@@ -213,12 +230,12 @@ class Scheduler:
                 if task.glet is not None and not task.glet.dead:
                     task.glet.throw(GreenletExit)
 
-    def _task_failed(self, err: BaseException) -> str:
+    def _task_failed(self, err: BaseException) -> RunOutcome:
         """The one rule for what a task raised: a kernel BUG is the execution's
         outcome (a violation); bad input, an internal error, an interrupt are
         not the kernel's and leave the scheduler as they are."""
         if isinstance(err, ModelFailure):
-            self.outcome = "bug"
+            self.outcome = RunOutcome.BUG
             self.failure = err
             return self.outcome
         raise err
