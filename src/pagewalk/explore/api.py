@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -285,28 +286,9 @@ def _explore_parallel(
     workers: int,
     cluster: str | None = None,
 ) -> None:
-    if cluster is not None:
-        from .cluster import cluster_client
-
-        with cluster_client(cluster) as client:
-            _explore_on(scenario, sem, run, tally, strategy, bound, seed, max_steps, 0, client)
-        return
-    _explore_on(scenario, sem, run, tally, strategy, bound, seed, max_steps, workers, None)
-
-
-def _explore_on(
-    scenario: Scenario,
-    sem: str,
-    run: Callable,
-    tally: Tally,
-    strategy: str,
-    bound: int | None,
-    seed: int,
-    max_steps: int,
-    workers: int,
-    client: Any,
-) -> None:
-    from .parallel import Pool, explore_dfs_parallel, explore_random_parallel
+    """dfs subtrees or random seeds on ``workers`` local processes, or on the
+    Dask cluster at ``cluster``."""
+    from .parallel import Pool
 
     res = tally.res
 
@@ -316,7 +298,26 @@ def _explore_on(
         tally.tick()
         return tally.judge(o)
 
-    pool = Pool(scenario, sem, workers, bound, tally.collect, max_steps, client)
+    if cluster is not None:
+        from .cluster import cluster_client
+
+        client_context: Any = cluster_client(cluster)
+    else:
+        client_context = nullcontext(None)
+    with client_context as client:
+        pool = Pool(
+            scenario, sem, workers if client is None else 0, bound, tally.collect, max_steps, client
+        )
+        _run_pool(pool, run, tally, strategy, seed, on_outcome)
+    res.violations.sort(key=lambda v: (v.preemptions, len(v.schedule), v.schedule))
+
+
+def _run_pool(
+    pool: Any, run: Callable, tally: Tally, strategy: str, seed: int, on_outcome: Callable
+) -> None:
+    from .parallel import explore_dfs_parallel, explore_random_parallel
+
+    res = tally.res
     try:
         if strategy == "random":
             total = tally.budget.max_executions or RANDOM_EXECUTIONS
@@ -327,7 +328,6 @@ def _explore_on(
             explore_dfs_parallel(pool, tally.stop_first, on_outcome, tally.exhausted)
     finally:
         pool.close()
-    res.violations.sort(key=lambda v: (v.preemptions, len(v.schedule), v.schedule))
 
 
 def _pct_length(run: Callable[[Chooser], Execution]) -> int:
