@@ -98,8 +98,8 @@ def _run_threads(
         sched.on_step = tracer.step
         sched.on_note = tracer.note
     for thread in scenario.threads:
-        body = runner.thread_body(thread)
-        sched.add_task(thread.name, body, runner.thread_tasks[thread.name])
+        tsk, body = runner.start_thread(thread)
+        sched.add_task(thread.name, body, tsk)
     runner.k.sched = sched
     try:
         outcome = sched.run()

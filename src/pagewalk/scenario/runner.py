@@ -126,7 +126,6 @@ class Runner:
         self.exited_by_threads = {
             op.process for t in scenario.threads for op in t.ops if op.op == "exit"
         }
-        self.thread_tasks: dict[str, Any] = {}  # thread name -> its task_struct
 
     # -- driving ------------------------------------------------------------------
     def run(self, checks: bool = True) -> RunResult:
@@ -135,7 +134,7 @@ class Runner:
         before no_leaks exits every process)."""
         try:
             self.run_ops(self.scenario.setup)
-            for body in [self.thread_body(thread) for thread in self.scenario.threads]:
+            for _, body in [self.start_thread(thread) for thread in self.scenario.threads]:
                 body()
             self.run_ops(self.scenario.final)
         except ModelFailure as failure:
@@ -143,8 +142,8 @@ class Runner:
             return self.finish(checks=False)
         return self.finish(checks=checks)
 
-    def thread_body(self, thread: ThreadSpec) -> Callable[[], None]:
-        """What one scenario thread does, as a task for a scheduler.  The
+    def start_thread(self, thread: ThreadSpec) -> tuple[Any, Callable[[], None]]:
+        """A scenario thread's task_struct and what it does, for a scheduler.  The
         thread is a task of its own in its process's thread group (cloned
         now, so every thread exists before any runs); it does its operations,
         stops at the first one after its group was told to exit (that and
@@ -153,7 +152,6 @@ class Runner:
             tsk = self.k.clone_thread(thread.process)
         except InputError as err:
             raise InputError(f"cannot start the thread: {err.detail}", thread.where) from None
-        self.thread_tasks[thread.name] = tsk
         # Only an `exit` in a thread can end a group while its threads run;
         # elsewhere the checks (and their schedule points) are not needed.
         watch = thread.process in self.exited_by_threads
@@ -173,7 +171,7 @@ class Runner:
             finally:
                 k.current = saved
 
-        return body
+        return tsk, body
 
     def _killed(self, ops: list[OpSpec]) -> None:
         """Operations a thread never made: its group exited first."""
