@@ -286,7 +286,9 @@ def filemap_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int
     majmin = VM_FAULT_MINOR
     size = (file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
     if pgoff >= size:
-        if k.current is not None and k.current.mm is area.vm_mm:
+        if (k.current is not None and k.current.mm is area.vm_mm) or (
+            k.semantics.no_ptracer_past_eof  # today's filemap_fault: SIGBUS for all
+        ):
             return None, 0  # outside_data_content: NOPAGE_SIGBUS
         # "An external ptracer can access pages that normally aren't
         # accessible": it falls through to no_cached_page.

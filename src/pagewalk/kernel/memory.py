@@ -35,6 +35,7 @@ from .constants import (
     PTRS_INDEX_MASK,
     PUD_SHIFT,
     ULONG_MAX,
+    VM_EXEC,
     VM_FAULT_MAJOR,
     VM_FAULT_MINOR,
     VM_FAULT_OOM,
@@ -945,10 +946,16 @@ def make_pages_present(addr: int, end: int, current: task_struct) -> int:
     if vma is None:
         return -1
     write = 1 if vma.vm_flags & VM_WRITE else 0
+    force = 0
+    if mm.k.semantics.populate_reads_shared:
+        # 5ecfda041e4b: shared mappings are not COWed, so no write fault to
+        # dirty them; any mapping but PROT_NONE may be populated (FOLL_FORCE).
+        write = 1 if vma.vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE else 0
+        force = 1 if vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC) else 0
     BUG_ON(addr >= end, "mm/memory.c:make_pages_present: BUG() addr >= end")
     BUG_ON(end > vma.vm_end, "mm/memory.c:make_pages_present: BUG() end > vma->vm_end")
     length = (end + PAGE_SIZE - 1) // PAGE_SIZE - addr // PAGE_SIZE
-    ret = get_user_pages(current, mm, addr, length, write, 0, None, None)
+    ret = get_user_pages(current, mm, addr, length, write, force, None, None)
     if ret < 0:
         return ret
     return 0 if ret == length else -1
