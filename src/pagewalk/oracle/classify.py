@@ -932,7 +932,7 @@ class Classifier:
             for key in self.div["populate"]
             if (o := ho(key)) is not None
             and _kind(o) == self.pop_kind.get(key)
-            and ((g := mo(key)) is None or (g.zero and _kind(o) == "anon"))
+            and ((g := mo(key)) is None or (not g.anon and _kind(o) == "anon"))
         }
         self.pop_kind = {key: v for key, v in self.pop_kind.items() if key in self.div["populate"]}
 
