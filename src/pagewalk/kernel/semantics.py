@@ -158,8 +158,10 @@ class Semantics:
     #: (do_fault_around -> filemap_map_pages).
     fault_around: bool = False
     #: Since the removal of filemap_nopage()'s "external ptracer" exception
-    #: (the commit is UNVERIFIED; today's filemap_fault() has none): a
-    #: get_user_pages fault wholly past EOF is SIGBUS for every caller.
+    #: (still in v2.6.23's filemap_fault(), gone from the -mm tree that Wu
+    #: Fengguang's April 2009 readahead series applied to; the commit is
+    #: UNVERIFIED): a get_user_pages fault wholly past EOF is SIGBUS for every
+    #: caller.
     no_ptracer_past_eof: bool = False
     #: Since 64fe24a3e05e "mm/mprotect: try avoiding write faults for exclusive
     #: anonymous pages when changing protection" (v6.0; dirty ptes, and clean
@@ -340,7 +342,8 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
     ),
     "no_ptracer_past_eof": (
         "UNVERIFIED",
-        "filemap fault: no read past EOF for an external ptracer (between v2.6.23 and 6.18)",
+        "filemap_fault: no read past EOF for an external ptracer (after v2.6.23, by the "
+        "spring 2009 -mm tree)",
     ),
     "mprotect_exclusive_writable": (
         "64fe24a3e05e",
