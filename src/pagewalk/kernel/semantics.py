@@ -145,8 +145,9 @@ class Semantics:
     populate_reads_shared: bool = False
     #: Since the unevictable-mlock rework (b291f000393f "mlock: mlocked pages are
     #: unevictable", v2.6.28; that it added __mlock_posix_error_return() is
-    #: UNVERIFIED): mlock_fixup reports a failure to fault in as POSIX asks,
-    #: EFAULT as ENOMEM and ENOMEM as EAGAIN.
+    #: UNVERIFIED; v2.6.36's mlock_fixup() has the call): mlock_fixup reports
+    #: a failure to fault in as POSIX asks, EFAULT as ENOMEM and ENOMEM as
+    #: EAGAIN.
     mlock_posix_errno: bool = False
     #: Since 1998cc048901 "mm: make madvise(MADV_WILLNEED) support swap file
     #: prefetch" (v3.9-rc1): MADV_WILLNEED on anonymous memory is accepted
