@@ -165,8 +165,9 @@ class Semantics:
     #: caller.
     no_ptracer_past_eof: bool = False
     #: Since 64fe24a3e05e "mm/mprotect: try avoiding write faults for exclusive
-    #: anonymous pages when changing protection" (v6.0; dirty ptes, and clean
-    #: ones since a later change, UNVERIFIED): mprotect giving write back maps
+    #: anonymous pages when changing protection" (June 2022, v6.0 UNVERIFIED;
+    #: dirty ptes, and clean ones since a later change of Nadav Amit's,
+    #: UNVERIFIED): mprotect giving write back maps
     #: PageAnonExclusive pages of a private mapping writable at once.
     mprotect_exclusive_writable: bool = False
 
@@ -349,7 +350,7 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
     "mprotect_exclusive_writable": (
         "64fe24a3e05e",
         "mm/mprotect: try avoiding write faults for exclusive anonymous pages when "
-        "changing protection (v6.0)",
+        "changing protection (v6.0, UNVERIFIED; clean ptes too since a later change)",
     ),
 }
 
