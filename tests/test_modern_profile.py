@@ -226,6 +226,19 @@ def test_mprotect_leaves_a_page_shared_by_fork_and_the_zero_page_read_only():
     assert not k.pte(p, a) & _PAGE_RW and not k.pte(p, a + PAGE_SIZE) & _PAGE_RW
 
 
+# --- maps_anon_offset_zero ------------------------------------------------------------
+@pytest.mark.parametrize("sem", [OLD, NEW])
+def test_proc_maps_shows_an_anonymous_offset_only_in_the_seed(sem):
+    k, p = _kernel(sem, file_pages=2)
+    a = k.mmap(p, PAGE_SIZE, "rw")
+    f = k.mmap(p, PAGE_SIZE, "r", file="/f", offset=PAGE_SIZE)
+    lines = {
+        int(line.split("-")[0], 16): line.split()[2] for line in k.proc_view(p, "maps").splitlines()
+    }
+    assert lines[a] == (f"{a:08x}" if sem == OLD else "00000000")
+    assert lines[f] == "00001000"
+
+
 # --- the profiles -------------------------------------------------------------------
 MODERN = (
     "zero_page_special",
@@ -237,6 +250,7 @@ MODERN = (
     "willneed_anon",
     "no_ptracer_past_eof",
     "mprotect_exclusive_writable",
+    "maps_anon_offset_zero",
 )
 
 

@@ -170,6 +170,12 @@ class Semantics:
     #: UNVERIFIED): mprotect giving write back maps
     #: PageAnonExclusive pages of a private mapping writable at once.
     mprotect_exclusive_writable: bool = False
+    #: Since show_map() stopped printing vm_pgoff for vmas without a file (the
+    #: commit is UNVERIFIED: 2.6.2x's show_map() prints it for every vma, and
+    #: v3.x's show_map_vma() only for a file mapping): /proc/PID/maps shows
+    #: offset 0 for anonymous memory.  False: a private anonymous vma shows
+    #: its start address (do_mmap_pgoff's pgoff = addr >> PAGE_SHIFT).
+    maps_anon_offset_zero: bool = False
 
     def describe(self) -> dict[str, bool]:
         """The switches as a name -> value mapping (for reports and docs)."""
@@ -239,6 +245,7 @@ _MODERN = {
     "fault_around": True,
     "no_ptracer_past_eof": True,
     "mprotect_exclusive_writable": True,
+    "maps_anon_offset_zero": True,
 }
 
 
@@ -351,6 +358,10 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
         "64fe24a3e05e",
         "mm/mprotect: try avoiding write faults for exclusive anonymous pages when "
         "changing protection (v6.0, UNVERIFIED; clean ptes too since a later change)",
+    ),
+    "maps_anon_offset_zero": (
+        "UNVERIFIED",
+        "/proc/PID/maps: offset 0 for vmas without a file (after v2.6.2x, by v3.x)",
     ),
 }
 
