@@ -12,8 +12,9 @@ turned on, and are named for what they are: ``"seed"`` is the seed,
 ``"seed^"`` its parent, ``"seed+X"`` the seed plus the switches of the steps
 up to X.  None of them is a released kernel for every modelled operation;
 the old release-like names are aliases (:data:`ALIASES`).  ``"6.18"`` is the
-newest step of the GUP/COW family (every switch on) and is named for the
-release whose GUP/COW rules it carries.  ``pagewalk profiles`` lists them
+newest step of the GUP/COW family (every switch on, with the later GUP/COW
+switches that have no step of their own) and is named for the release whose
+GUP/COW rules it carries.  ``pagewalk profiles`` lists them
 with their switches and commits; docs/profiles.md explains each.
 """
 
