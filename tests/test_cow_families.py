@@ -1,8 +1,10 @@
-"""The simplest families of the kernel selftest tools/testing/selftests/mm/
-cow.c (anonymous base pages), run under every profile: each passes or fails
-where that step of the GUP/COW history made it pass or fail
-(shared/reference/gup-cow-bugs.md §3.2, family A).  Each test runs the
-family's sequence once (no interleaving) and asserts its PASS condition."""
+"""The families of the kernel selftest tools/testing/selftests/mm/cow.c that
+need neither swap, THP, hugetlb, io_uring's ring nor GUP-fast: anonymous base
+pages (family A) and the shared zero page and page cache in private mappings
+(family C), run under every profile: each passes or fails where that step of
+the GUP/COW history made it pass or fail (shared/reference/gup-cow-bugs.md
+§3.2; the table in docs/profiles.md).  Each test runs the family's sequence
+once (no interleaving) and asserts its PASS condition."""
 
 from __future__ import annotations
 
@@ -154,5 +156,120 @@ def test_fork_with_a_fixed_buffer(semantics: str, passes: bool) -> None:
     k.write("p", a, b"new!")
     assert (k.page("p", a) is pages[0]) == passes
     assert k.read("c", a, 4).data == b"old!"
+    k.unpin(pages)
+    k.check_invariants()
+
+
+@pytest.mark.parametrize(("semantics", "passes"), verdict(SEED_ERA))
+def test_vmsplice_and_unmap_in_child_with_mprotect_optimization(
+    semantics: str, passes: bool
+) -> None:
+    """A.4: as A.3, the parent doing mprotect(R) + mprotect(RW) before its
+    write: no leak from parent into child where A.3 has none."""
+    k, a = setup(semantics)
+    k.fork("p", "c")
+    _, pipe = k.vmsplice("c", a, 4)
+    k.munmap("c", a, PAGE)
+    k.mprotect("p", a, PAGE, "r")
+    k.mprotect("p", a, PAGE, "rw")
+    k.write("p", a, b"new!")
+    assert (k.pipe_read(pipe, 4) == b"old!") == passes
+    k.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("semantics", "passes"),
+    verdict(SEED_ERA | {"seed+wp-page-count", "seed+fork-copy-pinned"}),
+)
+def test_ro_pin_on_ro_mapped_shared_page(semantics: str, passes: bool) -> None:
+    """A.9: the child alive, the parent's R/O long-term pin of the shared
+    page; its write must be visible through the pin.  The seed's write
+    copies a page mapped twice; v5.8's pin breaks COW itself; v5.9's pin
+    takes the shared page and the write copies it; v5.18's pin unshares."""
+    k, a = setup(semantics)
+    k.fork("p", "c")
+    _, pages = k.pin("p", a, 1, longterm=True)
+    k.write("p", a, b"new!")
+    assert (k.page("p", a) is pages[0]) == passes
+    assert k.read("c", a, 4).data == b"old!"
+    k.unpin(pages)
+    k.check_invariants()
+
+
+def zero_page_world(semantics: str) -> tuple[Kernel, int, int]:
+    """cow.c's run_with_zeropage: a R/W and a R/O private anonymous page,
+    both read so that both map the shared zero page."""
+    k = Kernel(semantics)
+    k.spawn("p")
+    mem = k.mmap("p", PAGE, "rw")
+    smem = k.mmap("p", PAGE, "r")
+    k.read("p", mem, 1)
+    k.read("p", smem, 1)
+    return k, mem, smem
+
+
+def page_cache_world(semantics: str) -> tuple[Kernel, int, int]:
+    """cow.c's run_with_memfd / run_with_tmpfile (one page-cache file here: the
+    model has no shmem): a R/W MAP_PRIVATE and a R/O MAP_SHARED mapping of a
+    zero-filled one-page file, both read so that both map its page."""
+    k = Kernel(semantics)
+    k.spawn("p")
+    k.add_file("/f", bytes(PAGE))
+    mem = k.mmap("p", PAGE, "rw", "private", "/f")
+    smem = k.mmap("p", PAGE, "r", "shared", "/f")
+    k.read("p", mem, 1)
+    k.read("p", smem, 1)
+    return k, mem, smem
+
+
+@pytest.mark.parametrize(("semantics", "passes"), verdict(set()))
+def test_basic_cow_on_the_shared_zero_page(semantics: str, passes: bool) -> None:
+    """C.1 (shared zeropage): the write to one private mapping must not show
+    through the other ("Other mapping not modified")."""
+    k, mem, smem = zero_page_world(semantics)
+    k.write("p", mem, b"\xff" * 4)
+    assert (k.read("p", smem, 4).data == bytes(4)) == passes
+    k.check_invariants()
+
+
+@pytest.mark.parametrize(("semantics", "passes"), verdict(set()))
+def test_basic_cow_on_a_page_cache_page(semantics: str, passes: bool) -> None:
+    """C.1 (memfd, tmpfile): the write to the private mapping must not show
+    through the shared one, nor reach the file."""
+    k, mem, smem = page_cache_world(semantics)
+    k.write("p", mem, b"\xff" * 4)
+    assert (k.read("p", smem, 4).data == bytes(4)) == passes
+    assert k.files["/f"].content() == k.files["/f"].initial
+    k.check_invariants()
+
+
+#: C.2's verdicts: only v5.8's forced COW break at GUP time (the pin takes a
+#: private anonymous copy, 17839856fd58) and v6.2's unsharing (84209e87c696,
+#: in 6.18) keep the pin coherent; every other profile pins the zero page or
+#: the page-cache page itself, and the write COWs it away.
+NON_ANON_RO_PIN_FAILS = set(PROFILES) - {"seed+gup-cow-break", "6.18"}
+
+
+@pytest.mark.parametrize(("semantics", "passes"), verdict(NON_ANON_RO_PIN_FAILS))
+def test_ro_longterm_pin_on_the_shared_zero_page(semantics: str, passes: bool) -> None:
+    """C.2 (shared zeropage): a R/O long-term pin, then a write through the
+    page table; the pin must see it ("Longterm R/O pin is reliable")."""
+    k, mem, _ = zero_page_world(semantics)
+    _, pages = k.pin("p", mem, 1, longterm=True)
+    k.write("p", mem, b"\xff" * 4)
+    assert (k.page("p", mem) is pages[0]) == passes
+    k.unpin(pages)
+    k.check_invariants()
+
+
+@pytest.mark.parametrize(("semantics", "passes"), verdict(NON_ANON_RO_PIN_FAILS))
+def test_ro_longterm_pin_on_a_page_cache_page(semantics: str, passes: bool) -> None:
+    """C.2 (memfd, tmpfile): as for the zero page, on the private mapping of
+    the file; the file itself stays unchanged either way."""
+    k, mem, _ = page_cache_world(semantics)
+    _, pages = k.pin("p", mem, 1, longterm=True)
+    k.write("p", mem, b"\xff" * 4)
+    assert (k.page("p", mem) is pages[0]) == passes
+    assert k.files["/f"].content() == k.files["/f"].initial
     k.unpin(pages)
     k.check_invariants()

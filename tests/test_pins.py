@@ -369,3 +369,78 @@ def test_anon_exclusive_fork_shares_a_pinned_page_cache_page(kernels) -> None:
     k, a, pages = file_page_pinned_then_fork(kernels, "seed+anon-exclusive")
     assert k.page("c", a) is pages[0]
     k.unpin(pages)
+
+
+# -- 84209e87c696 (v6.2): R/O long-term pins unshare page-cache and zero pages -------
+
+
+def file_world(kernels, semantics: str, flags: str = "private") -> tuple[Kernel, int]:
+    """A kernel with process "p" mapping a one-page file read/write, faulted in."""
+    k = Kernel(semantics)
+    kernels.append(k)
+    k.spawn("p")
+    k.add_file("/f", b"file")
+    a = k.mmap("p", PAGE, "rw", flags, "/f")
+    k.read("p", a, 1)
+    return k, a
+
+
+def test_ro_longterm_pin_of_a_page_cache_page_maps_an_exclusive_read_only_copy(kernels) -> None:
+    k, a = file_world(kernels, "6.18")
+    cache = k.page("p", a)
+    _, pages = k.pin("p", a, 1, longterm=True)
+    assert pages[0] is k.page("p", a) and pages[0] is not cache
+    assert pages[0].flags & PG_anon_exclusive
+    assert not k.pte("p", a) & _PAGE_RW
+    assert k.peek("p", a, 4) == b"file"
+    k.unpin(pages)
+
+
+def test_ro_longterm_pin_of_a_page_cache_page_pins_it_before_v6_2(kernels) -> None:
+    k, a = file_world(kernels, "seed+no-foll-cow")
+    cache = k.page("p", a)
+    _, pages = k.pin("p", a, 1, longterm=True)
+    assert pages[0] is cache
+    k.unpin(pages)
+
+
+def test_short_term_ro_pin_of_a_page_cache_page_does_not_unshare(kernels) -> None:
+    k, a = file_world(kernels, "6.18")
+    cache = k.page("p", a)
+    _, pages = k.pin("p", a, 1)
+    assert pages[0] is cache
+    k.unpin(pages)
+
+
+def test_ro_longterm_pin_in_a_shared_mapping_pins_the_page_cache_page(kernels) -> None:
+    k, a = file_world(kernels, "6.18", "shared")
+    cache = k.page("p", a)
+    _, pages = k.pin("p", a, 1, longterm=True)
+    assert pages[0] is cache
+    k.unpin(pages)
+
+
+def test_ro_longterm_pin_of_a_mapped_zero_page_maps_an_exclusive_copy(kernels) -> None:
+    k = Kernel("6.18")
+    kernels.append(k)
+    k.spawn("p")
+    a = k.mmap("p", PAGE, "rw")
+    k.read("p", a, 1)
+    _, pages = k.pin("p", a, 1, longterm=True)
+    assert pages[0] is k.page("p", a) and pages[0] is not k.zero_page
+    assert pages[0].flags & PG_anon_exclusive
+    assert not k.pte("p", a) & _PAGE_RW
+    k.unpin(pages)
+
+
+@pytest.mark.parametrize(("semantics", "zero"), [("seed+no-foll-cow", True), ("6.18", False)])
+def test_ro_longterm_pin_of_untouched_memory_gets_the_zero_page_only_before_v6_2(
+    kernels, semantics: str, zero: bool
+) -> None:
+    k = Kernel(semantics)
+    kernels.append(k)
+    k.spawn("p")
+    a = k.mmap("p", PAGE, "r")
+    _, pages = k.pin("p", a, 1, longterm=True)
+    assert (pages[0] is k.zero_page) == zero
+    k.unpin(pages)

@@ -29,8 +29,9 @@ needs_host = pytest.mark.skipif(
     PROBLEM is not None, reason=f"host-kernel oracle unavailable: {PROBLEM}"
 )
 
-#: scenario stem -> the rule that still explains a difference under 6.18 (the
-#: model has no per-CPU LRU batches; docs/oracle.md, "Under 6.18")
+#: scenario stem -> the rule that may still explain a difference under 6.18
+#: (the model has no per-CPU LRU batches, and on the host the difference comes
+#: and goes with their state; docs/oracle.md, "Under 6.18")
 RESIDUAL = {"cow_after_gup_reads": "cow-refcount"}
 
 
@@ -86,8 +87,8 @@ def test_6_18_has_no_era_difference_and_no_mismatch(path):
     report = run_oracle(load_scenario(str(path)), "6.18")
     assert report.status in ("ok", "not comparable"), report.notes + _rows(report, MISMATCH)
     assert report.counts[MISMATCH] == 0
-    if path.stem in RESIDUAL:
-        assert _era_rules(report) == {RESIDUAL[path.stem]}
+    if path.stem in RESIDUAL:  # the host copies (an era row) or, at times, reuses (equal)
+        assert _era_rules(report) <= {RESIDUAL[path.stem]}
     else:
         assert report.counts[ERA] == 0, _rows(report, ERA)
 

@@ -23,6 +23,7 @@ from .constants import (
     FOLL_DUMP,
     FOLL_FORCE,
     FOLL_GET,
+    FOLL_LONGTERM,
     FOLL_PIN,
     FOLL_TOUCH,
     FOLL_WRITE,
@@ -610,14 +611,14 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     if pmd is None:
         e = mm.pgd.data[(address >> PGDIR_SHIFT) & PTRS_INDEX_MASK]
         if not e or e & _UPPER_BAD_FLAGS:  # pgd_none || pgd_bad
-            return _follow_no_page_table(k, address, flags)
+            return _follow_no_page_table(mm, address, flags)
         e = mem_map[(e & PTE_MASK) >> PAGE_SHIFT].data[(address >> PUD_SHIFT) & PTRS_INDEX_MASK]
         if not e or e & _UPPER_BAD_FLAGS:  # pud_none || pud_bad
-            return _follow_no_page_table(k, address, flags)
+            return _follow_no_page_table(mm, address, flags)
         pmd = mm.pmd_cache[address >> PUD_SHIFT] = mem_map[(e & PTE_MASK) >> PAGE_SHIFT].data
     e = pmd[(address >> PMD_SHIFT) & PTRS_INDEX_MASK]
     if not e or e & _TABLE_FLAGS != _KERNPG_TABLE:  # pmd_none || pmd_bad
-        return _follow_no_page_table(k, address, flags)
+        return _follow_no_page_table(mm, address, flags)
     if e & _PAGE_PSE:  # pmd_huge
         BUG_ON(flags & FOLL_GET, "mm/memory.c:follow_page: BUG_ON(flags & FOLL_GET) [huge pmd]")
         from .hugetlb import follow_huge_pmd
@@ -642,7 +643,7 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
         pfn = (pte & PTE_MASK) >> PAGE_SHIFT
         if pfn < len(mem_map):  # pfn_valid
             page = mem_map[pfn]
-            if flags & FOLL_PIN and not pte & _PAGE_RW and _must_unshare(k, flags, page):
+            if flags & FOLL_PIN and not pte & _PAGE_RW and _must_unshare(mm, address, flags, page):
                 page = UNSHARE  # later kernels' ERR_PTR(-EMLINK)
             elif flags & FOLL_PIN:  # try_grab_page(FOLL_PIN), fc1d8e7cca2d
                 count_access(page, 1)
@@ -704,26 +705,39 @@ def _can_force_write_exclusive(pte: int, flags: int, mm: mm_struct, address: int
     return bool(page.flags & PG_anon and page.flags & PG_anon_exclusive)
 
 
-def _must_unshare(k: object, flags: int, page: Page) -> bool:
-    return k.semantics.page_anon_exclusive and gup_must_unshare(flags, page)
+def _must_unshare(mm: mm_struct, address: int, flags: int, page: Page) -> bool:
+    return mm.k.semantics.page_anon_exclusive and gup_must_unshare(mm, address, flags, page)
 
 
-def gup_must_unshare(flags: int, page: Page) -> bool:
+def gup_must_unshare(mm: mm_struct, address: int, flags: int, page: Page) -> bool:
     """6c287605fd56's series (v5.18, ``page_anon_exclusive``): a R/O FOLL_PIN
     of an anonymous page that may be shared must first unshare it, so that a
-    later write fault cannot COW the pinned page away."""
+    later write fault cannot COW the pinned page away.  84209e87c696 (v6.2,
+    ``longterm_pin_unshares_non_anon``): so must a R/O FOLL_LONGTERM pin of
+    any other page (page cache, the zero page) in a COW mapping.  The C gets
+    the vma from follow_page_pte; this tree's follow_page has only the mm."""
     if flags & (FOLL_WRITE | FOLL_PIN) != FOLL_PIN:
         return False
-    return bool(page.flags & PG_anon) and not page.flags & PG_anon_exclusive
+    if not page.flags & PG_anon:
+        if not mm.k.semantics.longterm_pin_unshares_non_anon or not flags & FOLL_LONGTERM:
+            return False
+        vma = _mmap.find_vma(mm, address)
+        return vma is None or vma.vm_flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
+    return not page.flags & PG_anon_exclusive
 
 
-def _follow_no_page_table(k: object, address: int, flags: int) -> Page | None:
+def _follow_no_page_table(mm: mm_struct, address: int, flags: int) -> Page | None:
     """follow_page's no_page_table label: "When core dumping an enormous
     anonymous area that nobody has touched so far, we don't want to allocate
-    page tables." """
+    page tables."  A later kernel's R/O long-term pin, which has no such
+    shortcut, must not pin the zero page where it would unshare it
+    (gup_must_unshare): it takes the fault instead."""
     if not flags & FOLL_ANON:
         return None
+    k = mm.k
     page = k.zero_page  # ZERO_PAGE(address): one global page on x86-64
+    if flags & FOLL_PIN and _must_unshare(mm, address, flags, page):
+        return UNSHARE
     if flags & FOLL_PIN:  # the model's FOLL_ANON meets a later kernel's pin
         page._count += GUP_PIN_COUNTING_BIAS
     elif flags & FOLL_GET:
@@ -805,6 +819,7 @@ def get_user_pages(
         foll_flags = FOLL_TOUCH | (gup_flags & FOLL_DUMP)
         if pages is not None:
             foll_flags |= FOLL_PIN if gup_flags & FOLL_PIN else FOLL_GET
+        foll_flags |= gup_flags & FOLL_LONGTERM
         if force and k.semantics.gup_foll_cow:
             foll_flags |= FOLL_FORCE
         # 17839856fd58's should_force_cow_break(): is_cow_mapping() and a
@@ -979,7 +994,9 @@ def do_wp_page(
     the COW was resolved.  The reuse test is the profile's (_wp_can_reuse).
     ``unshare`` (later kernels' FAULT_FLAG_UNSHARE, from a R/O pin): make the
     anonymous page exclusive -- reuse it or map a copy -- leaving the pte
-    read-only, and report no VM_FAULT_WRITE.
+    read-only, and report no VM_FAULT_WRITE; from 8d6a0ac09a16 (v6.2,
+    ``longterm_pin_unshares_non_anon``) a page-cache or zero page is replaced
+    by such a copy too.
 
     Locks: entered with mmap_sem held for read (vmas cannot change, other
     faults may run) and the pte lock ``ptl`` held; the copy runs with the pte
@@ -999,10 +1016,13 @@ def do_wp_page(
     old_page = alloc.mem_map[pfn]
     i = (address >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
 
-    if unshare and not old_page.flags & PG_anon:  # the pte changed: nothing to unshare
+    sem = k.semantics
+    # Before 8d6a0ac09a16 (v6.2) a page that is not anonymous here means the
+    # pte changed under the pin: nothing to unshare.  From it, any page of a
+    # COW mapping is unshared (copied below).
+    if unshare and not old_page.flags & PG_anon and not sem.longterm_pin_unshares_non_anon:
         pte_unmap_unlock(page_table, ptl)
         return ret
-    sem = k.semantics
     if old_page.flags & PG_anon and (
         sem.page_anon_exclusive and old_page.flags & PG_anon_exclusive
     ):  # 6c287605fd56: an exclusive page is reused at once

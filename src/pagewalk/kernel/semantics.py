@@ -12,9 +12,10 @@ turned on, and are named for what they are: ``"seed"`` is the seed,
 ``"seed^"`` its parent, ``"seed+X"`` the seed plus the switches of the steps
 up to X.  None of them is a released kernel for every modelled operation;
 the old release-like names are aliases (:data:`ALIASES`).  ``"6.18"`` is the
-newest step of the GUP/COW family (every switch on), named for the release
-whose GUP/COW rules it carries, plus the modern switches (:data:`_MODERN`):
-the other changes the host oracle finds between the seed and 6.18.  ``pagewalk profiles`` lists them
+newest step of the GUP/COW family (every switch on, with the later GUP/COW
+switches that have no step of their own), named for the release whose GUP/COW
+rules it carries, plus the modern switches (:data:`_MODERN`): the other
+changes the host oracle finds between the seed and 6.18.  ``pagewalk profiles`` lists them
 with their switches and commits; docs/profiles.md explains each.
 """
 
@@ -121,6 +122,14 @@ class Semantics:
     #: FOLL_FORCE write may use a read-only pte only in a private, VM_MAYWRITE,
     #: !VM_WRITE mapping and only on a PageAnonExclusive anonymous page.
     foll_force_anon_exclusive: bool = False
+    #: Since 84209e87c696 "mm/gup: reliable R/O long-term pinning in COW
+    #: mappings" with 8d6a0ac09a16 "mm: extend FAULT_FLAG_UNSHARE support to
+    #: anything in a COW mapping" (v6.2, David Hildenbrand): a R/O
+    #: FOLL_LONGTERM pin of a page-cache page or the zero page in a private
+    #: (COW) mapping takes an unshare fault first (gup_must_unshare), which
+    #: maps an exclusive anonymous copy read-only, so a later write through
+    #: the page table is seen by the pin.
+    longterm_pin_unshares_non_anon: bool = False
     # -- The modern profile: behaviour changes outside the GUP/COW family, each
     # -- found by the host oracle (docs/oracle.md) and on in "6.18" only.
     #: Since 54cb8821de07 "mm: merge populate and nopage into fault (fixes
@@ -221,6 +230,10 @@ _SEED_PARENT = dict(
     split_ptlock_available=False,
 )
 _DIRTY_COW_FIX = {"madvise_dontneed_mmap_sem_read": True, "gup_foll_cow": True}
+#: GUP/COW switches after the family's last step that only "6.18" has: no
+#: "seed+X" profile of their own, so "6.18" against "seed+no-foll-cow" shows
+#: what they change.
+_AFTER_V6_0 = {"longterm_pin_unshares_non_anon": True}
 
 
 def _family() -> dict[str, Semantics]:
@@ -229,7 +242,7 @@ def _family() -> dict[str, Semantics]:
     for step, on, _what in _FAMILY:
         switches.update(on)
         out["seed+" + step] = Semantics(name="seed+" + step, **switches)
-    out["6.18"] = Semantics(name="6.18", **switches, **_MODERN)
+    out["6.18"] = Semantics(name="6.18", **switches, **_AFTER_V6_0, **_MODERN)
     return out
 
 
@@ -326,6 +339,11 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
     "foll_force_anon_exclusive": (
         "5535be309971",
         "mm/gup: fix FOLL_FORCE COW security issue and remove FOLL_COW (v6.0-rc1, v5.19.6)",
+    ),
+    "longterm_pin_unshares_non_anon": (
+        "84209e87c696 + 8d6a0ac09a16",
+        "mm/gup: reliable R/O long-term pinning in COW mappings; mm: extend "
+        "FAULT_FLAG_UNSHARE support to anything in a COW mapping (v6.2)",
     ),
     "populate_via_gup": (
         "54cb8821de07",
