@@ -7,6 +7,10 @@ named kernel commit changed between 2.6.15 and the host kernel, see
 Era differences are not guessed from the values: each rule *predicts* what
 the host does differently from the model in one situation, and an observable
 is an era difference only when the host shows exactly the predicted value.
+A rule names the semantics switch that models its change; under a profile
+that has the switch the rule predicts nothing and explains nothing (an era
+row it would make is a mismatch), so under ``6.18`` only a rule without a
+switch can still apply.
 
 * Faults.  For every fault the model took in the step (``model_side``'s
   events, in order) the host is predicted to take the same fault, except
