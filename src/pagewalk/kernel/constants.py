@@ -76,6 +76,9 @@ FOLL_ANON = 0x08
 #: (19be0eaffa3a, the Dirty COW fix): get_user_pages passes force down, and a
 #: completed COW is remembered as FOLL_COW instead of dropping FOLL_WRITE.
 FOLL_FORCE = 0x10
+#: FOLL_DUMP (8e4b9a607189, v2.6.32; 0x08 in the C, where it took FOLL_ANON's
+#: value -- both exist here): the core dump's "fail where there is no page".
+FOLL_DUMP = 0x20
 FOLL_COW = 0x4000
 #: FOLL_PIN (eddb1c228f79, v5.6) and FOLL_LONGTERM: pin_user_pages' flags,
 #: used by profiles with the ``foll_pin`` switch.

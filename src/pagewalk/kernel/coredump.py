@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from .constants import (
     EINVAL,
     EIO,
+    FOLL_DUMP,
     PAGE_SIZE,
     VM_EXEC,
     VM_IO,
@@ -295,7 +296,9 @@ def dump_page(tsk: task_struct, mm: mm_struct, addr: int, out: _CoreFile) -> Non
     hole, anything else is written; the reference is always dropped."""
     pages: list[Page] = []
     vmas: list[vm_area_struct] = []
-    if get_user_pages(tsk, mm, addr, 1, 0, 1, pages, vmas) <= 0:
+    # Since 8e4b9a607189 the dump's get_dump_page() passes FOLL_DUMP.
+    dump = FOLL_DUMP if mm.k.semantics.gup_foll_dump else 0
+    if get_user_pages(tsk, mm, addr, 1, 0, 1, pages, vmas, dump) <= 0:
         out.seek(out.pos + PAGE_SIZE)
         return
     page = pages[0]

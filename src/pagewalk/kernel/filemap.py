@@ -10,13 +10,14 @@ what :meth:`File.content` returns.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .constants import (
     EINVAL,
     ENOMEM,
     PAGE_SHIFT,
     PAGE_SIZE,
+    PTRS_INDEX_MASK,
     VM_FAULT_MAJOR,
     VM_FAULT_MINOR,
     VM_RAND_READ,
@@ -24,6 +25,7 @@ from .constants import (
 )
 from .page import (
     Page,
+    PG_locked,
     PG_lru,
     PG_uptodate,
     get_page,
@@ -284,7 +286,9 @@ def filemap_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int
     majmin = VM_FAULT_MINOR
     size = (file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
     if pgoff >= size:
-        if k.current is not None and k.current.mm is area.vm_mm:
+        if (k.current is not None and k.current.mm is area.vm_mm) or (
+            k.semantics.no_ptracer_past_eof  # today's filemap_fault: SIGBUS for all
+        ):
             return None, 0  # outside_data_content: NOPAGE_SIGBUS
         # "An external ptracer can access pages that normally aren't
         # accessible": it falls through to no_cached_page.
@@ -486,8 +490,44 @@ def filemap_populate(
     return 0
 
 
-generic_file_vm_ops = vm_operations_struct("generic_file_vm_ops", filemap_nopage, filemap_populate)
-shmem_vm_ops = vm_operations_struct("shmem_vm_ops", shmem_nopage, filemap_populate)
+def filemap_map_pages(
+    vma: vm_area_struct, page_table: Any, address: int, start_pgoff: int, end_pgoff: int
+) -> bool:
+    """mm/filemap.c filemap_map_pages() (8c6e50b0290c, v3.15; the ->map_pages
+    of files and, since d7c1755179b8, of shmem): map every page of the cache
+    in [start_pgoff, end_pgoff] -- clamped to EOF -- that is uptodate, not
+    locked and whose pte is none, read-only as the fault is a read
+    (vm_page_prot), each with a reference, a file rmap and file rss.  The
+    caller holds the pte lock of ``page_table``.  True if the page at
+    ``address`` was mapped (VM_FAULT_NOPAGE)."""
+    from .rmap import page_add_file_rmap
+
+    mapping = vma.vm_file.mapping
+    end_pgoff = min(end_pgoff, ((vma.vm_file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT) - 1)
+    mm = vma.vm_mm
+    done = False
+    for pgoff in range(start_pgoff, end_pgoff + 1):
+        page = mapping.page_tree.get(pgoff)
+        if page is None or not page.flags & PG_uptodate or page.flags & PG_locked:
+            continue
+        addr = vma.vm_start + ((pgoff - vma.vm_pgoff) << PAGE_SHIFT)
+        i = (addr >> PAGE_SHIFT) & PTRS_INDEX_MASK
+        if page_table[i]:  # !pte_none
+            continue
+        get_page(page)
+        page_table[i] = (page.pfn << PAGE_SHIFT) | vma.vm_page_prot  # set_pte_range
+        page_add_file_rmap(page)
+        mm._file_rss += 1
+        done = done or addr == address
+    return done
+
+
+generic_file_vm_ops = vm_operations_struct(
+    "generic_file_vm_ops", filemap_nopage, filemap_populate, filemap_map_pages
+)
+shmem_vm_ops = vm_operations_struct(
+    "shmem_vm_ops", shmem_nopage, filemap_populate, filemap_map_pages
+)
 
 __all__ = [
     "File",

@@ -71,6 +71,10 @@ def madvise_willneed(
 ) -> tuple[int, vm_area_struct | None]:
     file = vma.vm_file
     if file is None:
+        if vma.vm_mm.k.semantics.willneed_anon:
+            # 1998cc048901: swap-in readahead of the range; with no swap
+            # (no swap entries in this model) nothing is read.
+            return 0, vma
         return -EBADF, prev
     first = linear_page_index(vma, start)
     end = min(end, vma.vm_end)

@@ -20,6 +20,7 @@ from .constants import (
     FAULT_FLAG_UNSHARE,
     FOLL_ANON,
     FOLL_COW,
+    FOLL_DUMP,
     FOLL_FORCE,
     FOLL_GET,
     FOLL_LONGTERM,
@@ -35,6 +36,7 @@ from .constants import (
     PTRS_INDEX_MASK,
     PUD_SHIFT,
     ULONG_MAX,
+    VM_EXEC,
     VM_FAULT_MAJOR,
     VM_FAULT_MINOR,
     VM_FAULT_OOM,
@@ -188,6 +190,9 @@ def copy_one_pte(
     if vm_flags & VM_SHARED:
         pte &= _CLEAR_DIRTY  # pte_mkclean
     pte &= _CLEAR_ACCESSED  # pte_mkold
+    if page is k.zero_page and sem.zero_page_special:  # vm_normal_page() NULL: a13ea5b75964
+        dst_pte[i] = pte
+        return 0
     # get_page() and page_dup_rmap(), written in place (once per pte a fork
     # copies); never a compound page here: hugetlb vmas take
     # copy_hugetlb_page_range.
@@ -378,6 +383,8 @@ def zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, pmd: array, addr: int, e
     mm = tlb.mm
     alloc = mm.k.alloc
     mem_map = alloc.mem_map
+    # a13ea5b75964: vm_normal_page() is NULL for the zero pfn (no rmap, no rss)
+    special = mm.k.zero_page if mm.k.semantics.zero_page_special else None
     file_rss = anon_rss = 0
     pte, ptl = pte_offset_map_lock(mm, pmd, addr)
     first = (addr >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
@@ -394,7 +401,7 @@ def zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, pmd: array, addr: int, e
                 else:
                     page = mem_map[pfn]
             pte[i] = 0  # ptep_get_and_clear_full
-            if page is None:
+            if page is None or page is special:
                 continue
             if page.flags & PG_anon:
                 anon_rss -= 1
@@ -809,7 +816,7 @@ def get_user_pages(
                 return i
             continue
 
-        foll_flags = FOLL_TOUCH
+        foll_flags = FOLL_TOUCH | (gup_flags & FOLL_DUMP)
         if pages is not None:
             foll_flags |= FOLL_PIN if gup_flags & FOLL_PIN else FOLL_GET
         foll_flags |= gup_flags & FOLL_LONGTERM
@@ -823,10 +830,11 @@ def get_user_pages(
             and vma.vm_flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
         )
         # The seed's "!write && !(vma->vm_flags & VM_LOCKED) &&
-        # (!vma->vm_ops || !vma->vm_ops->nopage)".
+        # (!vma->vm_ops || !vma->vm_ops->nopage)"; gone with 8e4b9a607189.
         if (
             not write
             and not cow_break
+            and not k.semantics.gup_foll_dump
             and not _vm_locked_blocks_foll_anon(k, vma)
             and (vma.vm_ops is None or vma.vm_ops.nopage is None)
         ):
@@ -846,7 +854,12 @@ def get_user_pages(
                         return i or err
                     continue
                 if page is not None:
+                    if foll_flags & FOLL_DUMP and page is k.zero_page:
+                        put_page(k.alloc, page)  # follow_page's FOLL_DUMP bad_page
+                        return i or -EFAULT
                     break
+                if foll_flags & FOLL_DUMP and (vma.vm_ops is None or vma.vm_ops.nopage is None):
+                    return i or -EFAULT  # follow_page's FOLL_DUMP no_page_table: a hole
                 ret = __handle_mm_fault(mm, vma, start, foll_flags & FOLL_WRITE)
                 # The VM_FAULT_WRITE bit tells us that do_wp_page has broken
                 # COW when necessary, even if maybe_mkwrite decided not to set
@@ -948,10 +961,16 @@ def make_pages_present(addr: int, end: int, current: task_struct) -> int:
     if vma is None:
         return -1
     write = 1 if vma.vm_flags & VM_WRITE else 0
+    force = 0
+    if mm.k.semantics.populate_reads_shared:
+        # 5ecfda041e4b: shared mappings are not COWed, so no write fault to
+        # dirty them; any mapping but PROT_NONE may be populated (FOLL_FORCE).
+        write = 1 if vma.vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE else 0
+        force = 1 if vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC) else 0
     BUG_ON(addr >= end, "mm/memory.c:make_pages_present: BUG() addr >= end")
     BUG_ON(end > vma.vm_end, "mm/memory.c:make_pages_present: BUG() end > vma->vm_end")
     length = (end + PAGE_SIZE - 1) // PAGE_SIZE - addr // PAGE_SIZE
-    ret = get_user_pages(current, mm, addr, length, write, 0, None, None)
+    ret = get_user_pages(current, mm, addr, length, write, force, None, None)
     if ret < 0:
         return ret
     return 0 if ret == length else -1
@@ -1024,7 +1043,10 @@ def do_wp_page(
         pte_unmap_unlock(page_table, ptl)
         return ret | VM_FAULT_WRITE
 
-    # Ok, we need to copy. Oh, well..
+    # Ok, we need to copy. Oh, well..  Since a13ea5b75964 vm_normal_page()
+    # gives no page for the zero pfn: wp_page_copy runs with old_page NULL.
+    if old_page is k.zero_page and sem.zero_page_special:
+        return _wp_copy_zero_pfn(mm, vma, address, pmd, orig_pte, ptl, page_table, unshare)
     get_page(old_page)  # page_cache_get
     pte_unmap_unlock(page_table, ptl)
     if vma.anon_vma is None and anon_vma_prepare(vma):  # its inline test, in place
@@ -1062,6 +1084,47 @@ def do_wp_page(
             ret |= VM_FAULT_WRITE
     put_page(alloc, new_page)
     put_page(alloc, old_page)
+    pte_unmap_unlock(page_table, ptl)
+    return ret
+
+
+def _wp_copy_zero_pfn(
+    mm: mm_struct,
+    vma: vm_area_struct,
+    address: int,
+    pmd: array,
+    orig_pte: int,
+    ptl: object,
+    page_table: array,
+    unshare: bool,
+) -> int:
+    """do_wp_page's copy for a write to the zero pfn once it is special
+    (a13ea5b75964; later kernels' wp_page_copy with old_folio NULL): a
+    zeroed page replaces the pte; the zero page gives up no reference,
+    rmap or file rss, and the new page counts as anon rss."""
+    k = mm.k
+    alloc = k.alloc
+    pte_unmap_unlock(page_table, ptl)
+    if vma.anon_vma is None and anon_vma_prepare(vma):
+        return VM_FAULT_OOM
+    new_page = alloc.alloc_page_node(k.current_node())
+    if new_page is None:
+        return VM_FAULT_OOM
+    clear_user_highpage(new_page)  # alloc_zeroed_user_highpage
+    page_table, ptl = pte_offset_map_lock(mm, pmd, address)
+    i = (address >> PAGE_SHIFT) & PTRS_INDEX_MASK
+    ret = VM_FAULT_MINOR
+    if page_table[i] == orig_pte:
+        mm._anon_rss += 1
+        entry = (new_page.pfn << PAGE_SHIFT) | vma.vm_page_prot
+        if not unshare:
+            entry = maybe_mkwrite(entry | _PAGE_DIRTY, vma)
+            ret |= VM_FAULT_WRITE
+        page_table[i] = entry
+        lru_cache_add_active(new_page)
+        page_add_anon_rmap(new_page, vma, address)
+    else:
+        put_page(alloc, new_page)
     pte_unmap_unlock(page_table, ptl)
     return ret
 
@@ -1129,20 +1192,25 @@ def do_anonymous_page(
         page.flags |= PG_referenced  # SetPageReferenced
         page_add_anon_rmap(page, vma, address)
     else:
-        # Map the ZERO_PAGE - vm_page_prot is readonly
+        # Map the ZERO_PAGE - vm_page_prot is readonly.  Since a13ea5b75964
+        # (zero_page_special) a special pte: no reference, rss or rmap.
         page = k.zero_page
-        get_page(page)
+        counted = not k.semantics.zero_page_special
+        if counted:
+            get_page(page)
         entry = _mk_pte(page, vma.vm_page_prot)
         ptl = pte_lockptr(mm, pmd[pmd_index(address)])
         spin_lock(ptl)
         if page_table[i]:
-            put_page(k.alloc, page)
+            if counted:
+                put_page(k.alloc, page)
             pte_unmap_unlock(page_table, ptl)
             return VM_FAULT_MINOR
-        mm._file_rss += 1
-        if k.sched is not None:
-            k.sched.charge("mm_counter", mm)
-        page_add_file_rmap(page)
+        if counted:
+            mm._file_rss += 1
+            if k.sched is not None:
+                k.sched.charge("mm_counter", mm)
+            page_add_file_rmap(page)
     page_table[i] = entry  # set_pte_at
     if k.sched is not None:
         k.sched.charge("set_pte")
@@ -1168,6 +1236,14 @@ def do_no_page(
     another fault backs out.  Returns with mmap_sem still held and the pte
     lock released."""
     k = mm.k
+    if not write_access and k.semantics.fault_around and vma.vm_ops.map_pages is not None:
+        # 8c6e50b0290c's do_read_fault(): map the cached pages around first;
+        # if that mapped this page (!pte_same), the fault is done.
+        page_table, ptl = pte_offset_map_lock(mm, pmd, address)
+        mapped = do_fault_around(vma, address, page_table)
+        pte_unmap_unlock(page_table, ptl)
+        if mapped:
+            return VM_FAULT_MINOR
     mapping = None
     sequence = 0
     anon = False
@@ -1230,6 +1306,27 @@ def do_no_page(
         put_page(k.alloc, new_page)
     pte_unmap_unlock(page_table, ptl)
     return ret
+
+
+#: fault_around_bytes (64 KiB, the default) in pages.
+FAULT_AROUND_PAGES = 16
+
+
+def do_fault_around(vma: vm_area_struct, address: int, page_table: array) -> bool:
+    """mm/memory.c do_fault_around() (8c6e50b0290c, v3.15; the window as
+    6.18 computes it): FAULT_AROUND_PAGES aligned in the page table, clamped
+    to the vma and to the pte page, handed to ->map_pages.  True if the
+    faulting page itself got mapped."""
+    nr = FAULT_AROUND_PAGES
+    pte_off = pte_index(address)
+    pgoff = vma.vm_pgoff + ((address - vma.vm_start) >> PAGE_SHIFT)
+    vma_off = pgoff - vma.vm_pgoff
+    vma_pages = (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
+    from_pte = max(pte_off & ~(nr - 1), pte_off - min(pte_off, vma_off))
+    to_pte = min(from_pte + nr, PTRS_INDEX_MASK + 1, pte_off + vma_pages - vma_off) - 1
+    return vma.vm_ops.map_pages(
+        vma, page_table, address, pgoff + from_pte - pte_off, pgoff + to_pte - pte_off
+    )
 
 
 def handle_pte_fault(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .constants import EAGAIN, EINVAL, ENOMEM, PAGE_MASK_LOW, PAGE_SHIFT, VM_IO, VM_LOCKED
+from .constants import EAGAIN, EFAULT, EINVAL, ENOMEM, PAGE_MASK_LOW, PAGE_SHIFT, VM_IO, VM_LOCKED
 from .locks import down_write, up_write
 from .memory import make_pages_present
 from .mmap import PAGE_ALIGN, find_vma_prev, split_vma, vma_merge
@@ -46,8 +46,23 @@ def mlock_fixup(
         pages = -pages
         if not newflags & VM_IO:
             ret = make_pages_present(start, end, current)
+            if ret < 0 and mm.k.semantics.mlock_posix_errno:
+                ret = __mlock_posix_error_return(ret)
+                mm.locked_vm -= pages
+                return ret, vma
     mm.locked_vm -= pages
     return (-EAGAIN if ret == -ENOMEM else ret), vma
+
+
+def __mlock_posix_error_return(retval: int) -> int:
+    """mm/mlock.c (the unevictable-mlock rework, v2.6.28): a failure to fault
+    in is reported as POSIX asks -- EFAULT (an address not mapped as
+    needed) as ENOMEM, ENOMEM (no memory) as EAGAIN."""
+    if retval == -EFAULT:
+        return -ENOMEM
+    if retval == -ENOMEM:
+        return -EAGAIN
+    return retval
 
 
 def do_mlock(current: task_struct, start: int, length: int, on: bool) -> int:

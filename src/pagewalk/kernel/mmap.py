@@ -539,7 +539,11 @@ def _mmap_out(
     if vm_flags & VM_LOCKED:
         mm.locked_vm += length >> PAGE_SHIFT
         make_pages_present(addr, addr + length, current)
-    if flags & MAP_POPULATE:
+    if flags & MAP_POPULATE and mm.k.semantics.populate_via_gup:
+        # 54cb8821de07 (v2.6.23): every mapping is faulted in, errors ignored
+        if not flags & MAP_NONBLOCK:
+            make_pages_present(addr, addr + length, current)
+    elif flags & MAP_POPULATE:
         from .fremap import sys_remap_file_pages
         from .locks import down_write, up_write
 

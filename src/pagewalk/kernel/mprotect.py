@@ -33,8 +33,11 @@ from .constants import (
 from .locks import down_write, up_write
 from .memory import BUG_ON
 from .mmap import PAGE_ALIGN, calc_vm_prot_bits, find_vma_prev, split_vma, vma_merge
+from .page import PG_anon, PG_anon_exclusive
 from .pgalloc import next_table, pte_offset_map_lock, pte_unmap_unlock
 from .pgtable import (
+    _PAGE_RW,
+    PTE_MASK,
     PTE_PRESENT_MASK,
     pgd_addr_end,
     pgd_bad,
@@ -58,44 +61,71 @@ if TYPE_CHECKING:
     from .mm import task_struct
 
 
-def change_pte_range(mm: object, pmd: array, addr: int, end: int, newprot: int) -> None:
+def change_pte_range(
+    mm: object, pmd: array, addr: int, end: int, newprot: int, try_writable: bool = False
+) -> None:
+    """``try_writable``: 64fe24a3e05e's MM_CP_TRY_CHANGE_WRITABLE."""
     pte, ptl = pte_offset_map_lock(mm, pmd, addr)
     first = pte_index(addr)
     for i in range(first, first + ((end - addr) >> PAGE_SHIFT)):
         old = pte[i]
         if old & PTE_PRESENT_MASK:  # pte_present
             pte[i] = 0  # ptep_get_and_clear
-            pte[i] = pte_modify(old, newprot)  # set_pte_at
+            new = pte_modify(old, newprot)
+            if try_writable and not new & _PAGE_RW and _can_change_pte_writable(mm, new):
+                new |= _PAGE_RW  # pte_mkwrite
+            pte[i] = new  # set_pte_at
     pte_unmap_unlock(pte, ptl)
 
 
-def change_pmd_range(mm: object, pud: array, addr: int, end: int, newprot: int) -> None:
+def _can_change_pte_writable(mm: object, pte: int) -> bool:
+    """can_change_pte_writable() for a private mapping (64fe24a3e05e): only an
+    exclusive anonymous page, which the write fault would reuse anyway (the
+    zero pfn has no page: vm_normal_page; soft-dirty and uffd-wp are not
+    modelled)."""
+    pfn = (pte & PTE_MASK) >> PAGE_SHIFT
+    mem_map = mm.k.alloc.mem_map
+    if pfn >= len(mem_map) or mem_map[pfn] is mm.k.zero_page:
+        return False
+    page = mem_map[pfn]
+    return bool(page.flags & PG_anon and page.flags & PG_anon_exclusive)
+
+
+def change_pmd_range(
+    mm: object, pud: array, addr: int, end: int, newprot: int, try_writable: bool = False
+) -> None:
     pmd = next_table(mm, pud[pud_index(addr)])  # pmd_offset
     while True:
         nxt = pmd_addr_end(addr, end)
         e = pmd[pmd_index(addr)]
         if not pmd_none(e) and not pmd_bad(e):
-            change_pte_range(mm, pmd, addr, nxt, newprot)
+            change_pte_range(mm, pmd, addr, nxt, newprot, try_writable)
         addr = nxt
         if addr == end:
             return
 
 
-def change_pud_range(mm: object, pgd: array, addr: int, end: int, newprot: int) -> None:
+def change_pud_range(
+    mm: object, pgd: array, addr: int, end: int, newprot: int, try_writable: bool = False
+) -> None:
     pud = next_table(mm, pgd[pgd_index(addr)])  # pud_offset
     while True:
         nxt = pud_addr_end(addr, end)
         e = pud[pud_index(addr)]
         if not pud_none(e) and not pud_bad(e):
-            change_pmd_range(mm, pud, addr, nxt, newprot)
+            change_pmd_range(mm, pud, addr, nxt, newprot, try_writable)
         addr = nxt
         if addr == end:
             return
 
 
-def change_protection(vma: vm_area_struct, addr: int, end: int, newprot: int) -> None:
+def change_protection(
+    vma: vm_area_struct, addr: int, end: int, newprot: int, try_writable: bool = False
+) -> None:
     """mm/mprotect.c change_protection(): every present pte of [addr, end)
-    takes ``newprot`` (pte_modify keeps frame, accessed and dirty)."""
+    takes ``newprot`` (pte_modify keeps frame, accessed and dirty); with
+    ``try_writable`` (64fe24a3e05e) exclusive anonymous pages also become
+    writable."""
     mm = vma.vm_mm
     BUG_ON(addr >= end, "mm/mprotect.c:change_protection: BUG_ON(addr >= end)")
     pgd = mm.pgd.data
@@ -103,7 +133,7 @@ def change_protection(vma: vm_area_struct, addr: int, end: int, newprot: int) ->
         nxt = pgd_addr_end(addr, end)
         e = pgd[pgd_index(addr)]
         if not pgd_none(e) and not pgd_bad(e):
-            change_pud_range(mm, pgd, addr, nxt, newprot)
+            change_pud_range(mm, pgd, addr, nxt, newprot, try_writable)
         addr = nxt
         if addr == end:
             return
@@ -139,7 +169,14 @@ def mprotect_fixup(
                 return err, vma
     vma.vm_flags = newflags
     vma.vm_page_prot = newprot
-    change_protection(vma, start, end, newprot)
+    # 64fe24a3e05e: vma_wants_manual_pte_write_upgrade() -- a private writable
+    # mapping (a shared one's vm_page_prot is writable already: no writenotify)
+    try_writable = bool(
+        vma.vm_mm.k.semantics.mprotect_exclusive_writable
+        and newflags & VM_WRITE
+        and not newflags & VM_SHARED
+    )
+    change_protection(vma, start, end, newprot, try_writable)
     return 0, vma
 
 

@@ -174,8 +174,11 @@ def show_map_internal(
     mm = vma.vm_mm
     ino = 0
     dev_major = dev_minor = 0
+    pgoff = (vma.vm_pgoff << PAGE_SHIFT) & ULONG_MAX
     if file is not None:
         ino = file.ino
+    elif tsk.mm.k.semantics.maps_anon_offset_zero:
+        pgoff = 0  # later show_map_vma(): the offset of a file mapping only
     line = "%08x-%08x %c%c%c%c %08x %02x:%02x %d " % (  # noqa: UP031 - the kernel's format
         vma.vm_start,
         vma.vm_end,
@@ -183,7 +186,7 @@ def show_map_internal(
         "w" if flags & VM_WRITE else "-",
         "x" if flags & VM_EXEC else "-",
         "s" if flags & VM_MAYSHARE else "p",
-        (vma.vm_pgoff << PAGE_SHIFT) & ULONG_MAX,
+        pgoff,
         dev_major,
         dev_minor,
         ino,

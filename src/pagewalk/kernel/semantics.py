@@ -13,8 +13,9 @@ turned on, and are named for what they are: ``"seed"`` is the seed,
 up to X.  None of them is a released kernel for every modelled operation;
 the old release-like names are aliases (:data:`ALIASES`).  ``"6.18"`` is the
 newest step of the GUP/COW family (every switch on, with the later GUP/COW
-switches that have no step of their own) and is named for the release whose
-GUP/COW rules it carries.  ``pagewalk profiles`` lists them
+switches that have no step of their own), named for the release whose GUP/COW
+rules it carries, plus the modern switches (:data:`_MODERN`): the other
+changes the host oracle finds between the seed and 6.18.  ``pagewalk profiles`` lists them
 with their switches and commits; docs/profiles.md explains each.
 """
 
@@ -129,6 +130,61 @@ class Semantics:
     #: maps an exclusive anonymous copy read-only, so a later write through
     #: the page table is seen by the pin.
     longterm_pin_unshares_non_anon: bool = False
+    # -- The modern profile: behaviour changes outside the GUP/COW family, each
+    # -- found by the host oracle (docs/oracle.md) and on in "6.18" only.
+    #: Since 54cb8821de07 "mm: merge populate and nopage into fault (fixes
+    #: nonlinear)" (v2.6.23): MAP_POPULATE faults every new mapping in with
+    #: make_pages_present (get_user_pages); errors are ignored.  False: only
+    #: shared file mappings are pre-mapped, by sys_remap_file_pages (install_page,
+    #: no fault).
+    populate_via_gup: bool = False
+    #: Since 8e4b9a607189 "mm: FOLL_DUMP replace FOLL_ANON" (v2.6.32): no
+    #: FOLL_ANON zero-page shortcut in get_user_pages (a read of untouched
+    #: anonymous memory faults the zero page in); only the core dump passes
+    #: FOLL_DUMP, which makes follow_page fail where there is no page.
+    gup_foll_dump: bool = False
+    #: Since a13ea5b75964 "mm: reinstate ZERO_PAGE" (v2.6.32): the zero page is
+    #: a special pfn to vm_normal_page(): mapping it takes no reference, no
+    #: mapcount and no rss; zap, fork and do_wp_page skip it.
+    zero_page_special: bool = False
+    #: Since 5ecfda041e4b "mlock: avoid dirtying pages and triggering
+    #: writeback" (v2.6.38): make_pages_present write-faults only private
+    #: writable mappings (shared ones are read-faulted) and passes FOLL_FORCE
+    #: for any mapping that is not PROT_NONE.
+    populate_reads_shared: bool = False
+    #: Since the unevictable-mlock rework (b291f000393f "mlock: mlocked pages are
+    #: unevictable", v2.6.28; that it added __mlock_posix_error_return() is
+    #: UNVERIFIED; v2.6.36's mlock_fixup() has the call): mlock_fixup reports
+    #: a failure to fault in as POSIX asks, EFAULT as ENOMEM and ENOMEM as
+    #: EAGAIN.
+    mlock_posix_errno: bool = False
+    #: Since 1998cc048901 "mm: make madvise(MADV_WILLNEED) support swap file
+    #: prefetch" (v3.9-rc1): MADV_WILLNEED on anonymous memory is accepted
+    #: (swap-in readahead; no swap here, so nothing happens) instead of EBADF.
+    willneed_anon: bool = False
+    #: Since 8c6e50b0290c "mm: introduce vm_ops->map_pages()" (v3.15-rc1;
+    #: tmpfs through d7c1755179b8, version UNVERIFIED): a read fault on a file
+    #: or shmem page first maps the uptodate cached pages of its 16-page window
+    #: (do_fault_around -> filemap_map_pages).
+    fault_around: bool = False
+    #: Since the removal of filemap_nopage()'s "external ptracer" exception
+    #: (still in v2.6.23's filemap_fault(), gone from the -mm tree that Wu
+    #: Fengguang's April 2009 readahead series applied to; the commit is
+    #: UNVERIFIED): a get_user_pages fault wholly past EOF is SIGBUS for every
+    #: caller.
+    no_ptracer_past_eof: bool = False
+    #: Since 64fe24a3e05e "mm/mprotect: try avoiding write faults for exclusive
+    #: anonymous pages when changing protection" (June 2022, v6.0 UNVERIFIED;
+    #: dirty ptes, and clean ones since a later change of Nadav Amit's,
+    #: UNVERIFIED): mprotect giving write back maps
+    #: PageAnonExclusive pages of a private mapping writable at once.
+    mprotect_exclusive_writable: bool = False
+    #: Since show_map() stopped printing vm_pgoff for vmas without a file (the
+    #: commit is UNVERIFIED: 2.6.2x's show_map() prints it for every vma, and
+    #: v3.x's show_map_vma() only for a file mapping): /proc/PID/maps shows
+    #: offset 0 for anonymous memory.  False: a private anonymous vma shows
+    #: its start address (do_mmap_pgoff's pgoff = addr >> PAGE_SHIFT).
+    maps_anon_offset_zero: bool = False
 
     def describe(self) -> dict[str, bool]:
         """The switches as a name -> value mapping (for reports and docs)."""
@@ -186,8 +242,24 @@ def _family() -> dict[str, Semantics]:
     for step, on, _what in _FAMILY:
         switches.update(on)
         out["seed+" + step] = Semantics(name="seed+" + step, **switches)
-    out["6.18"] = Semantics(name="6.18", **switches, **_AFTER_V6_0)
+    out["6.18"] = Semantics(name="6.18", **switches, **_AFTER_V6_0, **_MODERN)
     return out
+
+
+#: The modern profile's switches outside the GUP/COW family (``6.18`` only:
+#: the seed+ steps are the seed plus that family, not releases).
+_MODERN = {
+    "populate_via_gup": True,
+    "gup_foll_dump": True,
+    "zero_page_special": True,
+    "populate_reads_shared": True,
+    "mlock_posix_errno": True,
+    "willneed_anon": True,
+    "fault_around": True,
+    "no_ptracer_past_eof": True,
+    "mprotect_exclusive_writable": True,
+    "maps_anon_offset_zero": True,
+}
 
 
 PROFILES: dict[str, Semantics] = {
@@ -272,6 +344,42 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
         "84209e87c696 + 8d6a0ac09a16",
         "mm/gup: reliable R/O long-term pinning in COW mappings; mm: extend "
         "FAULT_FLAG_UNSHARE support to anything in a COW mapping (v6.2)",
+    ),
+    "populate_via_gup": (
+        "54cb8821de07",
+        "mm: merge populate and nopage into fault (fixes nonlinear) (v2.6.23)",
+    ),
+    "gup_foll_dump": ("8e4b9a607189", "mm: FOLL_DUMP replace FOLL_ANON (v2.6.32)"),
+    "zero_page_special": ("a13ea5b75964", "mm: reinstate ZERO_PAGE (v2.6.32)"),
+    "populate_reads_shared": (
+        "5ecfda041e4b",
+        "mlock: avoid dirtying pages and triggering writeback (v2.6.38)",
+    ),
+    "mlock_posix_errno": (
+        "b291f000393f (UNVERIFIED)",
+        "mlock: mlocked pages are unevictable; __mlock_posix_error_return (v2.6.28)",
+    ),
+    "willneed_anon": (
+        "1998cc048901",
+        "mm: make madvise(MADV_WILLNEED) support swap file prefetch (v3.9-rc1)",
+    ),
+    "fault_around": (
+        "8c6e50b0290c + d7c1755179b8",
+        "mm: introduce vm_ops->map_pages() (v3.15-rc1); ->map_pages for shmem/tmpfs",
+    ),
+    "no_ptracer_past_eof": (
+        "UNVERIFIED",
+        "filemap_fault: no read past EOF for an external ptracer (after v2.6.23, by the "
+        "spring 2009 -mm tree)",
+    ),
+    "mprotect_exclusive_writable": (
+        "64fe24a3e05e",
+        "mm/mprotect: try avoiding write faults for exclusive anonymous pages when "
+        "changing protection (v6.0, UNVERIFIED; clean ptes too since a later change)",
+    ),
+    "maps_anon_offset_zero": (
+        "UNVERIFIED",
+        "/proc/PID/maps: offset 0 for vmas without a file (after v2.6.2x, by v3.x)",
     ),
 }
 

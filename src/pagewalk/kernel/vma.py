@@ -42,14 +42,19 @@ class anon_vma:
 
 
 class vm_operations_struct:
-    """The methods a mapping supplies; only ``nopage`` and ``populate`` matter here."""
+    """The methods a mapping supplies; only ``nopage`` and ``populate`` matter
+    here, and ``map_pages`` (8c6e50b0290c, v3.15) where a profile has
+    ``fault_around``."""
 
-    __slots__ = ("name", "nopage", "populate")
+    __slots__ = ("map_pages", "name", "nopage", "populate")
 
-    def __init__(self, name: str, nopage: Any = None, populate: Any = None) -> None:
+    def __init__(
+        self, name: str, nopage: Any = None, populate: Any = None, map_pages: Any = None
+    ) -> None:
         self.name = name
         self.nopage = nopage
         self.populate = populate
+        self.map_pages = map_pages
 
 
 class vm_area_struct:

@@ -7,6 +7,10 @@ named kernel commit changed between 2.6.15 and the host kernel, see
 Era differences are not guessed from the values: each rule *predicts* what
 the host does differently from the model in one situation, and an observable
 is an era difference only when the host shows exactly the predicted value.
+A rule names the semantics switch that models its change; under a profile
+that has the switch the rule predicts nothing and explains nothing (an era
+row it would make is a mismatch), so under ``6.18`` only a rule without a
+switch can still apply.
 
 * Faults.  For every fault the model took in the step (``model_side``'s
   events, in order) the host is predicted to take the same fault, except
@@ -46,6 +50,10 @@ class Rule:
     title: str
     commit: str
     applies_to: str
+    #: the semantics switch that models the change (kernel/semantics.py): a
+    #: rule explains a difference only under a profile without it.  None: no
+    #: profile models it (see docs/oracle.md, "Under 6.18").
+    switch: str | None = None
 
 
 RULES: dict[str, Rule] = {
@@ -56,6 +64,7 @@ RULES: dict[str, Rule] = {
             "the zero page is not refcounted or rmap'd: no mapcount, never exclusively mapped",
             'a13ea5b75964 "mm: reinstate ZERO_PAGE" (v2.6.32; vm_normal_page() skips the zero pfn)',
             "mapcount and excl of a page that is the zero page on both sides",
+            switch="zero_page_special",
         ),
         Rule(
             "fault-around",
@@ -65,6 +74,7 @@ RULES: dict[str, Rule] = {
             '"mm: implement ->map_pages for shmem/tmpfs" (version UNVERIFIED)',
             "pages the host maps and the model does not after a file read fault (state), the "
             "mapcount/excl of those frames elsewhere, and the faults no longer taken on them",
+            switch="fault_around",
         ),
         Rule(
             "foll-dump",
@@ -73,6 +83,7 @@ RULES: dict[str, Rule] = {
             '8e4b9a607189 "mm: FOLL_DUMP replace FOLL_ANON" (v2.6.32)',
             "the GUP fault and zero-page pte the host gets where the model's FOLL_ANON "
             "returned the zero page without a page table, and the later read fault avoided",
+            switch="gup_foll_dump",
         ),
         Rule(
             "locked-zero-page",
@@ -81,6 +92,7 @@ RULES: dict[str, Rule] = {
             'deceb6cd17e6 "mm: follow_page with inner ptlock" (v2.6.15-rc1, the seed patch)',
             "under --semantics 2.6.14: the pages mlock leaves unmapped in the model, their GUP "
             "faults, and the read faults later avoided",
+            switch="foll_anon_respects_vm_locked",
         ),
         Rule(
             "force-shared",
@@ -89,6 +101,7 @@ RULES: dict[str, Rule] = {
             'cda540ace6a1 "mm: get_user_pages(write,force) refuse to COW in shared areas" (v3.15)',
             "mem_write's value (host EIO), its GUP faults, and the anonymous page the model "
             "left in the shared mapping",
+            switch="gup_refuses_cow_in_shared",
         ),
         Rule(
             "force-cow-once",
@@ -99,6 +112,7 @@ RULES: dict[str, Rule] = {
             '5535be309971 "mm/gup: fix FOLL_FORCE COW security issue and remove FOLL_COW" (v6.0)',
             "the GUP fault of the model's do_wp_page reuse in a forced write (after "
             "do_no_page's early COW, or on an exclusive anonymous page)",
+            switch="foll_force_anon_exclusive",
         ),
         Rule(
             "ptracer-past-eof",
@@ -110,6 +124,7 @@ RULES: dict[str, Rule] = {
             "exception is gone from today's filemap_fault() (removing commit UNVERIFIED)",
             "mem_read's value and data (host: the bytes before that page), its GUP fault, and "
             "the page the model maps past EOF",
+            switch="no_ptracer_past_eof",
         ),
         Rule(
             "populate",
@@ -121,6 +136,7 @@ RULES: dict[str, Rule] = {
             "make_pages_present())",
             "the pages the host maps at mmap and the model does not (state, and the mapcount "
             "of their frames elsewhere), the mmap's GUP faults, and the faults later avoided",
+            switch="populate_via_gup",
         ),
         Rule(
             "mlock-shared-read",
@@ -128,6 +144,7 @@ RULES: dict[str, Rule] = {
             '5ecfda041e4b "mlock: avoid dirtying pages and triggering writeback" (v2.6.38)',
             "the GUP fault count of mlock/mmap over a shared writable mapping (read faults "
             "map the fault-around window)",
+            switch="populate_reads_shared",
         ),
         Rule(
             "mlock-errno",
@@ -137,12 +154,14 @@ RULES: dict[str, Rule] = {
             'b291f000393f "mlock: mlocked pages are unevictable" (v2.6.28; that this is the '
             "commit adding the conversion is UNVERIFIED)",
             "mlock's errno",
+            switch="mlock_posix_errno",
         ),
         Rule(
             "willneed-anon",
             "MADV_WILLNEED on anonymous memory is accepted (swap-in prefetch) instead of EBADF",
             '1998cc048901 "mm: make madvise(MADV_WILLNEED) support swap file prefetch" (v3.9-rc1)',
             "madvise(WILLNEED)'s result over an anonymous vma",
+            switch="willneed_anon",
         ),
         Rule(
             "cow-refcount",
@@ -165,9 +184,17 @@ RULES: dict[str, Rule] = {
             'pages when changing protection" (2022, v6.0 UNVERIFIED)',
             "the write fault the model takes (do_wp_page reuse) on an exclusive anonymous "
             "page after an mprotect of its range",
+            switch="mprotect_exclusive_writable",
         ),
     ]
 }
+
+
+def active_rules(sem) -> frozenset[str]:
+    """The rules that may explain a difference under the profile ``sem``: a
+    rule stands for a change the model makes with a switch, so it explains
+    nothing once the profile has that switch (the model then behaves so)."""
+    return frozenset(r.id for r in RULES.values() if r.switch is None or not getattr(sem, r.switch))
 
 
 @dataclass
@@ -236,6 +263,7 @@ class Classifier:
         self._copied: set[tuple[str, int]] = set()
         self._next_label = [0, 0]
         self.arena: list[tuple[int, int]] = []
+        self.active: frozenset[str] = frozenset(RULES)  # set from the model's profile
 
     # -- helpers -----------------------------------------------------------------------
     def div_rule(self, key: tuple[str, int]) -> str | None:
@@ -262,6 +290,33 @@ class Classifier:
         k,
     ) -> list[Row]:
         """The rows of one step (``host`` is what the host did for the operation)."""
+        self.active = active_rules(k.semantics)
+        rows = self._compare(mstep, host, prev_m, prev_h, m, h, k)
+        return [self._gate(row, k.semantics) for row in rows]
+
+    def _gate(self, row: Row, sem) -> Row:
+        """An era difference whose rule the profile already models is a mismatch."""
+        if row.verdict != ERA or not row.rule:
+            return row
+        had = [r for r in row.rule.split(",") if r not in self.active]
+        if had:
+            row.verdict = MISMATCH
+            row.note = ", ".join(
+                f"{r} explains nothing under {sem.name}: it has {RULES[r].switch}" for r in had
+            )
+            row.rule = None
+        return row
+
+    def _compare(
+        self,
+        mstep: ModelStep,
+        host: HostOp,
+        prev_m: Snapshot,
+        prev_h: Snapshot,
+        m: Snapshot,
+        h: Snapshot,
+        k,
+    ) -> list[Row]:
         op = mstep.op
         rows: list[Row] = self._result_rows(mstep, host, k)
         if host.faults_measured and op.op not in ("fork", "exit"):
@@ -521,13 +576,12 @@ class Classifier:
         or ``skip`` unchanged when no rule applies."""
         for rule in rules:
             applies, result = rule(self, f, pred)
-            if applies:
+            if applies and (result is None or _SET_RULE.get(result, result) in self.active):
                 return result
         return skip
 
     # -- the rules: each says whether it applies, and the fault's skip if so --------------
-    @staticmethod
-    def _rule_mlock_shared_read(f: _Fault, pred: _Prediction, populating: bool) -> None:
+    def _rule_mlock_shared_read(self, f: _Fault, pred: _Prediction, populating: bool) -> None:
         """mlock/MAP_LOCKED read-fault shared mappings on the host (5ecfda041e4b):
         the model's write fault is a read fault there."""
         vma = f.vma
@@ -535,6 +589,7 @@ class Classifier:
             f.ev.kind == "gup"
             and f.write
             and populating
+            and "mlock-shared-read" in self.active
             and not f.ev.host_only
             and vma is not None
             and vma.flags & VM_SHARED
@@ -690,8 +745,7 @@ class Classifier:
         return False, None
 
     # -- the prediction ------------------------------------------------------------------
-    @staticmethod
-    def _count(f: _Fault, skip: str | None, pred: _Prediction) -> None:
+    def _count(self, f: _Fault, skip: str | None, pred: _Prediction) -> None:
         """A skipped fault names its rule; any other is predicted, and a read
         fault of a file page maps its fault-around window on the host."""
         ev, vma = f.ev, f.vma
@@ -710,6 +764,7 @@ class Classifier:
             and vma is not None
             and vma.path is not None
             and ev.signal != "SIGSEGV"
+            and "fault-around" in self.active
         ):
             for y in _fault_around_window(f.addr, vma):
                 if y not in f.host_mapped and y != f.addr:
@@ -730,7 +785,7 @@ class Classifier:
             span, rule = (self.resolve(op), r.value), "foll-dump"
         elif op.op == "mlock" and r is not None and not k.semantics.foll_anon_respects_vm_locked:
             span, rule = (self.resolve(op), op.args["length"]), "locked-zero-page"
-        if span is None or span[0] is None:
+        if span is None or span[0] is None or rule not in self.active:
             return
         start, n = span
         target = op.process
@@ -762,7 +817,7 @@ class Classifier:
         from .model_side import _vma_info
 
         op, r = mstep.op, mstep.result
-        if op.op == "mmap" and r is not None and r.errno is None:
+        if op.op == "mmap" and r is not None and r.errno is None and "populate" in self.active:
             return list(mstep.events) + self._populate_events(op, r.value, k)
         if op.op not in ("read", "write", "mem_read", "mem_write") or r is None:
             return mstep.events
@@ -881,7 +936,7 @@ class Classifier:
             for key in self.div["populate"]
             if (o := ho(key)) is not None
             and _kind(o) == self.pop_kind.get(key)
-            and ((g := mo(key)) is None or (g.zero and _kind(o) == "anon"))
+            and ((g := mo(key)) is None or (not g.anon and _kind(o) == "anon"))
         }
         self.pop_kind = {key: v for key, v in self.pop_kind.items() if key in self.div["populate"]}
 
