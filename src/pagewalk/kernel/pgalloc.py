@@ -35,7 +35,6 @@ from .pgtable import (
     pgd_addr_end,
     pgd_index,
     pgd_none,
-    pgd_present,
     pmd_addr_end,
     pmd_index,
     pmd_none,
@@ -43,7 +42,6 @@ from .pgtable import (
     pud_addr_end,
     pud_index,
     pud_none,
-    pud_present,
 )
 from .tlb import mmu_gather, tlb_remove_page
 
