@@ -5,16 +5,11 @@ fault, as v2.6.14 did; ``seed^`` takes it only around the pte update."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-import scenario_gen
-from dpor_diff import compare
 from lockrecorder import LockRecorder
 from pagewalk import Kernel
 from pagewalk.kernel.semantics import get_semantics
-from scenario_mutations import to_toml
 
 PAGE = 4096
 WIDE, NARROW = "seed^-ptl-pushdown", "seed^"
@@ -103,18 +98,3 @@ def test_both_fault_paths_leave_the_same_pages(profile):
     assert k.read(p, addr, 1).data == b"x"
     assert k.page(p, addr + PAGE) is k.zero_page
     k.check_invariants()
-
-
-def test_dpor_and_dfs_agree_under_the_wide_lock():
-    """The differential test's generator, every scenario under the old fault
-    path (the CI run draws profiles from a fixed list without it)."""
-    incomplete = 0
-    for index in range(120):
-        rng = random.Random(21 * 1_000_003 + index)
-        doc = scenario_gen.small_scenario(rng, f"wide_{index}")
-        doc["semantics"] = WIDE
-        text = to_toml(doc)
-        c = compare(text, f"wide_{index}.toml")
-        assert not c.differs, c.report(text, f"wide_{index}.toml")
-        incomplete += not c.complete
-    assert incomplete <= 6
