@@ -7,6 +7,9 @@ from pagewalk.kernel.locks import NO_TASK, rw_semaphore, spinlock_t
 
 
 class LockRecorder:
+    #: the MMU's unlocked pte reads are not recorded (the explorer's do)
+    races = False
+
     def __init__(self, k) -> None:
         self.k = k
         self.events: list[tuple[str, str]] = []
@@ -41,6 +44,9 @@ class LockRecorder:
 
     def access(self, label: str, footprint: tuple) -> None:
         self.events.append(("access", label))
+
+    def charge(self, what: str, mm: object = None) -> None:
+        """Virtual time (``pagewalk scale``) is not recorded."""
 
     def note(self, text: str) -> None:
         self.events.append(("note", text))

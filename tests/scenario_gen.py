@@ -51,6 +51,7 @@ PROFILES = (
     "seed+anon-exclusive",
     "seed+no-foll-cow",
     "6.18",
+    "seed^-ptl-pushdown",
 )
 OP_KINDS = (
     "mmap",

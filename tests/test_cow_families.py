@@ -14,7 +14,7 @@ from pagewalk import Kernel
 from pagewalk.kernel.semantics import PROFILES
 
 PAGE = 4096
-SEED_ERA = {"seed^", "seed", "seed+madvise-read", "seed+foll-cow"}
+SEED_ERA = {"seed^-ptl-pushdown", "seed^", "seed", "seed+madvise-read", "seed+foll-cow"}
 
 
 def setup(semantics: str) -> tuple[Kernel, int]:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from greenlet import GreenletExit
 
 from pagewalk.cli import main
 from pagewalk.errors import EXIT_INTERNAL, InputError, InternalError
@@ -305,3 +306,30 @@ def test_progress_prints_plain_lines_when_stderr_is_not_a_terminal(capsys):
     progress(20, 1, 2.0)
     err = capsys.readouterr().err
     assert err.count("pagewalk: progress:") == 2 and "\r" not in err
+
+
+def test_ctrl_c_while_a_task_unwinds_ends_the_search():
+    """Regression: a KeyboardInterrupt raised while the scheduler unwinds a
+    suspended task (GreenletExit at the end of an execution) was caught by the
+    task's body and dropped, and the search went on as if no Ctrl-C had come
+    (`pagewalk explore` hung after SIGINT, about one time in two under load)."""
+
+    def program(w: World) -> None:
+        x = w.var("x", 0)
+
+        def victim() -> None:
+            try:
+                x.read()
+                x.read()
+            except GreenletExit:  # the Ctrl-C lands here, during the unwind
+                raise KeyboardInterrupt from None
+
+        def boom() -> None:
+            x.read()
+            raise ValueError("ends the execution while victim is suspended")
+
+        w.thread("victim", victim)
+        w.thread("boom", boom)
+
+    res = explore_program(program, strategy="dfs", stop_first=False)
+    assert res.interrupted == "SIGINT" and res.executions == 1

@@ -463,9 +463,10 @@ COMMANDS["matrix"] = cmd_matrix
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = argparse.Namespace(json=False)  # what the handlers see if Ctrl-C comes first
     old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except InputError as err:
         return _report_error(args, str(err))

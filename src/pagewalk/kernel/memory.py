@@ -1163,10 +1163,15 @@ def do_anonymous_page(
     its lock not held; the page is allocated without it, then the pte lock is
     taken and the pte rechecked (still none, else another fault won and the
     page is released).  Returns with mmap_sem still held and the pte lock
-    released."""
+    released.  Without ``fault_ptl_pushed_down`` (before 8f4e2101fd7d) it is
+    entered with page_table_lock held: a write drops it to allocate, a read
+    maps the zero page under it."""
     k = mm.k
     i = (address >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
+    locked = not k.semantics.fault_ptl_pushed_down
     if write_access:
+        if locked:  # pte_unmap(page_table); spin_unlock(&mm->page_table_lock)
+            spin_unlock(mm.page_table_lock)
         if vma.anon_vma is None and anon_vma_prepare(vma):  # its inline test, in place
             return VM_FAULT_OOM
         page = k.alloc.alloc_page_node(k.current_node())
@@ -1200,7 +1205,8 @@ def do_anonymous_page(
             get_page(page)
         entry = _mk_pte(page, vma.vm_page_prot)
         ptl = pte_lockptr(mm, pmd[pmd_index(address)])
-        spin_lock(ptl)
+        if not locked:
+            spin_lock(ptl)
         if page_table[i]:
             if counted:
                 put_page(k.alloc, page)
@@ -1234,8 +1240,11 @@ def do_no_page(
     without it.  The pte lock is then taken and the pte rechecked: a
     truncation since (mapping->truncate_count moved) retries, a pte filled by
     another fault backs out.  Returns with mmap_sem still held and the pte
-    lock released."""
+    lock released.  Without ``fault_ptl_pushed_down`` (before 8f4e2101fd7d)
+    it is entered with page_table_lock held and drops it first."""
     k = mm.k
+    if not k.semantics.fault_ptl_pushed_down:  # pte_unmap; spin_unlock
+        spin_unlock(mm.page_table_lock)
     if not write_access and k.semantics.fault_around and vma.vm_ops.map_pages is not None:
         # 8c6e50b0290c's do_read_fault(): map the cached pages around first;
         # if that mapped this page (!pte_same), the fault is done.
@@ -1339,13 +1348,16 @@ def handle_pte_fault(
     its lock not held; the not-present paths (do_anonymous_page, do_no_page)
     take the pte lock themselves, the present path takes it here and hands it
     to do_wp_page.  Returns with mmap_sem still held and the pte lock
-    released."""
+    released.  Without ``fault_ptl_pushed_down`` (before 8f4e2101fd7d) it is
+    entered with page_table_lock held, reads the pte under it, and every
+    handler is entered with it held."""
     i = (address >> PAGE_SHIFT) & PTRS_INDEX_MASK  # pte_index
     k = mm.k
+    locked = not k.semantics.fault_ptl_pushed_down
     unshare = write_access == FAULT_FLAG_UNSHARE
     if unshare:  # a not-present pte: an unshare fault is a read fault
         write_access = 0
-    if k.sched is not None:  # the pte is read without its lock
+    if k.sched is not None and not locked:  # the pte is read without its lock
         k.sched.access("read pte", ((pte_lockptr(mm, pmd[pmd_index(address)]).name, 0),))
     entry = pte[i]
     if not entry & PTE_PRESENT_MASK:  # !pte_present
@@ -1357,7 +1369,8 @@ def handle_pte_fault(
             "mm/memory.c:handle_pte_fault", f"swap/nonlinear pte {entry:#x} (not modelled)"
         )
     ptl = pte_lockptr(mm, pmd[pmd_index(address)])
-    spin_lock(ptl)
+    if not locked:
+        spin_lock(ptl)
     if pte[i] == entry:
         if unshare and not entry & _PAGE_RW:
             return do_wp_page(mm, vma, address, pte, pmd, ptl, entry, unshare=True)
@@ -1380,25 +1393,38 @@ def __handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int, write_ac
     and no spinlock.  Missing pud/pmd/pte tables are allocated unlocked and
     installed under mm->page_table_lock (__pud_alloc, __pmd_alloc,
     __pte_alloc); handle_pte_fault is entered with no lock held and returns
-    the same way."""
+    the same way.  Without ``fault_ptl_pushed_down`` (before c74df32c724a):
+    page_table_lock is taken here, held over the walk (the allocators drop
+    it only to allocate) and handed to handle_pte_fault, which returns with
+    it released."""
     mm.k.pgfault += 1
     if is_vm_hugetlb_page(vma):
         from .hugetlb import hugetlb_fault
 
         return hugetlb_fault(mm, vma, address, write_access)
+    locked = not mm.k.semantics.fault_ptl_pushed_down
+    if locked:
+        spin_lock(mm.page_table_lock)
     pmd = mm.pmd_cache.get(address >> PUD_SHIFT)  # memoised pud_alloc + pmd_alloc
     if pmd is None:
-        pud = pud_alloc(mm, mm.pgd.data, address)
+        pud = pud_alloc(mm, mm.pgd.data, address, locked)
         if pud is None:
-            return VM_FAULT_OOM
-        pmd = pmd_alloc(mm, pud, address)
+            return _fault_oom(mm, locked)
+        pmd = pmd_alloc(mm, pud, address, locked)
         if pmd is None:
-            return VM_FAULT_OOM
+            return _fault_oom(mm, locked)
         mm.pmd_cache[address >> PUD_SHIFT] = pmd
-    pte = pte_alloc_map(mm, pmd, address)
+    pte = pte_alloc_map(mm, pmd, address, locked)
     if pte is None:
-        return VM_FAULT_OOM
+        return _fault_oom(mm, locked)
     return handle_pte_fault(mm, vma, address, pte, pmd, write_access)
+
+
+def _fault_oom(mm: mm_struct, locked: bool) -> int:
+    """__handle_mm_fault's ``oom:`` label."""
+    if locked:
+        spin_unlock(mm.page_table_lock)
+    return VM_FAULT_OOM
 
 
 def handle_mm_fault(mm: mm_struct, vma: vm_area_struct, address: int, write_access: int) -> int:

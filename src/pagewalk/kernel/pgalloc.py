@@ -35,7 +35,6 @@ from .pgtable import (
     pgd_addr_end,
     pgd_index,
     pgd_none,
-    pgd_present,
     pmd_addr_end,
     pmd_index,
     pmd_none,
@@ -43,7 +42,6 @@ from .pgtable import (
     pud_addr_end,
     pud_index,
     pud_none,
-    pud_present,
 )
 from .tlb import mmu_gather, tlb_remove_page
 
@@ -132,72 +130,75 @@ def pte_unmap_unlock(page_table: array, ptl: spinlock_t) -> None:
 
 
 # --- allocating upper levels --------------------------------------------------
-def __pte_alloc(mm: mm_struct, pmd: array, address: int) -> int:
-    """mm/memory.c __pte_alloc(): 0, or -ENOMEM."""
-    new = _alloc_table(mm)
+# ``locked``: the caller holds ``page_table_lock``, the allocators' contract
+# before c74df32c724a "mm: ptd_alloc take ptlock" (v2.6.15-rc1), which only
+# the old fault path (``fault_ptl_pushed_down`` off) still follows: the lock
+# is dropped around the allocation, retaken for the recheck, and held on
+# return, on failure too.
+def _install(
+    mm: mm_struct, table: array, i: int, new: Page | None, locked: bool, pte: bool = False
+) -> int:
+    """The shared tail of __pud_alloc/__pmd_alloc/__pte_alloc: recheck the
+    entry under page_table_lock, then populate it or free ``new``."""
     if new is None:
+        if locked:
+            spin_lock(mm.page_table_lock)
         return -ENOMEM
-    pte_lock_init(mm, new)
     spin_lock(mm.page_table_lock)
-    i = pmd_index(address)
-    if pmd_present(pmd[i]):  # Another has populated it
+    if table[i] & _PAGE_PRESENT:  # Another has populated it
         pte_lock_deinit(new)
         _free_table(mm, new)
     else:
-        mm.nr_ptes += 1
-        mm.k.nr_page_table_pages += 1
-        pmd[i] = _PAGE_TABLE | (new.pfn << PAGE_SHIFT)  # pmd_populate
-    spin_unlock(mm.page_table_lock)
+        if pte:
+            mm.nr_ptes += 1
+            mm.k.nr_page_table_pages += 1
+        table[i] = _PAGE_TABLE | (new.pfn << PAGE_SHIFT)  # p?d_populate
+    if not locked:
+        spin_unlock(mm.page_table_lock)
     return 0
 
 
-def __pmd_alloc(mm: mm_struct, pud: array, address: int) -> int:
+def __pte_alloc(mm: mm_struct, pmd: array, address: int, locked: bool = False) -> int:
+    """mm/memory.c __pte_alloc(): 0, or -ENOMEM."""
+    if locked:
+        spin_unlock(mm.page_table_lock)
     new = _alloc_table(mm)
-    if new is None:
-        return -ENOMEM
-    spin_lock(mm.page_table_lock)
-    i = pud_index(address)
-    if pud_present(pud[i]):
-        _free_table(mm, new)
-    else:
-        pud[i] = _PAGE_TABLE | (new.pfn << PAGE_SHIFT)  # pud_populate
-    spin_unlock(mm.page_table_lock)
-    return 0
+    if new is not None:
+        pte_lock_init(mm, new)
+    return _install(mm, pmd, pmd_index(address), new, locked, pte=True)
 
 
-def __pud_alloc(mm: mm_struct, pgd: array, address: int) -> int:
-    new = _alloc_table(mm)
-    if new is None:
-        return -ENOMEM
-    spin_lock(mm.page_table_lock)
-    i = pgd_index(address)
-    if pgd_present(pgd[i]):
-        _free_table(mm, new)
-    else:
-        pgd[i] = _PAGE_TABLE | (new.pfn << PAGE_SHIFT)  # pgd_populate
-    spin_unlock(mm.page_table_lock)
-    return 0
+def __pmd_alloc(mm: mm_struct, pud: array, address: int, locked: bool = False) -> int:
+    if locked:
+        spin_unlock(mm.page_table_lock)
+    return _install(mm, pud, pud_index(address), _alloc_table(mm), locked)
+
+
+def __pud_alloc(mm: mm_struct, pgd: array, address: int, locked: bool = False) -> int:
+    if locked:
+        spin_unlock(mm.page_table_lock)
+    return _install(mm, pgd, pgd_index(address), _alloc_table(mm), locked)
 
 
 # The three inline allocators of include/linux/mm.h.  Their index and
 # offset macros are written out in place: they sit on every fault's path.
-def pud_alloc(mm: mm_struct, pgd: array, address: int) -> array | None:
+def pud_alloc(mm: mm_struct, pgd: array, address: int, locked: bool = False) -> array | None:
     i = (address >> PGDIR_SHIFT) & PTRS_INDEX_MASK  # pgd_index
-    if not pgd[i] and __pud_alloc(mm, pgd, address):  # pgd_none
+    if not pgd[i] and __pud_alloc(mm, pgd, address, locked):  # pgd_none
         return None
     return mm.k.alloc.mem_map[(pgd[i] & PTE_MASK) >> PAGE_SHIFT].data  # pud_offset
 
 
-def pmd_alloc(mm: mm_struct, pud: array, address: int) -> array | None:
+def pmd_alloc(mm: mm_struct, pud: array, address: int, locked: bool = False) -> array | None:
     i = (address >> PUD_SHIFT) & PTRS_INDEX_MASK  # pud_index
-    if not pud[i] and __pmd_alloc(mm, pud, address):  # pud_none
+    if not pud[i] and __pmd_alloc(mm, pud, address, locked):  # pud_none
         return None
     return mm.k.alloc.mem_map[(pud[i] & PTE_MASK) >> PAGE_SHIFT].data  # pmd_offset
 
 
-def pte_alloc_map(mm: mm_struct, pmd: array, address: int) -> array | None:
+def pte_alloc_map(mm: mm_struct, pmd: array, address: int, locked: bool = False) -> array | None:
     i = (address >> PMD_SHIFT) & PTRS_INDEX_MASK  # pmd_index
-    if not pmd[i] & _PAGE_PRESENT and __pte_alloc(mm, pmd, address):  # !pmd_present
+    if not pmd[i] & _PAGE_PRESENT and __pte_alloc(mm, pmd, address, locked):  # !pmd_present
         return None
     return mm.k.alloc.mem_map[(pmd[i] & PTE_MASK) >> PAGE_SHIFT].data  # pte_offset_map
 

@@ -50,6 +50,18 @@ class Semantics:
     #: Since deceb6cd17e6: get_numa_maps walks with follow_page(flags 0) -- no
     #: page_table_lock, no accessed marking -- and cond_resched per page.
     numa_maps_untouched: bool = True
+    #: Since c74df32c724a "mm: ptd_alloc take ptlock" and 8f4e2101fd7d "mm:
+    #: page fault handler locking" (v2.6.15-rc1; Hugh Dickins' push-down of
+    #: page_table_lock): __handle_mm_fault walks and allocates the page
+    #: tables without page_table_lock, handle_pte_fault peeks at the pte
+    #: unlocked, and each handler takes the pte lock only around its pte
+    #: update.  False: the fault path before them (v2.6.14 and earlier, the
+    #: kernels of Lameter's "unpatched" pft runs): __handle_mm_fault takes
+    #: page_table_lock at its head and holds it over the walk (an allocator
+    #: drops it around the allocation), handle_pte_fault and the handlers
+    #: are entered with it held, and do_anonymous_page's write and do_no_page
+    #: drop it to allocate (or call ->nopage) and take it again for the pte.
+    fault_ptl_pushed_down: bool = True
     #: Since 4c21e2f2441d "mm: split page table lock" (v2.6.15-rc1): one lock
     #: per pte page when the scenario asks for it (CONFIG_SPLIT_PTLOCK_CPUS).
     split_ptlock_available: bool = True
@@ -267,6 +279,12 @@ PROFILES: dict[str, Semantics] = {
     # Hugh Dickins' series up to 20/21 ("mm: kill check_user_page_readable"),
     # before the split ptlock.
     "seed^": Semantics(name="seed^", **_SEED_PARENT),
+    # The seed's parent with the fault path from before Hugh Dickins' push-down
+    # of page_table_lock (c74df32c724a, 8f4e2101fd7d): the lock is held over
+    # the whole fault, as in the kernels of Lameter's "unpatched" pft runs.
+    "seed^-ptl-pushdown": Semantics(
+        name="seed^-ptl-pushdown", **_SEED_PARENT, fault_ptl_pushed_down=False
+    ),
     "seed": Semantics(name="seed"),
     # The seed plus DONTNEED under mmap_sem read: the first rule under which
     # the Dirty COW race is reachable through madvise (v2.6.22).
@@ -300,6 +318,10 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
     "futex_fast_path_inner_ptlock": ("deceb6cd17e6", "futex fast path, FOLL_GET (v2.6.15-rc1)"),
     "numa_maps_untouched": ("deceb6cd17e6", "get_numa_maps, follow_page(flags 0) (v2.6.15-rc1)"),
     "split_ptlock_available": ("4c21e2f2441d", "mm: split page table lock (v2.6.15-rc1)"),
+    "fault_ptl_pushed_down": (
+        "c74df32c724a + 8f4e2101fd7d",
+        "mm: ptd_alloc take ptlock; mm: page fault handler locking (v2.6.15-rc1)",
+    ),
     "madvise_dontneed_mmap_sem_read": (
         "(hash not in the references)",
         "mm: madvise avoid exclusive mmap_sem, Nick Piggin 2007 (v2.6.22)",

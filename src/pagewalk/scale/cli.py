@@ -16,7 +16,7 @@ from .report import text, to_json
 from .workloads import LAYOUTS, MAX_CPUS, WORKLOADS, Point, simulate, split_default
 
 DEFAULT_CPUS = "1,2,4,8,16,32,64,128,256,512"
-DEFAULT_SEMANTICS = "2.6.14,2.6.15"
+DEFAULT_SEMANTICS = "seed^-ptl-pushdown,2.6.15"
 #: One pte page's worth: 2 MiB per CPU.
 DEFAULT_PAGES = 512
 

@@ -226,9 +226,19 @@ class Scheduler:
         finally:
             self.running = None
             k.current = saved_current
-            for task in self.tasks:  # never leave greenlets suspended
-                if task.glet is not None and not task.glet.dead:
-                    task.glet.throw(GreenletExit)
+            self._kill_suspended()
+
+    def _kill_suspended(self) -> None:
+        """Never leave greenlets suspended.  A Ctrl-C (or SIGTERM, a timeout)
+        that lands while a task unwinds is caught by its body, not by the
+        throw: re-raise it here, or the search would go on as if the signal
+        had never come."""
+        for task in self.tasks:
+            if task.glet is not None and not task.glet.dead:
+                task.error = None
+                task.glet.throw(GreenletExit)
+                if task.error is not None and not isinstance(task.error, Exception):
+                    raise task.error
 
     def _task_failed(self, err: BaseException) -> RunOutcome:
         """The one rule for what a task raised: a kernel BUG is the execution's

@@ -247,9 +247,12 @@ class VirtualScheduler:
                 gc.enable()
             self.running = None
             k.current = saved
-            for cpu in self.cpus:
-                if cpu.glet is not None and not cpu.glet.dead:
+            for cpu in self.cpus:  # as the explorer's scheduler: an interrupt
+                if cpu.glet is not None and not cpu.glet.dead:  # caught while a CPU
+                    cpu.error = None  # unwinds is re-raised, not lost
                     cpu.glet.throw(GreenletExit)
+                    if cpu.error is not None:
+                        raise cpu.error
 
     def _wrap(self, cpu: Cpu) -> Callable[[], None]:
         def body() -> None:
