@@ -5,12 +5,18 @@ without reduction (``dfs``).
 Every execution re-runs the scenario from scratch.  The search keeps one node
 per step of the current execution: which tasks were enabled there, which
 ones still have to be tried (backtrack), which were tried (done) and which
-need not be (sleep).  DPOR (Flanagan and Godefroid, POPL 2005) adds a task
-to a node's backtrack set only when a later step of that task conflicts with
-the step taken at the node and is not already ordered after it; sleep sets
-stop re-exploring an independent task in a sibling branch.  A preemption
-bound, when given, skips branches that would switch away from a task that
-could have continued more than K times.
+need not be (sleep).  After each execution every race -- two dependent steps
+of different tasks with no other step ordered between them -- is reversed
+at the earlier step's node by source-DPOR's rule (Abdulla et al., POPL 2014):
+a task is added there only when no *initial* of the reversed sequence is
+already scheduled, done or asleep, so that with the sleep sets each
+Mazurkiewicz trace is explored once (some executions may still end blocked
+by their sleep set: that needs wakeup trees, see docs/explore.md).  A
+preemption bound, when given, skips branches that would switch away from a
+task that could have continued more than K times.
+
+The state kept is plain data (lists and sets of task numbers, and the
+events, which pickle), so that a search can be saved and resumed.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from ..sched.scheduler import Chooser, Event, Scheduler, Task, W, dependent
 from .engine import Execution, Pruned
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     enabled: list[int]
     events: list[Event]
@@ -71,7 +77,7 @@ class TreeChooser(Chooser):
                 s.stack.append(Node(state_enabled, events))
             choice = self.prefix[depth]
             s.take(depth, choice)
-            return {t.index: t for t in enabled}[choice]
+            return next(t for t in enabled if t.index == choice)
         state_enabled, events = sched.states[-1]
         sleep = s.child_sleep(depth) if s.reduce else set()
         node = Node(state_enabled, events, sleep=sleep)
