@@ -6,6 +6,8 @@ Usage::
 
     python benchmarks/bench_explore.py [--repeat N] [--json]
     python benchmarks/bench_explore.py --scaling [--repeat N] [--json]
+    python benchmarks/bench_explore.py --reduction [--semantics LIST] [--strategy S]
+        [--max-executions N] [--repeat N] [--json]
 
 Cases: ``examples/dirty_cow.toml`` under 4.8.3 (400 executions, no
 violation) and ``examples/concurrent/gup_pin_vs_dontneed.toml`` under 4.8.3,
@@ -19,6 +21,16 @@ the machine is shared, so give ranges.
 under 2.6.15 (19,663 executions) in one process, with ``--workers 2`` and
 with ``--cluster local:2`` (whose time includes starting the cluster), and
 each one's speed-up over one process.
+
+``--reduction`` (issue 13, fewer executions): a complete search (every
+violation, no shortening) of every example (``examples/*.toml``,
+``examples/*/*.toml``) and of ``benchmarks/inputs/dirty_cow_reader.toml``
+under each profile of ``--semantics`` (default 2.6.15, 2.6.22, 4.8.3, 6.18;
+``all`` for every profile), with ``--strategy`` (default dpor): executions,
+those pruned by sleep sets, distinct final states, verdict, seconds.  Then
+the three-thread Dirty COW under 4.8.3, ``--repeat`` times (min / median /
+max seconds: the machine is shared).  ``--max-executions`` caps each search
+(a dfs of some cells runs to tens of thousands).
 """
 
 from __future__ import annotations
@@ -83,12 +95,95 @@ def scaling(repeat: int) -> list[dict]:
     return out
 
 
+REDUCTION_PROFILES = "2.6.15,2.6.22,4.8.3,6.18"
+THREE_THREADS = ROOT / "benchmarks" / "inputs" / "dirty_cow_reader.toml"
+
+
+def reduction_inputs() -> list[Path]:
+    examples = ROOT / "examples"
+    return sorted(examples.glob("*.toml")) + sorted(examples.glob("*/*.toml")) + [THREE_THREADS]
+
+
+def reduction(profiles: list[str], strategy: str, cap: int | None) -> list[dict]:
+    """One complete search per (input, profile): what it took."""
+    rows = []
+    for path in reduction_inputs():
+        scenario = load_scenario(path)
+        for sem in profiles:
+            start = time.perf_counter()
+            res = explore(
+                scenario,
+                sem,
+                strategy,
+                max_executions=cap,
+                stop_first=False,
+                shorten=False,
+                collect=True,
+            )
+            rows.append(
+                {
+                    "scenario": str(path.relative_to(ROOT)),
+                    "semantics": sem,
+                    "status": res.status,
+                    "executions": res.executions,
+                    "pruned": res.pruned,
+                    "states": len(res.observations),
+                    "seconds": round(time.perf_counter() - start, 3),
+                }
+            )
+    return rows
+
+
+def three_threads(repeat: int, strategy: str) -> dict:
+    """Seconds for the complete search of the three-thread Dirty COW under 4.8.3."""
+    scenario = load_scenario(THREE_THREADS)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        res = explore(scenario, "4.8.3", strategy, stop_first=False, shorten=False)
+        times.append(time.perf_counter() - start)
+    return {
+        "executions": res.executions,
+        "pruned": res.pruned,
+        "status": res.status,
+        "seconds": [round(min(times), 3), round(statistics.median(times), 3), round(max(times), 3)],
+    }
+
+
+def print_reduction(rows: list[dict], timing: dict) -> None:
+    print(f"{'scenario':48} {'profile':8} {'status':10} {'execs':>7} {'pruned':>6} states seconds")
+    for r in rows:
+        print(
+            f"{r['scenario']:48} {r['semantics']:8} {r['status']:10} {r['executions']:>7} "
+            f"{r['pruned']:>6} {r['states']:>6} {r['seconds']:>7}"
+        )
+    print(
+        f"dirty_cow_reader under 4.8.3: {timing['executions']} executions "
+        f"({timing['pruned']} pruned), seconds min/median/max {timing['seconds']}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--scaling", action="store_true")
+    parser.add_argument("--reduction", action="store_true")
+    parser.add_argument("--semantics", default=REDUCTION_PROFILES)
+    parser.add_argument("--strategy", default="dpor")
+    parser.add_argument("--max-executions", type=int, default=None)
     args = parser.parse_args()
+    if args.reduction:
+        from pagewalk.kernel.semantics import PROFILES
+
+        profiles = list(PROFILES) if args.semantics == "all" else args.semantics.split(",")
+        rows = reduction(profiles, args.strategy, args.max_executions)
+        timing = three_threads(args.repeat, args.strategy)
+        if args.json:
+            print(json.dumps({"cells": rows, "dirty_cow_reader_4.8.3": timing}, indent=2))
+        else:
+            print_reduction(rows, timing)
+        return
     if args.scaling:
         rows = scaling(args.repeat)
         if args.json:

@@ -5,23 +5,29 @@ without reduction (``dfs``).
 Every execution re-runs the scenario from scratch.  The search keeps one node
 per step of the current execution: which tasks were enabled there, which
 ones still have to be tried (backtrack), which were tried (done) and which
-need not be (sleep).  DPOR (Flanagan and Godefroid, POPL 2005) adds a task
-to a node's backtrack set only when a later step of that task conflicts with
-the step taken at the node and is not already ordered after it; sleep sets
-stop re-exploring an independent task in a sibling branch.  A preemption
-bound, when given, skips branches that would switch away from a task that
-could have continued more than K times.
+need not be (sleep).  After each execution every race -- two dependent steps
+of different tasks with no other step ordered between them -- is reversed
+at the earlier step's node by source-DPOR's rule (Abdulla et al., POPL 2014):
+a task is added there only when no *initial* of the reversed sequence is
+already scheduled, done or asleep, so that with the sleep sets each
+Mazurkiewicz trace is explored once (some executions may still end blocked
+by their sleep set: that needs wakeup trees, see docs/explore.md).  A
+preemption bound, when given, skips branches that would switch away from a
+task that could have continued more than K times.
+
+The state kept is plain data (lists and sets of task numbers, and the
+events, which pickle), so that a search can be saved and resumed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..sched.scheduler import Chooser, Event, Scheduler, Task, dependent
+from ..sched.scheduler import Chooser, Event, Scheduler, Task, W, dependent
 from .engine import Execution, Pruned
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     enabled: list[int]
     events: list[Event]
@@ -30,6 +36,25 @@ class Node:
     sleep: set[int] = field(default_factory=set)
     choice: int = -1
     preemptions: int = 0  # along the path up to and including this choice
+
+
+def _conflicts(accesses: dict, steps: list, i: int, p: int, ev: Event) -> set[int]:
+    """The earlier steps of other tasks that step ``i`` (task ``p``, event
+    ``ev``) conflicts with, then record its own accesses.  Only each key's
+    accesses since its last write are kept: an access before that write
+    happens before the write, and the write before any later access, so it
+    can race with none and its clock is in the write's."""
+    out: set[int] = set()
+    for key, mode in ev.footprint:
+        for j, m in accesses.get(key, ()):
+            if (mode != m or mode == W) and steps[j][0] != p:
+                out.add(j)
+    for key, mode in ev.footprint:
+        if mode == W:
+            accesses[key] = [(i, mode)]
+        else:
+            accesses.setdefault(key, []).append((i, mode))
+    return out
 
 
 class TreeChooser(Chooser):
@@ -52,7 +77,7 @@ class TreeChooser(Chooser):
                 s.stack.append(Node(state_enabled, events))
             choice = self.prefix[depth]
             s.take(depth, choice)
-            return {t.index: t for t in enabled}[choice]
+            return next(t for t in enabled if t.index == choice)
         state_enabled, events = sched.states[-1]
         sleep = s.child_sleep(depth) if s.reduce else set()
         node = Node(state_enabled, events, sleep=sleep)
@@ -131,14 +156,12 @@ class TreeSearch:
         n_tasks = max((t for t, _ in steps), default=-1) + 1
         clocks: list[list[int]] = []
         task_clock: dict[int, list[int]] = {}
+        accesses: dict = {}  # key -> [(step, mode)] since its last write
         for i, (p, ev) in enumerate(steps):
-            cp = task_clock.get(p) or [0] * n_tasks
-            merged = list(cp)
+            merged = list(task_clock.get(p) or [0] * n_tasks)
             races: list[int] = []
-            for j in range(i - 1, -1, -1):
-                q, evj = steps[j]
-                if q == p or not dependent(evj, ev):
-                    continue
+            for j in sorted(_conflicts(accesses, steps, i, p, ev), reverse=True):
+                q = steps[j][0]
                 if merged[q] < j + 1:  # not ordered before i through a later step
                     races.append(j)
                 cj = clocks[j]
@@ -149,7 +172,54 @@ class TreeSearch:
             clocks.append(merged)
             task_clock[p] = merged
             for j in races:
-                self._add_backtrack(j, p, self._initial(j, i, steps, merged))
+                self._reverse(j, i, steps, clocks)
+
+    def _reverse(self, j: int, i: int, steps: list, clocks: list[list[int]]) -> None:
+        """Make node ``j`` explore the race (j, i) reversed, unless it already
+        will: source-DPOR's test (Abdulla et al., POPL 2014), which adds a
+        task only when no initial of ``notdep(j).i`` is scheduled, done or
+        asleep at ``j``.  An initial: a task whose first step in that
+        sequence has no predecessor there."""
+        if j >= len(self.stack):
+            return
+        node = self.stack[j]
+        initials = self._initials(j, i, steps, clocks)
+        enabled = [q for q in initials if q in node.enabled]
+        covered = node.backtrack | node.done | node.sleep
+        if any(q in covered for q in enabled):
+            return
+        if enabled:
+            # the initial that leads to step i, else i's task, else any
+            prefer = (self._initial(j, i, steps, clocks[i]), steps[i][0])
+            pick = next((q for q in prefer if q in enabled), enabled[0])
+            if self.within_bound(j, pick):
+                node.backtrack.add(pick)
+            return
+        # no initial can run at j (it waits for a lock held across j): every task
+        node.backtrack.update(
+            q for q in node.enabled if q not in node.done and self.within_bound(j, q)
+        )
+
+    @staticmethod
+    def _initials(j: int, i: int, steps: list, clocks: list[list[int]]) -> list[int]:
+        """The initials of ``notdep(j).i``: the steps after j that j does not
+        happen before, then step i.  A task's steps in it are a prefix of its
+        steps after j (a step after one that j precedes is preceded too), so
+        only each task's first step after j can be an initial, and it is one
+        when no other task's first step there happens before it."""
+        owner = steps[j][0]
+        first: dict[int, int] = {}
+        for k in range(j + 1, i):
+            q = steps[k][0]
+            if q not in first and q != owner and clocks[k][owner] < j + 1:
+                first[q] = k
+        p = steps[i][0]
+        first.setdefault(p, i)
+        return [
+            q
+            for q, k in first.items()
+            if all(clocks[k][u] <= f for u, f in first.items() if u != q)
+        ]
 
     @staticmethod
     def _initial(j: int, i: int, steps: list, clock: list[int]) -> int | None:

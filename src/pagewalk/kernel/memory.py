@@ -14,6 +14,7 @@ from itertools import compress
 from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
+from ..sched.scheduler import INC
 from .constants import (
     EFAULT,
     ENOMEM,
@@ -646,11 +647,11 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
             if flags & FOLL_PIN and not pte & _PAGE_RW and _must_unshare(mm, address, flags, page):
                 page = UNSHARE  # later kernels' ERR_PTR(-EMLINK)
             elif flags & FOLL_PIN:  # try_grab_page(FOLL_PIN), fc1d8e7cca2d
-                count_access(page, 1)
+                count_access(page, INC)  # an atomic add: commutes with another
                 page._count += GUP_PIN_COUNTING_BIAS
             elif flags & FOLL_GET:  # get_page(), in place: a pte maps no compound page
                 if k.sched is not None:  # another mm's reuse test may read the count
-                    count_access(page, 1)
+                    count_access(page, INC)
                 page._count += 1
             if flags & FOLL_TOUCH and page is not UNSHARE:
                 if flags & FOLL_WRITE and not pte & _PAGE_DIRTY and not page.flags & PG_dirty:

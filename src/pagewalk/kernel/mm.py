@@ -12,10 +12,10 @@ from array import array
 from bisect import bisect_right, insort
 from typing import TYPE_CHECKING, Any
 
-from .constants import TASK_UNMAPPED_BASE, ULONG_MAX
+from .constants import PAGE_SHIFT, TASK_UNMAPPED_BASE, ULONG_MAX
 from .locks import rw_semaphore, spinlock_t
 from .page import Page, PG_pgtable
-from .pgtable import new_table
+from .pgtable import _PAGE_PSE, PTE_MASK, new_table
 from .vma import vm_area_struct
 
 if TYPE_CHECKING:
@@ -24,6 +24,35 @@ if TYPE_CHECKING:
 
 def _vm_end(vma: vm_area_struct) -> int:
     return vma.vm_end
+
+
+class PageTablesGuard:
+    """Model-only: what ``mm->page_table_lock`` protects, in the form the
+    explorer compares before and after a critical section (``tobytes``, as a
+    split pte lock's ``guards``): every page table of the mm -- the pgd, the
+    pud and pmd pages populated under this lock in every profile, and the
+    pte pages, under it too when pte locks are not split -- and the counters
+    it serialises (``nr_ptes``, the rss).  A section that changes none of
+    them is, to the race analysis, a read."""
+
+    __slots__ = ("mm",)
+
+    def __init__(self, mm: mm_struct) -> None:
+        self.mm = mm
+
+    def tobytes(self) -> bytes:
+        mm = self.mm
+        mem_map = mm.k.alloc.mem_map
+        out = [repr((mm.nr_ptes, mm._file_rss, mm._anon_rss)).encode()]
+        tables = [mm.pgd.data]
+        for _level in range(3):  # the pgd, then the pud pages, then the pmd pages
+            below = []
+            for table in tables:
+                out.append(table.tobytes())
+                below += [e for e in table if e and not e & _PAGE_PSE]  # a huge pmd maps data
+            tables = [mem_map[(e & PTE_MASK) >> PAGE_SHIFT].data for e in below]
+        out += [table.tobytes() for table in tables]  # the pte pages
+        return b"".join(out)
 
 
 class mm_struct:
@@ -61,6 +90,7 @@ class mm_struct:
         self.mmap_cache: vm_area_struct | None = None
         self.mmap_sem = rw_semaphore(k, f"{name}.mmap_sem")
         self.page_table_lock = spinlock_t(k, f"{name}.page_table_lock")
+        self.page_table_lock.guards = PageTablesGuard(self)
         self.pgd: Page = _pgd_alloc(k)
         self.nr_ptes = 0
         self._file_rss = 0

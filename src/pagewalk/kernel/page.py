@@ -117,8 +117,9 @@ class Page:
 
 # --- accessors named as in the kernel ---------------------------------------
 def count_access(page: Page, write: int) -> None:
-    """Declare a read or a change of ``page``'s reference count to the
-    explorer (key ``count:PFN``).  Later kernels decide COW reuse and fork
+    """Declare a read (R), a change (W) or an increment (INC: two of them
+    commute) of ``page``'s reference count to the explorer (key
+    ``count:PFN``).  Later kernels decide COW reuse and fork
     copies on the count (09854ba94c6a, 70e806e4e645), and GUP users take and
     drop references under another mm's pte lock or none: a pipe's release,
     an unpin, a GUP by another process."""

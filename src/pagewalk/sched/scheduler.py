@@ -28,6 +28,10 @@ from greenlet import GreenletExit, greenlet
 from ..errors import InternalError, ModelFailure, PagewalkError
 
 R, W = 0, 1  # footprint access modes
+#: a footprint mode for an update that commutes with itself (an atomic_inc of
+#: a page's count): two INCs of one key are independent, an INC and a read or
+#: a write are not
+INC = 2
 
 
 class EventKind(StrEnum):
@@ -56,8 +60,9 @@ START, LOCK, DOWN_READ, DOWN_WRITE, YIELD, ACCESS = EventKind
 
 class Event:
     """A visible operation a task is parked at.  ``footprint`` is a tuple of
-    (key, mode) pairs: two events conflict when they share a key and one of
-    them writes it.  Keys are stable across re-executions (a lock's name, a
+    (key, mode) pairs, mode R, W or INC: two events conflict when they share
+    a key and one of them writes it, or one reads and the other increments
+    it (:func:`dependent`).  Keys are stable across re-executions (a lock's name, a
     page's frame number), so events of different runs compare and pickle."""
 
     __slots__ = ("footprint", "kind", "label", "obj")
@@ -83,9 +88,11 @@ _SLEEPING = (DOWN_READ, DOWN_WRITE, YIELD)
 
 
 def dependent(a: Event, b: Event) -> bool:
+    """Two events conflict when they share a key and do not both read it or
+    both increment it (R/R and INC/INC commute, anything else does not)."""
     for obj, mode in a.footprint:
         for obj2, mode2 in b.footprint:
-            if obj == obj2 and (mode or mode2):
+            if obj == obj2 and (mode != mode2 or mode == W):
                 return True
     return False
 
