@@ -148,7 +148,7 @@ def test_an_interrupted_tree_search_reports_how_much_of_the_tree_it_covered(monk
     cov = res.coverage
     assert cov["pending"] > 0 and cov["levels"][0] == [0, 2]
     assert res.as_json()["coverage"] == cov
-    assert "covered: branches finished at the first nodes that branch: 0 of 2" in render_result(
+    assert "covered: branches finished at the first nodes that branch: 0/2 " in render_result(
         res, ["a", "b"], "x.toml"
     )
 

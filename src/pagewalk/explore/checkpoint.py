@@ -250,6 +250,7 @@ def write_atomically(path: str, text: str) -> None:
     except OSError as err:
         raise InputError(f"cannot write {path}: {err.strerror}", "--checkpoint") from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -261,6 +262,12 @@ def write_atomically(path: str, text: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path: str, ident: dict[str, Any]) -> dict[str, Any]:

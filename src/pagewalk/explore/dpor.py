@@ -244,7 +244,7 @@ class TreeSearch:
             for n in state["nodes"]
         ]
 
-    def coverage(self, levels: int = 3) -> dict[str, Any]:
+    def coverage(self, levels: int = 8) -> dict[str, Any]:
         """How much of the tree is done, seen from the current path (whose
         last node's ``done`` are all finished, the branch to run next being
         pending): at the first ``levels`` nodes with more than one branch,

@@ -84,9 +84,11 @@ def render_result(res: ExploreResult, tasks: list[str], file: str) -> str:
 
 
 def render_coverage(strategy: str, cov: dict[str, Any]) -> str:
-    """How much of the tree a search that stopped early had finished."""
-    levels = ", ".join(f"{done} of {known}" for done, known in cov["levels"]) or "none"
-    known = " (known so far)" if strategy == "dpor" else ""
+    """How much of the tree a search that stopped early had finished: at the
+    first nodes of its current path that branch, like the wheels of an
+    odometer (the first turn slowest)."""
+    levels = " ".join(f"{done}/{known}" for done, known in cov["levels"]) or "none"
+    known = ", of the branches known so far" if strategy == "dpor" else ""
     return (
         f"covered: branches finished at the first nodes that branch{known}: {levels}; "
         f"{cov['pending']} branch(es) pending along the current path"
