@@ -235,12 +235,44 @@ def test_a_checkpoint_that_cannot_be_written_is_bad_input_before_the_search(caps
     assert rc == 2 and out == "" and "cannot write" in err
 
 
-@pytest.mark.parametrize("spread", [["--workers", "2"], ["--cluster", "local:1"]])
-def test_checkpoint_with_a_dfs_in_several_processes_is_refused(capsys, tmp_path, spread):
+@pytest.mark.parametrize(
+    ("path", "sem", "strategy", "kw"),
+    [
+        (RO_PIN, "4.8.3", "dfs", {"stop_first": False}),
+        (DIRTY_COW, "2.6.22", "random", {"stop_first": False, "max_executions": 150}),
+        (DIRTY_COW, "2.6.22", "random", {"stop_first": True, "seed": 5}),
+    ],
+    ids=["dfs-all", "random-all", "random-first"],
+)
+def test_a_search_in_two_processes_interrupted_and_resumed_ends_as_an_uninterrupted_one(
+    monkeypatch, tmp_path, path, sem, strategy, kw
+):
+    kw = {**kw, "workers": 2}
+    straight = explore(load_scenario(path), sem, strategy, **kw)
+    at = (api.Tally, "tick", min(70, straight.executions // 2))  # amid a batch of outcomes
+    first, resumed = interrupted_then_resumed(monkeypatch, tmp_path, at, path, sem, strategy, **kw)
+    assert first.executions < straight.executions
+    assert outcome(resumed) == outcome(straight)
+
+
+def test_a_dfs_checkpoint_of_one_process_resumes_in_two(tmp_path):
+    scenario = load_scenario(RO_PIN)
+    straight = explore(scenario, "4.8.3", "dfs", stop_first=False)
     ck = str(tmp_path / "search.json")
-    args = [str(DIRTY_COW), "--strategy", "dfs", "--checkpoint", ck, *spread]
-    rc, _, err = explore_cli(capsys, *args)
-    assert rc == 2 and "one process" in err and not os.path.exists(ck)
+    explore(scenario, "4.8.3", "dfs", max_executions=30, stop_first=False, checkpoint=ck)
+    resumed = explore(scenario, "4.8.3", "dfs", stop_first=False, resume=ck, workers=2)
+    assert outcome(resumed) == outcome(straight)
+
+
+def test_a_dfs_checkpoint_of_two_processes_does_not_resume_in_one(capsys, tmp_path):
+    ck = str(tmp_path / "search.json")
+    args = [str(RO_PIN), "--semantics", "4.8.3", "--strategy", "dfs", "--all"]
+    rc, out, _ = explore_cli(
+        capsys, *args, "--max-executions", "30", "--workers", "2", "--checkpoint", ck
+    )
+    assert rc == 1 and "subtree(s) of the tree left to explore" in out
+    rc, _, err = explore_cli(capsys, *args, "--resume", ck)
+    assert rc == 2 and "resume it with --workers" in err
 
 
 def test_checkpoint_with_compare_is_refused(capsys, tmp_path):

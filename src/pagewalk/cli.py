@@ -142,14 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint",
         metavar="FILE",
         help="save the search's state in FILE (JSON) when it starts, every 5 s and when it "
-        "ends or is interrupted; one process only (not with --workers/--cluster for dfs, random)",
+        "ends or is interrupted",
     )
     ex.add_argument(
         "--resume",
         metavar="FILE",
         help="continue the search a --checkpoint FILE saved (same scenario file content, "
         "profile, strategy and bounds, else exit 2) to the result of an uninterrupted run; "
-        "give --checkpoint too to keep saving; --max-executions counts the whole search",
+        "give --checkpoint too to keep saving; --max-executions counts the whole search; "
+        "a dfs saved with --workers/--cluster resumes with one of them",
     )
     ex.add_argument("--seed", type=int, default=0, help="random strategy seed")
     ex.add_argument(

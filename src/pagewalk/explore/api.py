@@ -47,7 +47,8 @@ class ExploreResult:
     violations: list[Violation] = field(default_factory=list)
     observations: dict[tuple, str] = field(default_factory=dict)  # state -> a schedule
     #: how much of the tree a dfs or dpor search that stopped early had
-    #: finished (TreeSearch.coverage); None: complete, or not a tree search
+    #: finished (TreeSearch.coverage; in several processes, the subtrees
+    #: left: {"subtrees": N}); None: complete, or not a tree search
     coverage: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -277,6 +278,7 @@ def explore(
         cursor = open_cursor(tally, search_of, collect, checkpoint, resume, spread)
         cursor.interval = checkpoint_interval
     if spread:
+        cursor = cursor or Cursor(tally)
         try:
             _explore_parallel(
                 scenario,
@@ -289,9 +291,11 @@ def explore(
                 max_steps,
                 workers,
                 cluster,
+                cursor,
             )
         except KeyboardInterrupt as sig:
             tally.interrupt(sig)
+        cursor.settle()
         return _finish(tally, run, traced, shorten)
     n_tasks = len(scenario.threads)
     return search(run, traced, tally, n_tasks, strategy, preemption_bound, seed, shorten, cursor)
@@ -308,6 +312,7 @@ def _explore_parallel(
     max_steps: int,
     workers: int,
     cluster: str | None = None,
+    cursor: Cursor | None = None,
 ) -> None:
     """dfs subtrees or random seeds on ``workers`` local processes, or on the
     Dask cluster at ``cluster``."""
@@ -316,10 +321,10 @@ def _explore_parallel(
     res = tally.res
 
     def on_outcome(o: Outcome) -> bool:
-        if not tally.count(o):
-            return False
-        tally.tick()
-        return tally.judge(o)
+        stop = not o.pruned and tally.judge(o)
+        if tally.count(o):  # last, as in Tally.record
+            tally.tick()
+        return stop
 
     if cluster is not None:
         from .cluster import cluster_client
@@ -331,12 +336,18 @@ def _explore_parallel(
         pool = Pool(
             scenario, sem, workers if client is None else 0, bound, tally.collect, max_steps, client
         )
-        _run_pool(pool, run, tally, strategy, seed, on_outcome)
+        _run_pool(pool, run, tally, strategy, seed, on_outcome, cursor or Cursor(tally))
     res.violations.sort(key=lambda v: (v.preemptions, len(v.schedule), v.schedule))
 
 
 def _run_pool(
-    pool: Any, run: Callable, tally: Tally, strategy: str, seed: int, on_outcome: Callable
+    pool: Any,
+    run: Callable,
+    tally: Tally,
+    strategy: str,
+    seed: int,
+    on_outcome: Callable,
+    cursor: Cursor,
 ) -> None:
     from .parallel import explore_dfs_parallel, explore_random_parallel
 
@@ -344,11 +355,19 @@ def _run_pool(
     try:
         if strategy == "random":
             total = tally.budget.max_executions or RANDOM_EXECUTIONS
-            explore_random_parallel(pool, seed, total, _pct_length(run), on_outcome)
+            start = cursor.begin_random(lambda: _pct_length(run), spread=True)
+            if start is not None:
+                explore_random_parallel(
+                    pool, seed, total, cursor.length, on_outcome, start, cursor.mark
+                )
             if not res.violations:
                 res.status, res.reason = "incomplete", f"random search: {total} executions"
         else:
-            explore_dfs_parallel(pool, tally.stop_first, on_outcome, tally.exhausted)
+            tasks = cursor.begin_tasks()
+            if tasks is not None:
+                explore_dfs_parallel(
+                    pool, tally.stop_first, on_outcome, tally.exhausted, tasks, cursor.mark_tasks
+                )
     finally:
         pool.close()
 

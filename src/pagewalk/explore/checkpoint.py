@@ -95,7 +95,8 @@ def _digest(scenario: Scenario) -> str:
 
 class Cursor:
     """Where a search is, what to undo if it stops mid-execution, and its
-    checkpoint file (``path``; None: none is written)."""
+    checkpoint file (``path``; None: none is written).  ``kind``: ``tree``
+    (dfs, dpor), ``tasks`` (dfs in several processes) or ``random``."""
 
     def __init__(
         self,
@@ -111,10 +112,13 @@ class Cursor:
         self.next_write = 0.0  # the first mark writes at once: a bad path fails early
         self.saved: dict[str, Any] | None = None  # a checkpoint to resume from
         self.live = False  # the search has begun (its state is whole)
+        self.kind = "tree"
         self.tree: TreeSearch | None = None
         self.prefix: list[int] | None = []  # the branch to run next; None: no more
+        self.tasks: list[list[int]] = []  # dfs in several processes: the subtrees left
         self.length = 0  # random: PCT's execution length
         self.single = False  # random: one task, one execution
+        self.spread = False  # outcomes come in batches, from several processes
         self.counts = (0, 0, 0)
 
     # -- beginning ------------------------------------------------------------------------
@@ -130,6 +134,7 @@ class Cursor:
         self.tally.budget.start -= float(saved["elapsed_s"])  # elapsed counts on
         if saved["finished"]:
             res.status, res.reason = saved["status"], saved["reason"]
+            self.prefix = None
         self.saved = saved
 
     def begin_tree(self, tree: TreeSearch) -> list[int] | None:
@@ -141,29 +146,42 @@ class Cursor:
             self.prefix = state["next"]
         return self._begin("")
 
-    def begin_random(self, length: Any, single: bool = False) -> int | None:
+    def begin_tasks(self) -> list[list[int]] | None:
+        """dfs in several processes: the subtrees to explore (None: nothing is
+        left).  A checkpoint of a dfs in one process gives the subtrees its
+        path had still to explore, the branch it was to run next among them."""
+        self.kind, self.spread, self.tasks = "tasks", True, [[]]
+        search = self.saved["search"] if self.saved is not None else {}
+        if "tasks" in search:
+            self.tasks = [list(t) for t in search["tasks"]]
+        elif search.get("next") is not None:
+            tree = TreeSearch(False, self.ident["preemption_bound"])
+            tree.restore({**search["tree"], "footprints": _footprints(search["tree"])})
+            self.tasks = tree.pending_prefixes(0)[::-1]  # taken from the end: first last
+        return None if self._begin("") is None else list(self.tasks)  # the search's to take
+
+    def begin_random(self, length: Any, single: bool = False, spread: bool = False) -> int | None:
         """The index of the first execution to run (None: nothing is left);
         ``length()`` computes PCT's execution length if no checkpoint has it."""
-        self.single = single
+        self.kind, self.single, self.spread = "random", single, spread
         if self.saved is not None:
             self.length = int(self.saved["search"]["length"])
-            self.prefix = None if self.saved["finished"] else []
         else:
             self.length = length()
         return None if self._begin("random search: ") is None else self.tally.res.executions
 
     def _begin(self, why: str) -> list[int] | None:
-        res = self.tally.res
-        self.counts = (res.executions, res.pruned, len(res.violations))
         self.live = True
+        self.mark()  # the first checkpoint: a path that cannot be written fails now
         if self.prefix is None or (self.saved is not None and self.tally.exhausted(why)):
             return None
         return self.prefix
 
     # -- during the search ------------------------------------------------------------------
     def mark(self, prefix: list[int] | None = None) -> None:
-        """An execution is about to start (of ``prefix``, in a tree search):
-        the state now is whole, and is what an interrupt goes back to."""
+        """An execution is about to start (of ``prefix``, in a tree search),
+        or in several processes a task's outcomes were all counted: the
+        state now is whole, and is what an interrupt goes back to."""
         if prefix is not None:
             self.prefix = prefix
         res = self.tally.res
@@ -171,16 +189,32 @@ class Cursor:
         if self.path is not None and time.monotonic() >= self.next_write:
             self.write()
 
+    def mark_tasks(self, pending: list[list[int]]) -> None:
+        """dfs in several processes: ``pending`` subtrees are left."""
+        self.tasks = pending
+        self.mark()
+
     # -- the end ------------------------------------------------------------------------
     def settle(self) -> None:
-        """The search stopped: undo an execution it had begun and not counted,
-        find what is left to run, report the tree's coverage, write the
+        """The search stopped: undo what it had begun and not counted, find
+        what is left to run, report the tree's coverage, write the
         checkpoint."""
         if not self.live:  # stopped while taking a checkpoint back: keep the file as it is
             return
         res, tally = self.tally.res, self.tally
+        if tally.stop_first and res.violations:
+            self.prefix = None  # the search ends at a violation
+        elif self.spread:
+            self._settle_spread()
+        else:
+            self._settle_one()
+        if self.path is not None:
+            self.write()
+
+    def _settle_one(self) -> None:
+        """One execution at a time: it was counted, or is undone."""
+        res, tree = self.tally.res, self.tree
         executions, pruned, violations = self.counts
-        tree = self.tree
         if res.executions == executions:  # the execution under way was not counted
             res.pruned = pruned
             del res.violations[violations:]
@@ -190,22 +224,36 @@ class Cursor:
                     tree.stack[-1].done.discard(self.prefix[-1])
         elif tree is not None:
             self.prefix = tree.next_prefix()
-        if (tally.stop_first and res.violations) or (self.single and res.executions):
+        if self.single and res.executions:
             self.prefix = None
         if tree is not None and self.prefix is not None:
             res.coverage = tree.coverage()
-        if self.path is not None:
-            self.write()
+
+    def _settle_spread(self) -> None:
+        """Outcomes counted in batches, from several processes: back to the
+        last mark, after which a task or chunk whose outcomes were not all
+        counted runs again."""
+        res = self.tally.res
+        res.executions, res.pruned, violations = self.counts
+        del res.violations[violations:]
+        if self.kind == "tasks":
+            if not self.tasks:
+                self.prefix = None  # no subtree left: the dfs is complete
+            else:
+                res.coverage = {"subtrees": len(self.tasks)}
 
     # -- the file -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         res = self.tally.res
-        if self.tree is not None:
+        if self.kind == "tasks":
+            search: dict[str, Any] = {"tasks": self.tasks}
+        elif self.kind == "random":
+            search = {"length": self.length}
+        else:
+            assert self.tree is not None
             tree = self.tree.state()
             tree["footprints"] = [repr(fp) for fp in tree["footprints"]]
-            search: dict[str, Any] = {"next": self.prefix, "tree": tree}
-        else:
-            search = {"length": self.length}
+            search = {"next": self.prefix, "tree": tree}
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -325,13 +373,22 @@ def check_loaded(path: str, cursor: Cursor, saved: dict[str, Any]) -> None:
         search = saved["search"]
         if "tree" in search:
             TreeSearch(False).restore({**search["tree"], "footprints": _footprints(search["tree"])})
-            next_ = search["next"]
-            if next_ is not None and not all(isinstance(q, int) for q in next_):
-                raise ValueError("next")
+            _check_prefixes([] if search["next"] is None else [search["next"]])
+        elif "tasks" in search:
+            _check_prefixes(search["tasks"])
+        else:
+            int(search["length"])
     except (KeyError, TypeError, ValueError, IndexError, SyntaxError, AttributeError) as err:
         raise InputError(
             f"{path} is not a valid checkpoint ({type(err).__name__}: {err})", "--resume"
         ) from None
+
+
+def _check_prefixes(prefixes: Any) -> None:
+    if not isinstance(prefixes, list) or not all(
+        isinstance(p, list) and all(isinstance(q, int) for q in p) for p in prefixes
+    ):
+        raise ValueError("a schedule prefix is not a list of task numbers")
 
 
 def open_cursor(
@@ -344,15 +401,19 @@ def open_cursor(
 ) -> Cursor:
     """The cursor of a search with ``--checkpoint`` or ``--resume``:
     ``search_of`` is (scenario, profile, strategy, bound, seed, stop_first,
-    max_steps); ``spread``: the search would run in several processes."""
-    if spread:
-        raise InputError(
-            "--checkpoint and --resume follow a search in one process: not with --workers "
-            "or --cluster for dfs or random (dpor runs in one process anyway)",
-            "--checkpoint" if checkpoint is not None else "--resume",
-        )
+    max_steps); ``spread``: the search runs in several processes (dfs
+    subtrees or random chunks, explore/parallel.py).  A dfs checkpoint of
+    one process resumes in several, not the other way round: subtrees
+    explored apart have no single path to go on from."""
     ident = identity(*search_of, collect=collect)
     cursor = Cursor(tally, checkpoint, ident)
     if resume is not None:
-        check_loaded(resume, cursor, load(resume, ident))
+        saved = load(resume, ident)
+        if "tasks" in (saved.get("search") or {}) and not spread:
+            raise InputError(
+                f"{resume} is a checkpoint of a dfs in several processes: resume it with "
+                "--workers N (N > 1) or --cluster",
+                "--resume",
+            )
+        check_loaded(resume, cursor, saved)
     return cursor

@@ -87,6 +87,8 @@ def render_coverage(strategy: str, cov: dict[str, Any]) -> str:
     """How much of the tree a search that stopped early had finished: at the
     first nodes of its current path that branch, like the wheels of an
     odometer (the first turn slowest)."""
+    if "subtrees" in cov:  # dfs in several processes
+        return f"covered: {cov['subtrees']} subtree(s) of the tree left to explore"
     levels = " ".join(f"{done}/{known}" for done, known in cov["levels"]) or "none"
     known = ", of the branches known so far" if strategy == "dpor" else ""
     return (
