@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..scenario.model import Scenario
 from ..sched.schedule import decode_schedule, encode_schedule
 from ..sched.scheduler import Chooser, NonPreemptive, Scheduler, Task
-from .checkpoint import Cursor
+from .checkpoint import Cursor, open_cursor
 from .dpor import TreeChooser, TreeSearch
 from .engine import Execution, run_execution
 from .pct import pct_chooser
@@ -241,7 +241,7 @@ def explore(
     ``checkpoint``: a file to save the search's state in (when it starts,
     every ``checkpoint_interval`` seconds and when it ends, interrupted
     too); ``resume``: a checkpoint of the same search to continue from
-    (explore/checkpoint.py).  Both need a search in one process."""
+    (explore/checkpoint.py)."""
     check_strategy(strategy)
     if cluster is not None:
         from .cluster import local_workers
@@ -272,8 +272,6 @@ def explore(
     spread = spread and strategy != "dpor" and len(scenario.threads) > 1
     cursor = None
     if checkpoint is not None or resume is not None:
-        from .checkpoint import open_cursor
-
         search_of = (scenario, sem, strategy, preemption_bound, seed, stop_first, max_steps)
         cursor = open_cursor(tally, search_of, collect, checkpoint, resume, spread)
         cursor.interval = checkpoint_interval
