@@ -275,6 +275,14 @@ def test_a_dfs_checkpoint_of_two_processes_does_not_resume_in_one(capsys, tmp_pa
     assert rc == 2 and "resume it with --workers" in err
 
 
+def test_a_checkpoint_over_the_scenario_file_is_refused(capsys, tmp_path):
+    scenario = tmp_path / "dirty_cow.toml"
+    scenario.write_bytes(DIRTY_COW.read_bytes())
+    rc, _, err = explore_cli(capsys, str(scenario), "--checkpoint", str(scenario))
+    assert rc == 2 and "is the scenario file itself" in err
+    assert scenario.read_bytes() == DIRTY_COW.read_bytes()
+
+
 def test_checkpoint_with_compare_is_refused(capsys, tmp_path):
     ck = str(tmp_path / "search.json")
     rc, _, err = explore_cli(

@@ -391,6 +391,13 @@ def _check_prefixes(prefixes: Any) -> None:
         raise ValueError("a schedule prefix is not a list of task numbers")
 
 
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # either does not exist (yet)
+        return False
+
+
 def open_cursor(
     tally: Tally,
     search_of: tuple,
@@ -405,6 +412,9 @@ def open_cursor(
     subtrees or random chunks, explore/parallel.py).  A dfs checkpoint of
     one process resumes in several, not the other way round: subtrees
     explored apart have no single path to go on from."""
+    scenario = search_of[0]
+    if checkpoint is not None and _same_file(checkpoint, scenario.path):
+        raise InputError(f"{checkpoint} is the scenario file itself", "--checkpoint")
     ident = identity(*search_of, collect=collect)
     cursor = Cursor(tally, checkpoint, ident)
     if resume is not None:
