@@ -323,13 +323,23 @@ def test_ctrl_c_writes_a_checkpoint_that_resumes_to_the_uninterrupted_result(tmp
     ck = tmp_path / "search.json"
     base = [sys.executable, "-m", "pagewalk", "explore", str(DIRTY_COW), "--semantics", "2.6.22"]
     base += ["--strategy", "dfs", "--all", "--max-executions", "1500", "--no-progress", "--json"]
-    proc = subprocess.Popen([*base, "--checkpoint", str(ck)], stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not ck.exists() and time.monotonic() < deadline:  # written as the search starts
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    proc = subprocess.Popen(
+        [*base, "--checkpoint", str(ck)],
+        stdout=subprocess.PIPE,
+        text=True,
+        # a shell without job control starts background jobs with SIGINT
+        # ignored, and Python then never raises KeyboardInterrupt: undo that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not ck.exists() and time.monotonic() < deadline:  # written as the search starts
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # never left running, whatever failed
     assert proc.returncode == 130 and json.loads(out)["interrupted"] == "SIGINT"
     assert json.loads(out)["coverage"]["pending"] > 0
     resumed = subprocess.run([*base, "--resume", str(ck)], capture_output=True, text=True)
