@@ -93,3 +93,18 @@ def test_explore_starts_a_local_cluster_of_n_workers(capsys) -> None:
     out = json.loads(capsys.readouterr().out)
     one = explore(load_scenario(EXAMPLES / "dirty_cow.toml"), "4.8.3", "dfs")
     assert (out["status"], out["executions"]) == ("ok", one.executions)
+
+
+def test_a_dfs_checkpointed_on_a_cluster_resumes_to_the_result_of_one_process(
+    address: str, tmp_path: Path
+) -> None:
+    sc = load_scenario(EXAMPLES / "races" / "ro_pin_after_fork.toml")
+    one = explore(sc, "4.8.3", "dfs", stop_first=False)
+    ck = str(tmp_path / "search.json")
+    kw = {"stop_first": False, "cluster": address}
+    first = explore(sc, "4.8.3", "dfs", max_executions=30, checkpoint=ck, **kw)
+    resumed = explore(sc, "4.8.3", "dfs", resume=ck, **kw)
+    assert first.executions < resumed.executions == one.executions
+    assert sorted(v.schedule for v in resumed.violations) == sorted(
+        v.schedule for v in one.violations
+    )

@@ -138,6 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="run dfs subtrees and random seeds on a Dask cluster: tcp://HOST:PORT, or "
         "local:N to start one of N workers (pip install 'pagewalk[cluster]')",
     )
+    ex.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="save the search's state in FILE (JSON) when it starts, every 5 s and when it "
+        "ends or is interrupted",
+    )
+    ex.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="continue the search a --checkpoint FILE saved (same scenario file content, "
+        "profile, strategy and bounds, else exit 2) to the result of an uninterrupted run; "
+        "give --checkpoint too to keep saving; --max-executions counts the whole search; "
+        "a dfs saved with --workers/--cluster resumes with one of them",
+    )
     ex.add_argument("--seed", type=int, default=0, help="random strategy seed")
     ex.add_argument(
         "--all",

@@ -12,6 +12,7 @@ from ..errors import InputError
 from ..scenario.model import Scenario
 from ..sched.schedule import decode_schedule, encode_schedule
 from ..sched.scheduler import Chooser, NonPreemptive, Scheduler, Task
+from .checkpoint import Cursor, open_cursor
 from .dpor import TreeChooser, TreeSearch
 from .engine import Execution, run_execution
 from .pct import pct_chooser
@@ -45,6 +46,10 @@ class ExploreResult:
     violation: Violation | None = None
     violations: list[Violation] = field(default_factory=list)
     observations: dict[tuple, str] = field(default_factory=dict)  # state -> a schedule
+    #: how much of the tree a dfs or dpor search that stopped early had
+    #: finished (TreeSearch.coverage; in several processes, the subtrees
+    #: left: {"subtrees": N}); None: complete, or not a tree search
+    coverage: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         v = self.violation
@@ -58,6 +63,7 @@ class ExploreResult:
             "pruned": self.pruned,
             "reason": self.reason,
             "interrupted": self.interrupted or None,
+            "coverage": self.coverage,
             "violations": len(self.violations),
             "distinct_violations": [
                 {"check": v.check, "message": v.message, "schedule": v.schedule, "count": n}
@@ -154,18 +160,21 @@ class Tally:
     def record(self, ex: Execution) -> bool:
         """Account for one execution run here; True if the search should stop."""
         o = Outcome.of(ex, self.collect)
-        return self.count(o) and self.judge(o)
+        stop = not o.pruned and self.judge(o)
+        self.count(o)  # last: see count
+        return stop
 
     def count(self, o: Outcome) -> bool:
-        """Count an execution and keep its final state; False if it was pruned."""
+        """Count an execution and keep its final state; False if it was pruned.
+        The count goes up last, so that an interrupt before it leaves the
+        execution uncounted as a whole (explore/checkpoint.py undoes the rest)."""
         res = self.res
-        res.executions += 1
         if o.pruned:
             res.pruned += 1
-            return False
-        if self.collect:
+        elif self.collect:
             _keep_representative(res, o.observation, o.schedule)
-        return True
+        res.executions += 1
+        return not o.pruned
 
     def judge(self, o: Outcome) -> bool:
         """Keep a counted execution's violation; True if the search should stop."""
@@ -213,6 +222,9 @@ def explore(
     workers: int = 1,
     output_dir: str | None = None,
     cluster: str | None = None,
+    checkpoint: str | None = None,
+    resume: str | None = None,
+    checkpoint_interval: float = 5.0,
 ) -> ExploreResult:
     """Explore the interleavings of ``scenario``'s threads.
 
@@ -225,7 +237,11 @@ def explore(
     trace, writes its files (core dumps); no other execution writes any, and
     None, the default, writes none at all.  ``cluster``: a Dask scheduler
     address (or ``local:N``) to run dfs subtrees and random seeds on, as
-    ``workers`` runs them in local processes; dpor runs here."""
+    ``workers`` runs them in local processes; dpor runs here.
+    ``checkpoint``: a file to save the search's state in (when it starts,
+    every ``checkpoint_interval`` seconds and when it ends, interrupted
+    too); ``resume``: a checkpoint of the same search to continue from
+    (explore/checkpoint.py)."""
     check_strategy(strategy)
     if cluster is not None:
         from .cluster import local_workers
@@ -253,7 +269,14 @@ def explore(
     res = ExploreResult(scenario.name, sem, strategy, "ok", 0, 0.0)
     tally = Tally(res, budget, stop_first, collect, progress)
     spread = workers > 1 or cluster is not None
-    if spread and strategy != "dpor" and len(scenario.threads) > 1:
+    spread = spread and strategy != "dpor" and len(scenario.threads) > 1
+    cursor = None
+    if checkpoint is not None or resume is not None:
+        search_of = (scenario, sem, strategy, preemption_bound, seed, stop_first, max_steps)
+        cursor = open_cursor(tally, search_of, collect, checkpoint, resume, spread)
+        cursor.interval = checkpoint_interval
+    if spread:
+        cursor = cursor or Cursor(tally)
         try:
             _explore_parallel(
                 scenario,
@@ -266,12 +289,14 @@ def explore(
                 max_steps,
                 workers,
                 cluster,
+                cursor,
             )
         except KeyboardInterrupt as sig:
             tally.interrupt(sig)
+        cursor.settle()
         return _finish(tally, run, traced, shorten)
     n_tasks = len(scenario.threads)
-    return search(run, traced, tally, n_tasks, strategy, preemption_bound, seed, shorten)
+    return search(run, traced, tally, n_tasks, strategy, preemption_bound, seed, shorten, cursor)
 
 
 def _explore_parallel(
@@ -285,6 +310,7 @@ def _explore_parallel(
     max_steps: int,
     workers: int,
     cluster: str | None = None,
+    cursor: Cursor | None = None,
 ) -> None:
     """dfs subtrees or random seeds on ``workers`` local processes, or on the
     Dask cluster at ``cluster``."""
@@ -293,10 +319,10 @@ def _explore_parallel(
     res = tally.res
 
     def on_outcome(o: Outcome) -> bool:
-        if not tally.count(o):
-            return False
-        tally.tick()
-        return tally.judge(o)
+        stop = not o.pruned and tally.judge(o)
+        if tally.count(o):  # last, as in Tally.record
+            tally.tick()
+        return stop
 
     if cluster is not None:
         from .cluster import cluster_client
@@ -308,12 +334,18 @@ def _explore_parallel(
         pool = Pool(
             scenario, sem, workers if client is None else 0, bound, tally.collect, max_steps, client
         )
-        _run_pool(pool, run, tally, strategy, seed, on_outcome)
+        _run_pool(pool, run, tally, strategy, seed, on_outcome, cursor or Cursor(tally))
     res.violations.sort(key=lambda v: (v.preemptions, len(v.schedule), v.schedule))
 
 
 def _run_pool(
-    pool: Any, run: Callable, tally: Tally, strategy: str, seed: int, on_outcome: Callable
+    pool: Any,
+    run: Callable,
+    tally: Tally,
+    strategy: str,
+    seed: int,
+    on_outcome: Callable,
+    cursor: Cursor,
 ) -> None:
     from .parallel import explore_dfs_parallel, explore_random_parallel
 
@@ -321,11 +353,19 @@ def _run_pool(
     try:
         if strategy == "random":
             total = tally.budget.max_executions or RANDOM_EXECUTIONS
-            explore_random_parallel(pool, seed, total, _pct_length(run), on_outcome)
+            start = cursor.begin_random(lambda: _pct_length(run), spread=True)
+            if start is not None:
+                explore_random_parallel(
+                    pool, seed, total, cursor.length, on_outcome, start, cursor.mark
+                )
             if not res.violations:
                 res.status, res.reason = "incomplete", f"random search: {total} executions"
         else:
-            explore_dfs_parallel(pool, tally.stop_first, on_outcome, tally.exhausted)
+            tasks = cursor.begin_tasks()
+            if tasks is not None:
+                explore_dfs_parallel(
+                    pool, tally.stop_first, on_outcome, tally.exhausted, tasks, cursor.mark_tasks
+                )
     finally:
         pool.close()
 
@@ -344,18 +384,22 @@ def search(
     preemption_bound: int | None,
     seed: int,
     shorten: bool,
+    cursor: Cursor | None = None,
 ) -> ExploreResult:
     """The search itself, over any program whose executions ``run`` performs
     (a scenario, or a user's model built on ``pagewalk.explore.program``).  An
     interrupt (Ctrl-C, or SIGTERM through the CLI) ends it at once with what
-    it found so far."""
+    it found so far, and how much of the tree that was (``coverage``).
+    ``cursor``: follows the search, and checkpoints it if it has a file."""
+    cursor = cursor or Cursor(tally)
     try:
         if strategy == "random":
-            _explore_random(run, n_tasks, seed, tally)
+            _explore_random(run, n_tasks, seed, tally, cursor)
         else:
-            _explore_tree(run, strategy == "dpor", preemption_bound, tally)
+            _explore_tree(run, strategy == "dpor", preemption_bound, tally, cursor)
     except KeyboardInterrupt as sig:
         tally.interrupt(sig)
+    cursor.settle()
     return _finish(tally, run, traced, shorten)
 
 
@@ -387,11 +431,17 @@ def _keep_representative(res: ExploreResult, observation: tuple, schedule: str) 
 
 
 def _explore_tree(
-    run: Callable[[Chooser], Execution], reduce: bool, bound: int | None, tally: Tally
+    run: Callable[[Chooser], Execution],
+    reduce: bool,
+    bound: int | None,
+    tally: Tally,
+    cursor: Cursor | None = None,
 ) -> None:
     tree = TreeSearch(reduce, bound)
-    prefix: list[int] = []
-    while True:
+    cursor = cursor or Cursor(tally)
+    prefix = cursor.begin_tree(tree)  # [] or where a checkpoint was; None: nothing left
+    while prefix is not None:
+        cursor.mark(prefix)
         tree.start_branch(prefix)
         ex = run(TreeChooser(tree, prefix))
         tree.analyze(ex)
@@ -410,17 +460,25 @@ def _explore_tree(
 
 
 def _explore_random(
-    run: Callable[[Chooser], Execution], n_tasks: int, seed: int, tally: Tally
+    run: Callable[[Chooser], Execution],
+    n_tasks: int,
+    seed: int,
+    tally: Tally,
+    cursor: Cursor | None = None,
 ) -> None:
+    cursor = cursor or Cursor(tally)
     if n_tasks <= 1:  # one interleaving only: one execution is the whole search
-        tally.record(run(NonPreemptive()))
+        if cursor.begin_random(lambda: 0, single=True) is not None:
+            cursor.mark()
+            tally.record(run(NonPreemptive()))
         return
     budget = tally.budget
     if budget.max_executions is None and budget.deadline is None:
         budget.max_executions = RANDOM_EXECUTIONS  # random search never completes
-    length = _pct_length(run)
-    i = 0
-    while True:
+    i = cursor.begin_random(lambda: _pct_length(run))  # 0, or where a checkpoint was
+    length = cursor.length
+    while i is not None:
+        cursor.mark()
         ex = run(pct_chooser(seed, i, n_tasks, length))
         i += 1
         if tally.record(ex):

@@ -45,6 +45,9 @@ class Progress:
 
 def explore_command(args: argparse.Namespace, scenario: Scenario) -> int:
     if args.compare:
+        if args.checkpoint or args.resume:
+            flag = "--checkpoint" if args.checkpoint else "--resume"
+            raise InputError("not with --compare (it runs two complete searches)", flag)
         from .compare import compare_command
 
         return compare_command(args, scenario)
@@ -63,6 +66,8 @@ def explore_command(args: argparse.Namespace, scenario: Scenario) -> int:
         max_steps=args.max_steps,
         cluster=args.cluster,
         output_dir=args.output_dir,
+        checkpoint=args.checkpoint,
+        resume=args.resume,
     )
     progress.done()
     tasks = [t.name for t in scenario.threads]

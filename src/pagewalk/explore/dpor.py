@@ -22,6 +22,7 @@ events, which pickle), so that a search can be saved and resumed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..sched.scheduler import Chooser, Event, Scheduler, Task, W, dependent
 from .engine import Execution, Pruned
@@ -275,3 +276,61 @@ class TreeSearch:
 
     def start_branch(self, prefix: list[int]) -> None:
         del self.stack[len(prefix) :]
+
+    # -- checkpoints (explore/checkpoint.py) -------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """The search's state as plain data: its nodes, and each distinct
+        footprint once (``footprints``, tuples; a node names them by index).
+        Only an event's footprint matters to the search (``dependent``)."""
+        table: dict[tuple, int] = {}
+        nodes = [
+            {
+                "enabled": n.enabled,
+                "events": [table.setdefault(e.footprint, len(table)) for e in n.events],
+                "backtrack": sorted(n.backtrack),
+                "done": sorted(n.done),
+                "sleep": sorted(n.sleep),
+                "choice": n.choice,
+                "preemptions": n.preemptions,
+            }
+            for n in self.stack
+        ]
+        return {"bounded": self.bounded, "footprints": list(table), "nodes": nodes}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back a :meth:`state` (the search's reduce and bound are its own)."""
+        events = [Event("restored", None, fp) for fp in state["footprints"]]
+        self.bounded = bool(state["bounded"])
+        self.stack = [
+            Node(
+                [int(q) for q in n["enabled"]],
+                [events[i] for i in n["events"]],
+                set(n["backtrack"]),
+                set(n["done"]),
+                set(n["sleep"]),
+                int(n["choice"]),
+                int(n["preemptions"]),
+            )
+            for n in state["nodes"]
+        ]
+
+    def coverage(self, levels: int = 8) -> dict[str, Any]:
+        """How much of the tree is done, seen from the current path (whose
+        last node's ``done`` are all finished, the branch to run next being
+        pending): at the first ``levels`` nodes with more than one branch,
+        [finished, known] branches (for dpor, known so far), and the number
+        of branches pending along the path."""
+        first: list[list[int]] = []
+        pending = 0
+        bounded = self.bounded  # only a look: leave the search's flag as it was
+        for depth, node in enumerate(self.stack):
+            todo = node.backtrack - node.done - node.sleep
+            todo = {q for q in todo if self.within_bound(depth, q)}
+            last = depth == len(self.stack) - 1
+            known = len(node.done) + len(todo)
+            if known > 1 and len(first) < levels:
+                # a path node's choice is under way; the last node's are all finished
+                first.append([len(node.done) - (0 if last else 1), known])
+            pending += len(todo)
+        self.bounded = bounded
+        return {"levels": first, "pending": pending}

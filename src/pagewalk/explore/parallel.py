@@ -145,11 +145,20 @@ class Pool:
             self.executor.shutdown(wait=False)
 
 
-def explore_dfs_parallel(pool: Pool, stop_first: bool, on_outcome: Any, out_of_budget: Any) -> None:
-    """Run dfs over subtree tasks until none is left, a violation stops the
-    search (stop_first), or the budget is spent.  ``on_outcome`` returns
-    True to stop."""
-    tasks: list[list[int]] = [[]]
+def explore_dfs_parallel(
+    pool: Pool,
+    stop_first: bool,
+    on_outcome: Any,
+    out_of_budget: Any,
+    tasks: list[list[int]] | None = None,
+    mark: Any = None,
+) -> None:
+    """Run dfs over subtree tasks (``tasks``: the whole tree's, by default)
+    until none is left, a violation stops the search (stop_first), or the
+    budget is spent.  ``on_outcome`` returns True to stop.  ``mark(pending)``
+    is told the subtrees left whenever a task's outcomes are all counted
+    (explore/checkpoint.py)."""
+    tasks = [[]] if tasks is None else tasks
     running: dict[Future, list[int]] = {}
     stop = False
     try:
@@ -165,24 +174,36 @@ def explore_dfs_parallel(pool: Pool, stop_first: bool, on_outcome: Any, out_of_b
                     if on_outcome(o) or out_of_budget():
                         stop = True
                 tasks.extend(reversed(leftover))
+                if mark is not None:
+                    mark([*tasks, *running.values()])
     finally:
         for fut in running:
             fut.cancel()
 
 
 def explore_random_parallel(
-    pool: Pool, seed: int, total: int, length: int, on_outcome: Any
+    pool: Pool,
+    seed: int,
+    total: int,
+    length: int,
+    on_outcome: Any,
+    start: int = 0,
+    mark: Any = None,
 ) -> None:
+    """Executions ``start`` to ``total`` of a random search; ``mark()`` is
+    called whenever a chunk's outcomes are all counted."""
     chunk = max(1, min(BATCH, total // (4 * pool.workers) or 1))
     futures = [
         pool.submit(random_task, seed, range(i, min(total, i + chunk)), length)
-        for i in range(0, total, chunk)
+        for i in range(start, total, chunk)
     ]
     try:
         for fut in futures:  # in index order, so the first violation is deterministic
             for o in fut.result():
                 if on_outcome(o):
                     return
+            if mark is not None:
+                mark()
     finally:
         for fut in futures:
             fut.cancel()

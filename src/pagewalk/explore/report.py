@@ -57,6 +57,8 @@ def render_result(res: ExploreResult, tasks: list[str], file: str) -> str:
     )
     if res.interrupted:
         lines.append(f"interrupted by {res.interrupted}: the search stopped early")
+    if res.coverage is not None:
+        lines.append(render_coverage(res.strategy, res.coverage))
     if res.violation is None:
         if res.status == "ok":
             lines.append("result: no violation; the search is complete")
@@ -79,6 +81,20 @@ def render_result(res: ExploreResult, tasks: list[str], file: str) -> str:
     if v.trace:
         lines += ["", render_trace(v.trace, tasks)]
     return "\n".join(lines)
+
+
+def render_coverage(strategy: str, cov: dict[str, Any]) -> str:
+    """How much of the tree a search that stopped early had finished: at the
+    first nodes of its current path that branch, like the wheels of an
+    odometer (the first turn slowest)."""
+    if "subtrees" in cov:  # dfs in several processes
+        return f"covered: {cov['subtrees']} subtree(s) of the tree left to explore"
+    levels = " ".join(f"{done}/{known}" for done, known in cov["levels"]) or "none"
+    known = ", of the branches known so far" if strategy == "dpor" else ""
+    return (
+        f"covered: branches finished at the first nodes that branch{known}: {levels}; "
+        f"{cov['pending']} branch(es) pending along the current path"
+    )
 
 
 def render_html(title: str, trace: list[dict[str, Any]], tasks: list[str], summary: str) -> str:
