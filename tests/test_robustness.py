@@ -131,12 +131,23 @@ def test_an_exception_of_a_users_program_thread_is_a_panic_violation():
 def _interrupted(tmp_path: Path, sig: int, *extra: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "pagewalk", "explore", str(EXAMPLES / "dirty_cow.toml")]
     cmd += ["--strategy", "random", "--max-executions", "100000000", "--no-progress", *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
-    sent = time.monotonic()
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
-    assert time.monotonic() - sent < 5, "the search did not stop at once"
+    # A shell without job control starts background jobs with SIGINT ignored,
+    # and the child would inherit that: give it the default disposition back.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        time.sleep(2.0)
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+        assert time.monotonic() - sent < 5, "the search did not stop at once"
+    finally:
+        proc.kill()
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
