@@ -52,7 +52,10 @@ class TreeChooser(Chooser):
                 s.stack.append(Node(state_enabled, events))
             choice = self.prefix[depth]
             s.take(depth, choice)
-            return {t.index: t for t in enabled}[choice]
+            for t in enabled:
+                if t.index == choice:
+                    return t
+            raise KeyError(choice)
         state_enabled, events = sched.states[-1]
         sleep = s.child_sleep(depth) if s.reduce else set()
         node = Node(state_enabled, events, sleep=sleep)

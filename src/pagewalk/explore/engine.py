@@ -56,7 +56,7 @@ class RecordingScheduler(Scheduler):
         self.states: list[tuple[list[int], list[Event]]] = []
 
     def _choose(self, enabled: list[Task]) -> Task:
-        self.states.append(([t.index for t in enabled], [t.pending for t in self.tasks]))
+        self.states.append(([t.index for t in enabled], self.pendings.copy()))
         return self.chooser.choose(self, enabled)
 
 

@@ -79,6 +79,20 @@ class Event:
 
 
 START_EVENT = Event(START, None, ())
+
+
+def _free(ev: Event) -> bool:
+    """Can a task parked at ``ev`` take its step: the lock it waits for is free."""
+    kind = ev.kind
+    if kind is LOCK:
+        return ev.obj.owner is None
+    if kind is DOWN_READ:
+        return ev.obj.writer is None
+    if kind is DOWN_WRITE:
+        return ev.obj.writer is None and not ev.obj.readers
+    return True
+
+
 _SLEEPING = (DOWN_READ, DOWN_WRITE, YIELD)
 
 
@@ -175,6 +189,9 @@ class Scheduler:
         self.max_steps = max_steps
         self.tracing = trace
         self.tasks: list[Task] = []
+        #: each task's pending event, by index (``task.pending``, kept as a
+        #: list too so that a recorder copies it in one call)
+        self.pendings: list[Event] = []
         self.running: Task | None = None
         self.last: Task | None = None
         self.main: greenlet | None = None
@@ -183,10 +200,15 @@ class Scheduler:
         self.failure: BaseException | None = None
         self.on_step: Callable[[Scheduler, Task, Event], None] | None = None
         self.on_note: Callable[[Task, str], None] | None = None
+        #: the task a point chose to run next, when not the one that parked there
+        self._handoff: Task | None = None
+        #: what the chooser (or a step hook) raised on a task's stack, for run() to raise
+        self._abort: BaseException | None = None
 
     def add_task(self, name: str, body: Callable[[], None], current: Any) -> Task:
         task = Task(len(self.tasks), name, body, current, self.max_steps)
         self.tasks.append(task)
+        self.pendings.append(task.pending)
         return task
 
     # -- the scheduler side ----------------------------------------------------
@@ -197,38 +219,59 @@ class Scheduler:
         for task in self.tasks:
             task.glet = greenlet(self._wrap(task), parent=self.main)
         try:
-            while True:
-                enabled = [t for t in self.tasks if not t.done and self.is_enabled(t)]
-                if not enabled:
-                    if any(not t.done for t in self.tasks):
-                        self.outcome = RunOutcome.DEADLOCK
-                    return self.outcome
-                task = self._choose(enabled)
-                event = task.pending
-                self.steps.append((task.index, event))
-                if self.on_step is not None:
-                    self.on_step(self, task, event)
-                task.steps += 1
-                if task.steps > task.max_steps:
-                    self.outcome = RunOutcome.NONTERMINATION
-                    self.failure = ModelFailure(
-                        "scheduler: step bound",
-                        f"task {task.name} took more than {task.max_steps} steps, "
-                        f"{self.max_steps} plus what its operations asked for (a livelock?)",
-                    )
-                    return self.outcome
-                self.running = task
-                self.last = task
-                k.current = task.current
+            task = self._step()
+            while task is not None:
+                # The task runs until it finishes, or parks at a point where
+                # the chooser picks another task (``_handoff``) or the run
+                # ends (a step bound, or what the chooser raised).
                 task.glet.switch()
+                if self._abort is not None:
+                    raise self._abort
                 if task.error is not None:
                     return self._task_failed(task.error)
+                if task.done:
+                    task = self._step()
+                else:
+                    task, self._handoff = self._handoff, None
+            return self.outcome
         finally:
             self.running = None
             k.current = saved_current
             for task in self.tasks:  # never leave greenlets suspended
                 if task.glet is not None and not task.glet.dead:
                     task.glet.throw(GreenletExit)
+
+    def _step(self) -> Task | None:
+        """Take one step: ask the chooser which enabled task moves and make it
+        the running task.  None when the run is over (every task done, a
+        deadlock, a task past its step bound: ``outcome`` says which)."""
+        tasks = self.tasks
+        # inline is_enabled(): only a lock event (obj set) can be disabled
+        enabled = [t for t in tasks if not t.done and (t.pending.obj is None or _free(t.pending))]
+        if not enabled:
+            for t in tasks:
+                if not t.done:
+                    self.outcome = RunOutcome.DEADLOCK
+                    break
+            return None
+        task = self._choose(enabled)
+        event = task.pending
+        self.steps.append((task.index, event))
+        if self.on_step is not None:
+            self.on_step(self, task, event)
+        task.steps += 1
+        if task.steps > task.max_steps:
+            self.outcome = RunOutcome.NONTERMINATION
+            self.failure = ModelFailure(
+                "scheduler: step bound",
+                f"task {task.name} took more than {task.max_steps} steps, "
+                f"{self.max_steps} plus what its operations asked for (a livelock?)",
+            )
+            return None
+        self.running = task
+        self.last = task
+        self.k.current = task.current
+        return task
 
     def _task_failed(self, err: BaseException) -> RunOutcome:
         """The one rule for what a task raised: a kernel BUG is the execution's
@@ -269,15 +312,7 @@ class Scheduler:
         return body
 
     def is_enabled(self, task: Task) -> bool:
-        ev = task.pending
-        kind = ev.kind
-        if kind is LOCK:
-            return ev.obj.owner is None
-        if kind is DOWN_READ:
-            return ev.obj.writer is None
-        if kind is DOWN_WRITE:
-            return ev.obj.writer is None and not ev.obj.readers
-        return True
+        return _free(task.pending)
 
     # -- the task side -----------------------------------------------------------
     def _close_section(self, task: Task) -> None:
@@ -290,7 +325,10 @@ class Scheduler:
             self.steps[step] = (index, Event(ev.kind, ev.obj, ((lock.name, R),), ev.label))
 
     def point(self, event: Event) -> None:
-        """Park the running task at ``event`` until the scheduler picks it."""
+        """Park the running task at ``event`` until the scheduler picks it.
+        The next step is chosen here, on the task's own stack: when the
+        chooser picks this task again (the common case) it goes on without
+        a switch to the scheduler and back."""
         task = self.running
         if task.section is not None:
             self._close_section(task)
@@ -301,10 +339,18 @@ class Scheduler:
                 f"BUG: scheduling while atomic: {event.describe()}",
                 f"task {task.name} holds {task.atomic} spinlock(s)",
             )
-        task.pending = event
+        task.pending = self.pendings[task.index] = event
         task.current = self.k.current
         if self.tracing:
             task.where = kernel_location()
+        try:
+            nxt = self._step()
+        except BaseException as err:  # the chooser's (Pruned...): run() raises it
+            self._abort = err
+            nxt = None
+        if nxt is task:
+            return
+        self._handoff = nxt
         self.main.switch()
 
     def _owner(self) -> Any:
@@ -313,8 +359,8 @@ class Scheduler:
 
     def spin_lock(self, lock: Any, reads_only: bool = False) -> None:
         self.point(Event(LOCK, lock, ((lock.name, R if reads_only else W),)))
-        lock.owner = self._owner()
         task = self.running
+        lock.owner = self.k.current or task  # _owner()
         task.atomic += 1
         if not reads_only and lock.guards is not None:
             task.section = (len(self.steps) - 1, lock, lock.guards.tobytes())
