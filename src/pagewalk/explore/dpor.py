@@ -57,17 +57,19 @@ class TreeChooser(Chooser):
                     return t
             raise KeyError(choice)
         state_enabled, events = sched.states[-1]
-        sleep = s.child_sleep(depth) if s.reduce else set()
-        node = Node(state_enabled, events, sleep=sleep)
+        if s.reduce:
+            sleep = s.child_sleep(depth)
+            node = Node(state_enabled, events, sleep=sleep)
+            awake = [t for t in enabled if t.index not in sleep] if sleep else enabled
+        else:  # dfs: every enabled task is a branch, none sleeps
+            node = Node(state_enabled, events, set(state_enabled), set(), set())
+            awake = enabled
         s.stack.append(node)
-        awake = [t for t in enabled if t.index not in sleep]
         if not awake:
             raise Pruned
         last = sched.last
         pick = last if last is not None and last in awake else awake[0]
         s.take(depth, pick.index)
-        if not s.reduce:
-            node.backtrack = set(state_enabled)
         return pick
 
 
@@ -82,10 +84,16 @@ class TreeSearch:
 
     def take(self, depth: int, choice: int) -> None:
         """Record that the node at ``depth`` runs task ``choice`` now."""
-        node = self.stack[depth]
+        stack = self.stack
+        node = stack[depth]
         node.choice = choice
         node.done.add(choice)
-        node.preemptions = self.preemptions_before(depth) + self.is_preemption(depth, choice)
+        if depth:  # preemptions_before() + is_preemption(), inline: once a step
+            parent = stack[depth - 1]
+            prev = parent.choice
+            node.preemptions = parent.preemptions + (choice != prev and prev in node.enabled)
+        else:
+            node.preemptions = 0
 
     # -- preemptions ---------------------------------------------------------------
     def preemptions_before(self, depth: int) -> int:
@@ -183,14 +191,18 @@ class TreeSearch:
     def next_prefix(self, floor: int = 0) -> list[int] | None:
         """The schedule prefix of the next branch to run, or None when done
         (never backtracking above depth ``floor``)."""
-        while len(self.stack) > floor:
-            depth = len(self.stack) - 1
-            node = self.stack[-1]
-            todo = sorted(node.backtrack - node.done - node.sleep)
-            todo = [q for q in todo if self.within_bound(depth, q)]
+        stack = self.stack
+        while len(stack) > floor:
+            depth = len(stack) - 1
+            node = stack[-1]
+            todo = node.backtrack - node.done
+            if todo and node.sleep:
+                todo -= node.sleep
+            if todo and self.bound is not None:  # within_bound() marks what it cuts
+                todo = {q for q in sorted(todo) if self.within_bound(depth, q)}
             if todo:
-                return [n.choice for n in self.stack[:-1]] + [todo[0]]
-            self.stack.pop()
+                return [n.choice for n in stack[:-1]] + [min(todo)]
+            stack.pop()
         return None
 
     def pending_prefixes(self, floor: int) -> list[list[int]]:

@@ -246,8 +246,12 @@ class Scheduler:
         the running task.  None when the run is over (every task done, a
         deadlock, a task past its step bound: ``outcome`` says which)."""
         tasks = self.tasks
-        # inline is_enabled(): only a lock event (obj set) can be disabled
-        enabled = [t for t in tasks if not t.done and (t.pending.obj is None or _free(t.pending))]
+        enabled = []
+        for t in tasks:
+            if not t.done:
+                ev = t.pending
+                if ev.obj is None or _free(ev):  # only a lock event (obj set) can be disabled
+                    enabled.append(t)
         if not enabled:
             for t in tasks:
                 if not t.done:
