@@ -40,18 +40,24 @@ class TreeChooser(Chooser):
         self.search = search
         self.prefix = prefix
         self.depth = 0
+        #: every node so far already took the prefix's choice: the path is
+        #: the tree's, so take() would change nothing at them
+        self.same = True
 
     def choose(self, sched: Scheduler, enabled: list[Task]) -> Task:
         s = self.search
         depth = self.depth
         self.depth += 1
         if depth < len(self.prefix):
+            choice = self.prefix[depth]
             if depth >= len(s.stack):
                 # a subtree task (parallel dfs): the path above is another task's
                 state_enabled, events = sched.states[-1]
                 s.stack.append(Node(state_enabled, events))
-            choice = self.prefix[depth]
-            s.take(depth, choice)
+                self.same = False
+            if not self.same or s.stack[depth].choice != choice:
+                self.same = False
+                s.take(depth, choice)
             for t in enabled:
                 if t.index == choice:
                     return t

@@ -247,18 +247,21 @@ class Scheduler:
         deadlock, a task past its step bound: ``outcome`` says which)."""
         tasks = self.tasks
         enabled = []
+        ids = []
         for t in tasks:
             if not t.done:
                 ev = t.pending
-                if ev.obj is None or _free(ev):  # only a lock event (obj set) can be disabled
+                obj = ev.obj  # only a lock event (obj set) can be disabled
+                if obj is None or (obj.owner is None if ev.kind is LOCK else _free(ev)):
                     enabled.append(t)
+                    ids.append(t.index)
         if not enabled:
             for t in tasks:
                 if not t.done:
                     self.outcome = RunOutcome.DEADLOCK
                     break
             return None
-        task = self._choose(enabled)
+        task = self._choose(enabled, ids)
         event = task.pending
         self.steps.append((task.index, event))
         if self.on_step is not None:
@@ -287,7 +290,8 @@ class Scheduler:
             return self.outcome
         raise err
 
-    def _choose(self, enabled: list[Task]) -> Task:
+    def _choose(self, enabled: list[Task], ids: list[int]) -> Task:
+        """The chooser's pick among ``enabled`` (``ids``: their indices)."""
         return self.chooser.choose(self, enabled)
 
     def deadlock_message(self) -> str:
