@@ -1,10 +1,12 @@
 """The deterministic scheduler.
 
 Every task runs in its own greenlet.  At a schedule point the task records
-the event it is about to perform (kind, object, footprint) and switches to
-the scheduler, which asks its chooser which enabled task performs its event
-next.  Releasing a lock is not a point: only what another task could observe
-*before* this task moves on needs one.
+the event it is about to perform (kind, object, footprint) and the chooser
+is asked which enabled task performs its event next -- on the task's own
+stack: when it picks the same task, that task goes on without a switch;
+otherwise the task switches to the scheduler's greenlet, which runs the one
+picked.  Releasing a lock is not a point: only what another task could
+observe *before* this task moves on needs one.
 
 A task blocked on a held lock is not enabled; when no unfinished task is
 enabled the execution is a deadlock.  What a task raises follows one rule
