@@ -26,14 +26,16 @@ shared machine only figures measured back to back like this compare.
 under 2.6.15 (36,700 executions) in one process, with ``--workers 2`` and
 with ``--cluster local:2`` (whose time includes starting the cluster), and
 each one's speed-up over one process; also the CPU time of the process and
-of its worker processes: on a loaded machine the wall-clock speed-up says
-little, while one process's CPU time over half the CPU time of the spread
-search says what two idle CPUs would give.
+of its worker processes, and one process's CPU time over half the spread
+search's: the speed-up two CPUs would give if the spread search ran there as
+it ran here.  On a loaded machine neither figure settles what two idle CPUs
+give (docs/explore.md, "Speed").
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -127,11 +129,14 @@ SPREADS = {"one process": {}, "--workers 2": {"workers": 2}, "--cluster local:2"
 
 
 def scaling(repeat: int) -> list[dict]:
-    """Seconds for the same complete dfs, spread three ways."""
+    """Seconds for the same complete dfs, spread three ways (two without
+    Dask installed)."""
     scenario = load_scenario(SCALING)
     out = []
     for label, kw in SPREADS.items():
         if label.startswith("--cluster"):
+            if importlib.util.find_spec("distributed") is None:
+                continue
             kw = {"cluster": "local:2"}
         times, cpus = [], []
         for _ in range(repeat):
@@ -145,7 +150,7 @@ def scaling(repeat: int) -> list[dict]:
     base_cpu = statistics.median(out[0]["cpu"])
     for row in out:
         row["speedup_median"] = round(base / statistics.median(row["seconds"]), 2)
-        # what two idle CPUs would give: one process's CPU time over half the spread's
+        # one process's CPU time over half the spread's (see the module docstring)
         row["cpu_speedup_median"] = round(2 * base_cpu / statistics.median(row["cpu"]), 2)
         row["seconds"] = [round(t, 2) for t in row["seconds"]]
         row["cpu"] = [round(t, 2) for t in row["cpu"]]
@@ -189,7 +194,7 @@ def main() -> None:
             print(
                 f"{r['spread']:18} {r['executions']:>6} executions  seconds {r['seconds']}  "
                 f"CPU {r['cpu']}  speed-up (medians) {r['speedup_median']}x wall, "
-                f"{r['cpu_speedup_median']}x on two idle CPUs"
+                f"{r['cpu_speedup_median']}x by CPU time"
             )
         return
     report = []
