@@ -5,6 +5,7 @@ the snapshot taken after setup, in the same run.
 Usage::
 
     python benchmarks/bench_explore.py [--repeat N] [--json]
+    python benchmarks/bench_explore.py --against DIR [--repeat N] [--json]
     python benchmarks/bench_explore.py --scaling [--repeat N] [--json]
     python benchmarks/bench_explore.py --reduction [--semantics LIST] [--strategy S]
         [--max-executions N] [--repeat N] [--json]
@@ -17,10 +18,20 @@ execution), ``restore`` (always restore the snapshot) and ``auto`` (what
 Each figure is the min / median / max over ``--repeat`` runs (wall clock):
 the machine is shared, so give ranges.
 
+``--against DIR``: the same complete dfs of each case, run alternately by
+this tree and by the pagewalk source tree at DIR (a checkout of main, say),
+each in a fresh process, ``--repeat`` times: executions per second of wall
+clock and of CPU time, and this tree's ratio to DIR's (medians).  On a
+shared machine only figures measured back to back like this compare.
+
 ``--scaling``: a complete dfs of ``examples/concurrent/gup_vs_fault.toml``
-under 2.6.15 (19,663 executions) in one process, with ``--workers 2`` and
+under 2.6.15 (36,700 executions) in one process, with ``--workers 2`` and
 with ``--cluster local:2`` (whose time includes starting the cluster), and
-each one's speed-up over one process.
+each one's speed-up over one process; also the CPU time of the process and
+of its worker processes, and one process's CPU time over half the spread
+search's: the speed-up two CPUs would give if the spread search ran there as
+it ran here.  On a loaded machine neither figure settles what two idle CPUs
+give (docs/explore.md, "Speed").
 
 ``--reduction`` (issue 13, fewer executions): a complete search (every
 violation, no shortening) of every example (``examples/*.toml``,
@@ -36,8 +47,13 @@ max seconds: the machine is shared).  ``--max-executions`` caps each search
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -71,27 +87,86 @@ def rate(path: Path, sem: str, restore: bool | None) -> tuple[float, int]:
     return res.executions / elapsed, res.executions
 
 
+#: run in a fresh process by --against: one complete dfs, timed
+CHILD = """
+import json, sys, time
+from pagewalk.explore import explore
+from pagewalk.scenario.loader import load_scenario
+scenario = load_scenario(sys.argv[1])
+cpu, wall = time.process_time(), time.perf_counter()
+res = explore(scenario, sys.argv[2], "dfs", stop_first=False, shorten=False)
+cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+print(json.dumps({"executions": res.executions, "cpu": cpu, "wall": wall}))
+"""
+
+
+def child_rate(src: Path, path: Path, sem: str) -> dict:
+    """One complete dfs by the pagewalk source tree at ``src``, in a fresh process."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), sem],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def against(other: Path, repeat: int) -> list[dict]:
+    """This tree's dfs rates beside ``other``'s, alternately, ``repeat`` times."""
+    trees = {"this tree": ROOT / "src", str(other): other / "src"}
+    rows = []
+    for name, path, sem in CASES:
+        runs: dict[str, list[dict]] = {label: [] for label in trees}
+        for _ in range(repeat):
+            for label, src in trees.items():
+                runs[label].append(child_rate(src, path, sem))
+        row: dict = {"case": name, "semantics": sem}
+        for label, rs in runs.items():
+            row[label] = {
+                "executions": rs[0]["executions"],
+                "per_s_wall": round(statistics.median(r["executions"] / r["wall"] for r in rs)),
+                "per_s_cpu": round(statistics.median(r["executions"] / r["cpu"] for r in rs)),
+            }
+        mine, theirs = row["this tree"], row[str(other)]
+        row["ratio_wall"] = round(mine["per_s_wall"] / theirs["per_s_wall"], 2)
+        row["ratio_cpu"] = round(mine["per_s_cpu"] / theirs["per_s_cpu"], 2)
+        rows.append(row)
+    return rows
+
+
 SCALING = ROOT / "examples" / "concurrent" / "gup_vs_fault.toml"
 SPREADS = {"one process": {}, "--workers 2": {"workers": 2}, "--cluster local:2": {}}
 
 
 def scaling(repeat: int) -> list[dict]:
-    """Seconds for the same complete dfs, spread three ways."""
+    """Seconds for the same complete dfs, spread three ways (two without
+    Dask installed)."""
     scenario = load_scenario(SCALING)
     out = []
     for label, kw in SPREADS.items():
         if label.startswith("--cluster"):
+            if importlib.util.find_spec("distributed") is None:
+                continue
             kw = {"cluster": "local:2"}
-        times = []
+        times, cpus = [], []
         for _ in range(repeat):
+            cpu = _cpu()
             start = time.perf_counter()
             res = explore(scenario, "2.6.15", "dfs", stop_first=False, **kw)
             times.append(time.perf_counter() - start)
-        out.append({"spread": label, "executions": res.executions, "seconds": times})
+            cpus.append(_cpu() - cpu)
+        out.append({"spread": label, "executions": res.executions, "seconds": times, "cpu": cpus})
     base = statistics.median(out[0]["seconds"])
+    base_cpu = statistics.median(out[0]["cpu"])
     for row in out:
         row["speedup_median"] = round(base / statistics.median(row["seconds"]), 2)
+        # one process's CPU time over half the spread's (see the module docstring)
+        row["cpu_speedup_median"] = round(2 * base_cpu / statistics.median(row["cpu"]), 2)
         row["seconds"] = [round(t, 2) for t in row["seconds"]]
+        row["cpu"] = [round(t, 2) for t in row["cpu"]]
+    out[0]["cpu_speedup_median"] = 1.0
     return out
 
 
@@ -163,6 +238,14 @@ def print_reduction(rows: list[dict], timing: dict) -> None:
     )
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its child processes that have
+    exited (the workers of ``--workers``, once their pool is shut down)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -172,6 +255,7 @@ def main() -> None:
     parser.add_argument("--semantics", default=REDUCTION_PROFILES)
     parser.add_argument("--strategy", default="dpor")
     parser.add_argument("--max-executions", type=int, default=None)
+    parser.add_argument("--against", type=Path, metavar="DIR", help="another pagewalk tree")
     args = parser.parse_args()
     if args.reduction:
         from pagewalk.kernel.semantics import PROFILES
@@ -184,6 +268,19 @@ def main() -> None:
         else:
             print_reduction(rows, timing)
         return
+    if args.against is not None:
+        rows = against(args.against, args.repeat)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        for r in [] if args.json else rows:
+            mine, theirs = r["this tree"], r[str(args.against)]
+            print(
+                f"{r['case']:22} {r['semantics']:6} {mine['executions']:>6} executions  "
+                f"this tree {mine['per_s_wall']:,}/s wall {mine['per_s_cpu']:,}/s CPU  "
+                f"{args.against}: {theirs['per_s_wall']:,}/s wall {theirs['per_s_cpu']:,}/s CPU  "
+                f"ratio {r['ratio_wall']}x wall {r['ratio_cpu']}x CPU"
+            )
+        return
     if args.scaling:
         rows = scaling(args.repeat)
         if args.json:
@@ -191,7 +288,8 @@ def main() -> None:
         for r in [] if args.json else rows:
             print(
                 f"{r['spread']:18} {r['executions']:>6} executions  seconds {r['seconds']}  "
-                f"speed-up (medians) {r['speedup_median']}x"
+                f"CPU {r['cpu']}  speed-up (medians) {r['speedup_median']}x wall, "
+                f"{r['cpu_speedup_median']}x by CPU time"
             )
         return
     report = []

@@ -70,6 +70,26 @@ def test_a_restored_kernel_has_its_own_frames() -> None:
     assert type(a)._allocator is first.k.alloc and first.result.kernel is first.k
 
 
+@pytest.mark.parametrize("restore", [True, False])
+def test_the_next_runner_takes_over_the_frames_class_of_the_one_before(restore: bool) -> None:
+    sc = load_scenario(EXAMPLES / "dirty_cow.toml")
+    start = snap.Snapshot(sc, "2.6.22", restore=restore)
+    first = start.runner()
+    page_class = type(first.k.alloc.mem_map[0])
+    second = start.runner()
+    assert type(second.k.alloc.mem_map[0]) is page_class
+    assert page_class._allocator is second.k.alloc
+
+
+def test_a_retired_runners_frames_no_longer_read_their_index() -> None:
+    sc = load_scenario(EXAMPLES / "dirty_cow.toml")
+    start = snap.Snapshot(sc, "2.6.22", restore=True)
+    first = start.runner()
+    start.runner()
+    with pytest.raises(AttributeError):
+        _ = first.k.alloc.mem_map[0].index
+
+
 def test_setup_results_appear_in_a_restored_execution() -> None:
     sc = load_scenario(EXAMPLES / "dirty_cow.toml")
     start = snap.Snapshot(sc, "4.8.3", restore=True)

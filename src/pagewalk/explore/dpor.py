@@ -66,31 +66,42 @@ class TreeChooser(Chooser):
         self.search = search
         self.prefix = prefix
         self.depth = 0
+        #: every node so far already took the prefix's choice: the path is
+        #: the tree's, so take() would change nothing at them
+        self.same = True
 
     def choose(self, sched: Scheduler, enabled: list[Task]) -> Task:
         s = self.search
         depth = self.depth
         self.depth += 1
         if depth < len(self.prefix):
+            choice = self.prefix[depth]
             if depth >= len(s.stack):
                 # a subtree task (parallel dfs): the path above is another task's
                 state_enabled, events = sched.states[-1]
                 s.stack.append(Node(state_enabled, events))
-            choice = self.prefix[depth]
-            s.take(depth, choice)
-            return next(t for t in enabled if t.index == choice)
+                self.same = False
+            if not self.same or s.stack[depth].choice != choice:
+                self.same = False
+                s.take(depth, choice)
+            for t in enabled:
+                if t.index == choice:
+                    return t
+            raise KeyError(choice)
         state_enabled, events = sched.states[-1]
-        sleep = s.child_sleep(depth) if s.reduce else set()
-        node = Node(state_enabled, events, sleep=sleep)
+        if s.reduce:
+            sleep = s.child_sleep(depth)
+            node = Node(state_enabled, events, sleep=sleep)
+            awake = [t for t in enabled if t.index not in sleep] if sleep else enabled
+        else:  # dfs: every enabled task is a branch, none sleeps
+            node = Node(state_enabled, events, set(state_enabled), set(), set())
+            awake = enabled
         s.stack.append(node)
-        awake = [t for t in enabled if t.index not in sleep]
         if not awake:
             raise Pruned
         last = sched.last
         pick = last if last is not None and last in awake else awake[0]
         s.take(depth, pick.index)
-        if not s.reduce:
-            node.backtrack = set(state_enabled)
         return pick
 
 
@@ -105,10 +116,16 @@ class TreeSearch:
 
     def take(self, depth: int, choice: int) -> None:
         """Record that the node at ``depth`` runs task ``choice`` now."""
-        node = self.stack[depth]
+        stack = self.stack
+        node = stack[depth]
         node.choice = choice
         node.done.add(choice)
-        node.preemptions = self.preemptions_before(depth) + self.is_preemption(depth, choice)
+        if depth:  # preemptions_before() + is_preemption(), inline: once a step
+            parent = stack[depth - 1]
+            prev = parent.choice
+            node.preemptions = parent.preemptions + (choice != prev and prev in node.enabled)
+        else:
+            node.preemptions = 0
 
     # -- preemptions ---------------------------------------------------------------
     def preemptions_before(self, depth: int) -> int:
@@ -251,14 +268,18 @@ class TreeSearch:
     def next_prefix(self, floor: int = 0) -> list[int] | None:
         """The schedule prefix of the next branch to run, or None when done
         (never backtracking above depth ``floor``)."""
-        while len(self.stack) > floor:
-            depth = len(self.stack) - 1
-            node = self.stack[-1]
-            todo = sorted(node.backtrack - node.done - node.sleep)
-            todo = [q for q in todo if self.within_bound(depth, q)]
+        stack = self.stack
+        while len(stack) > floor:
+            depth = len(stack) - 1
+            node = stack[-1]
+            todo = node.backtrack - node.done
+            if todo and node.sleep:
+                todo -= node.sleep
+            if todo and self.bound is not None:  # within_bound() marks what it cuts
+                todo = {q for q in sorted(todo) if self.within_bound(depth, q)}
             if todo:
-                return [n.choice for n in self.stack[:-1]] + [todo[0]]
-            self.stack.pop()
+                return [n.choice for n in stack[:-1]] + [min(todo)]
+            stack.pop()
         return None
 
     def pending_prefixes(self, floor: int) -> list[list[int]]:

@@ -55,8 +55,8 @@ class RecordingScheduler(Scheduler):
         super().__init__(*args, **kw)
         self.states: list[tuple[list[int], list[Event]]] = []
 
-    def _choose(self, enabled: list[Task]) -> Task:
-        self.states.append(([t.index for t in enabled], [t.pending for t in self.tasks]))
+    def _choose(self, enabled: list[Task], ids: list[int]) -> Task:
+        self.states.append((ids, self.pendings.copy()))
         return self.chooser.choose(self, enabled)
 
 

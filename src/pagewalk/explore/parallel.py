@@ -34,8 +34,15 @@ from .engine import Execution, run_execution
 from .pct import pct_chooser
 from .snapshot import Snapshot
 
-#: executions a worker runs before handing its leftover branches back
-BATCH = 64
+#: executions a worker runs before handing its leftover branches back.  Each
+#: hand-back costs the parent a round trip and returns the pending branches
+#: along the worker's path, mostly small subtrees near the leaves: 64 made
+#: 2,482 tasks of a 36,700-execution dfs, 256 makes 649, and the parent's
+#: CPU time falls from 1.07 s to 0.46 s (it shares the cores with the workers).
+BATCH = 256
+#: the first task's batch (the whole tree): small, so that every worker has a
+#: subtree to explore soon after the start
+FIRST_BATCH = 16
 
 #: the search a worker serves (per thread: a Dask worker may run several)
 _local = threading.local()
@@ -82,13 +89,15 @@ def _run(chooser: Chooser) -> Execution:
 
 
 def dfs_task(prefix: list[int], stop_first: bool) -> tuple[list[Outcome], list[list[int]]]:
-    """Explore the subtree below ``prefix`` for up to BATCH executions."""
+    """Explore the subtree below ``prefix`` for up to BATCH executions
+    (FIRST_BATCH for the whole tree)."""
     w = _state()
     search = TreeSearch(False, w["bound"])
     floor = len(prefix)
     outcomes: list[Outcome] = []
     current: list[int] | None = prefix
-    while current is not None and len(outcomes) < BATCH:
+    batch = BATCH if prefix else FIRST_BATCH
+    while current is not None and len(outcomes) < batch:
         search.start_branch(current)
         ex = _run(TreeChooser(search, current))
         outcomes.append(Outcome.of(ex, w["collect"]))

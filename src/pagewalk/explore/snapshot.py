@@ -6,7 +6,10 @@ several times faster than ``copy.deepcopy``).  What is not state is shared,
 not copied: the scenario, the semantics profile (frozen) and the
 module-level ``vm_operations_struct`` tables.  Each allocator has its own
 ``Page`` subclass (its per-frame arrays are class attributes): the copy gets
-a new one, bound to the copy's arrays once loaded.
+one of its own, bound to the copy's arrays once loaded.  Making a class costs
+about as much as a small setup, so :meth:`Snapshot.runner` retires the
+runner it gave before (the explorer is done with an execution when it asks
+for the next) and the next allocator takes its class over.
 
 Every copy is the same state setup leaves -- the same pids, lock names,
 allocator free lists and frame numbers, setup's results and ``as`` names --
@@ -26,7 +29,7 @@ from typing import Any
 from ..errors import InputError, InternalError, ModelFailure, PagewalkError
 from ..kernel.filemap import generic_file_vm_ops, shmem_vm_ops
 from ..kernel.hugetlb import hugetlb_vm_ops
-from ..kernel.page import Page
+from ..kernel.page import spare_page_type
 from ..scenario.model import Scenario
 from ..scenario.runner import Runner
 
@@ -71,8 +74,8 @@ class _Unpickler(pickle.Unpickler):
     def persistent_load(self, pid: int) -> Any:
         if pid != _PAGE_TYPE:
             return self.shared[pid]
-        if self.page_type is None:  # persistent ids are not memoized: make it once
-            self.page_type = type("Page", (Page,), {"__slots__": ()})
+        if self.page_type is None:  # persistent ids are not memoized: take it once
+            self.page_type = spare_page_type()
         return self.page_type
 
 
@@ -84,7 +87,7 @@ class Snapshot:
     the rest use the faster.  A search of a few executions thus never pays
     for more than it runs."""
 
-    __slots__ = ("data", "restores", "scenario", "semantics", "shared", "taken", "times")
+    __slots__ = ("data", "last", "restores", "scenario", "semantics", "shared", "taken", "times")
 
     def __init__(
         self, scenario: Scenario, semantics: str | None, restore: bool | None = None
@@ -98,9 +101,19 @@ class Snapshot:
         self.taken = False
         self.shared: list[Any] = []
         self.times: dict[bool, list[float]] = {False: [], True: []}
+        self.last: Runner | None = None  # the runner given last
 
     def runner(self) -> Runner:
-        """A runner in the state setup left, ready for the threads."""
+        """A runner in the state setup left, ready for the threads.  The one
+        given before is finished with: its frames are retired
+        (``PageAllocator.retire``), and reading their index or node raises."""
+        if self.last is not None:
+            last, self.last = self.last, None
+            last.k.alloc.retire()
+        self.last = runner = self._runner()
+        return runner
+
+    def _runner(self) -> Runner:
         if not self.taken:
             return self._take()
         if self.restores is not None:

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
 from .constants import PAGE_SHIFT
-from .inspect import walk_huge_pmds, walk_ptes, walk_tables
+from .inspect import used_entries
 from .locks import is_locked
 from .page import PG_anon, PG_compound, PG_pgtable, PG_reserved
-from .pgtable import PTE_MASK, PTE_PRESENT_MASK
+from .pgtable import _PAGE_PSE, PTE_MASK, PTE_PRESENT_MASK
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -37,46 +37,15 @@ def check_invariants(k: Kernel, pins: Counter | None = None) -> None:
     """Raise ModelFailure naming the first broken invariant."""
     pins = pins if pins is not None else k.pins
     mem_map = k.alloc.mem_map
-    maps: Counter = Counter()
-    tables: Counter = Counter()
-    # a13ea5b75964: a special zero pfn is neither counted nor rmap'd nor rss
-    special = k.zero_page if k.semantics.zero_page_special else None
-    for mm in live_mms(k):
-        _check_locks_of(mm)
-        file_rss = anon_rss = pte_pages = 0
-        for level, _, pfn in walk_tables(k, mm):
-            tables[pfn] += 1
-            pte_pages += level == 1
-        for head_pfn in walk_huge_pmds(k, mm):
-            _check_huge_pmd_target(mm, mem_map[head_pfn])
-            maps[head_pfn] += 1
-            file_rss += 512
-        for _addr, pte in walk_ptes(k, mm):
-            if not pte & PTE_PRESENT_MASK:
-                continue
-            page = mem_map[(pte & PTE_MASK) >> PAGE_SHIFT]
-            if page is special:
-                continue
-            maps[page.pfn] += 1
-            if page.flags & PG_anon:
-                anon_rss += 1
-            else:
-                file_rss += 1
-        if (mm._file_rss, mm._anon_rss) != (file_rss, anon_rss):
-            raise ModelFailure(
-                "invariant: rss counters",
-                f"{mm}: file_rss={mm._file_rss} anon_rss={mm._anon_rss}, "
-                f"ptes show file={file_rss} anon={anon_rss}",
-            )
-        if mm.nr_ptes != pte_pages:
-            raise ModelFailure(
-                "invariant: nr_ptes", f"{mm}: nr_ptes={mm.nr_ptes}, {pte_pages} pte pages reachable"
-            )
-        tables[mm.pgd.pfn] += 1
-    cached = Counter()
-    for f in _all_files(k):
+    maps: dict[int, int] = {}  # pfn -> ptes (or huge pmds) mapping it
+    tables: dict[int, int] = {}  # pfn -> live mms reaching it as a table
+    mms = live_mms(k)
+    for mm in mms:
+        _check_mm(k, mm, maps, tables)
+    cached: dict[int, int] = {}
+    for f in _all_files(k, mms):
         for page in f.mapping.page_tree.values():
-            cached[page.pfn] += 1
+            cached[page.pfn] = cached.get(page.pfn, 0) + 1
     for pfn, n in list(pins.items()):  # pins on 4K subpages count on the head
         page = mem_map[pfn]
         if page.flags & PG_compound and page.private is not page:
@@ -84,16 +53,89 @@ def check_invariants(k: Kernel, pins: Counter | None = None) -> None:
             pins[page.private.pfn] += n
             del pins[pfn]
     for page in mem_map:
+        pfn = page.pfn
+        mapped, in_cache, pinned = maps.get(pfn, 0), cached.get(pfn, 0), pins.get(pfn, 0)
         if page.flags & PG_compound:
             if page.private is page:
-                _check_huge_page(page, maps[page.pfn], cached[page.pfn], pins[page.pfn])
+                _check_huge_page(page, mapped, in_cache, pinned)
             continue
-        _check_page(page, maps[page.pfn], cached[page.pfn], pins[page.pfn], tables[page.pfn])
+        _check_page(page, mapped, in_cache, pinned, tables.get(pfn, 0))
 
 
-def _all_files(k: Kernel) -> list:
+def _check_mm(k: Kernel, mm: object, maps: dict[int, int], tables: dict[int, int]) -> None:
+    """One mm's locks, rss counters and nr_ptes, from one walk of its tables;
+    counts the pages its ptes map and the tables it reaches."""
+    mem_map = k.alloc.mem_map
+    _check_locks_of(mm)
+    upper, pte_tables, huge = _walk(mem_map, mm)
+    _check_pte_locks(k, pte_tables)
+    for pfn in upper:
+        tables[pfn] = tables.get(pfn, 0) + 1
+    for pfn in pte_tables:
+        tables[pfn] = tables.get(pfn, 0) + 1
+    file_rss = anon_rss = 0
+    # a13ea5b75964: a special zero pfn is neither counted nor rmap'd nor rss
+    special = k.zero_page.pfn if k.semantics.zero_page_special else -1
+    for head_pfn in huge:
+        _check_huge_pmd_target(mm, mem_map[head_pfn])
+        maps[head_pfn] = maps.get(head_pfn, 0) + 1
+        file_rss += 512
+    for pfn in pte_tables:
+        table = mem_map[pfn].data
+        for n in used_entries(table):
+            pte = table[n]
+            if not pte & PTE_PRESENT_MASK:
+                continue
+            page = mem_map[(pte & PTE_MASK) >> PAGE_SHIFT]
+            if page.pfn == special:
+                continue
+            maps[page.pfn] = maps.get(page.pfn, 0) + 1
+            if page.flags & PG_anon:
+                anon_rss += 1
+            else:
+                file_rss += 1
+    if (mm._file_rss, mm._anon_rss) != (file_rss, anon_rss):
+        raise ModelFailure(
+            "invariant: rss counters",
+            f"{mm}: file_rss={mm._file_rss} anon_rss={mm._anon_rss}, "
+            f"ptes show file={file_rss} anon={anon_rss}",
+        )
+    if mm.nr_ptes != len(pte_tables):
+        raise ModelFailure(
+            "invariant: nr_ptes",
+            f"{mm}: nr_ptes={mm.nr_ptes}, {len(pte_tables)} pte pages reachable",
+        )
+    tables[mm.pgd.pfn] = tables.get(mm.pgd.pfn, 0) + 1
+
+
+def _walk(mem_map: list, mm: object) -> tuple[list[int], list[int], list[int]]:
+    """One walk of an mm's tables, in address order (``inspect.walk_tables``'
+    order): the pud and pmd pages' frames, the pte pages' frames, and the
+    head frames huge pmds map."""
+    upper: list[int] = []
+    pte_tables: list[int] = []
+    huge: list[int] = []
+    pgd = mm.pgd.data
+    for i in used_entries(pgd):
+        pud_pfn = (pgd[i] & PTE_MASK) >> PAGE_SHIFT
+        upper.append(pud_pfn)
+        pud = mem_map[pud_pfn].data
+        for j in used_entries(pud):
+            pmd_pfn = (pud[j] & PTE_MASK) >> PAGE_SHIFT
+            upper.append(pmd_pfn)
+            pmd = mem_map[pmd_pfn].data
+            for m in used_entries(pmd):
+                entry = pmd[m]
+                if entry & _PAGE_PSE:
+                    huge.append((entry & PTE_MASK) >> PAGE_SHIFT)
+                else:
+                    pte_tables.append((entry & PTE_MASK) >> PAGE_SHIFT)
+    return upper, pte_tables, huge
+
+
+def _all_files(k: Kernel, mms: list) -> list:
     files = dict.fromkeys(k.files.values())
-    for mm in live_mms(k):
+    for mm in mms:
         for vma in mm.vmas():
             if vma.vm_file is not None:
                 files[vma.vm_file] = None
@@ -157,12 +199,13 @@ def _check_locks_of(mm: object) -> None:
     for lock in (mm.mmap_sem, mm.page_table_lock):
         if is_locked(lock):
             raise ModelFailure("invariant: locks", f"{lock.name} is held between operations")
-    k = mm.k
+
+
+def _check_pte_locks(k: Kernel, pte_tables: list[int]) -> None:
     if k.split_ptlock:
-        for level, _, pfn in walk_tables(k, mm):
-            if level == 1:
-                ptl = k.alloc.mem_map[pfn].private
-                if ptl is None or is_locked(ptl):
-                    raise ModelFailure(
-                        "invariant: locks", f"pte lock of table pfn {pfn} is missing or held"
-                    )
+        for pfn in pte_tables:
+            ptl = k.alloc.mem_map[pfn].private
+            if ptl is None or is_locked(ptl):
+                raise ModelFailure(
+                    "invariant: locks", f"pte lock of table pfn {pfn} is missing or held"
+                )

@@ -56,6 +56,7 @@ from .constants import (
 from .filemap import File
 from .hugetlb import DEFAULT_MAX_HUGE_PAGES, HugePagePool
 from .inspect import pmd_entry_at, pte_at
+from .invariants import check_invariants
 from .locks import down_read, down_write, spinlock_t, up_read, up_write
 from .madvise import sys_madvise
 from .memory import get_user_pages
@@ -790,6 +791,4 @@ class Kernel:
 
     def check_invariants(self) -> None:
         """Raise ModelFailure if a counting or locking invariant is broken."""
-        from .invariants import check_invariants
-
         check_invariants(self)

@@ -173,6 +173,26 @@ def get_page(page: Page) -> None:
     page._count += 1
 
 
+class RetiredPage(Page):
+    """A frame of a retired allocator (:meth:`PageAllocator.retire`): its
+    kernel is gone, and reading its index or node raises."""
+
+    __slots__ = ()
+
+
+#: the Page subclasses of retired allocators, for new allocators to take
+_SPARE_PAGE_TYPES: list[type[Page]] = []
+
+
+def spare_page_type() -> type[Page]:
+    """A Page subclass for a new allocator to bind its arrays to: a retired
+    allocator's, or a new one."""
+    try:
+        return _SPARE_PAGE_TYPES.pop()
+    except IndexError:
+        return type("Page", (Page,), {"__slots__": ()})
+
+
 class PageAllocator:
     """The buddy allocator reduced to what is observable: which node a page
     comes from, when memory runs out, and that freeing a page still mapped or
@@ -209,9 +229,25 @@ class PageAllocator:
         self.k: Any = None
 
     def _page_type(self) -> type[Page]:
-        """This allocator's struct page: Page with the per-frame arrays bound."""
-        arrays = {"__slots__": (), "_allocator": self, "_index": self.index, "_node": self.node}
-        return type("Page", (Page,), arrays)
+        """This allocator's struct page: Page with the per-frame arrays bound
+        (a retired allocator's subclass if there is one: making a class
+        costs as much as setting up a small scenario)."""
+        cls = spare_page_type()
+        cls._allocator = self
+        cls._index = self.index
+        cls._node = self.node
+        return cls
+
+    def retire(self) -> None:
+        """This allocator's kernel is finished with (the explorer's previous
+        execution): its frames become :class:`RetiredPage`, whose index and
+        node no longer read, and its Page subclass goes to the next
+        allocator."""
+        for page in self.mem_map:
+            page.__class__ = RetiredPage
+        cls, self.Page = self.Page, RetiredPage
+        del cls._allocator, cls._index, cls._node
+        _SPARE_PAGE_TYPES.append(cls)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> PageAllocator:
         """Copy every frame into the new allocator's own Page subclass (the

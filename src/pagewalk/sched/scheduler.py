@@ -1,10 +1,12 @@
 """The deterministic scheduler.
 
 Every task runs in its own greenlet.  At a schedule point the task records
-the event it is about to perform (kind, object, footprint) and switches to
-the scheduler, which asks its chooser which enabled task performs its event
-next.  Releasing a lock is not a point: only what another task could observe
-*before* this task moves on needs one.
+the event it is about to perform (kind, object, footprint) and the chooser
+is asked which enabled task performs its event next -- on the task's own
+stack: when it picks the same task, that task goes on without a switch;
+otherwise the task switches to the scheduler's greenlet, which runs the one
+picked.  Releasing a lock is not a point: only what another task could
+observe *before* this task moves on needs one.
 
 A task blocked on a held lock is not enabled; when no unfinished task is
 enabled the execution is a deadlock.  What a task raises follows one rule
@@ -84,6 +86,20 @@ class Event:
 
 
 START_EVENT = Event(START, None, ())
+
+
+def _free(ev: Event) -> bool:
+    """Can a task parked at ``ev`` take its step: the lock it waits for is free."""
+    kind = ev.kind
+    if kind is LOCK:
+        return ev.obj.owner is None
+    if kind is DOWN_READ:
+        return ev.obj.writer is None
+    if kind is DOWN_WRITE:
+        return ev.obj.writer is None and not ev.obj.readers
+    return True
+
+
 _SLEEPING = (DOWN_READ, DOWN_WRITE, YIELD)
 
 
@@ -182,6 +198,9 @@ class Scheduler:
         self.max_steps = max_steps
         self.tracing = trace
         self.tasks: list[Task] = []
+        #: each task's pending event, by index (``task.pending``, kept as a
+        #: list too so that a recorder copies it in one call)
+        self.pendings: list[Event] = []
         self.running: Task | None = None
         self.last: Task | None = None
         self.main: greenlet | None = None
@@ -190,10 +209,15 @@ class Scheduler:
         self.failure: BaseException | None = None
         self.on_step: Callable[[Scheduler, Task, Event], None] | None = None
         self.on_note: Callable[[Task, str], None] | None = None
+        #: the task a point chose to run next, when not the one that parked there
+        self._handoff: Task | None = None
+        #: what the chooser (or a step hook) raised on a task's stack, for run() to raise
+        self._abort: BaseException | None = None
 
     def add_task(self, name: str, body: Callable[[], None], current: Any) -> Task:
         task = Task(len(self.tasks), name, body, current, self.max_steps)
         self.tasks.append(task)
+        self.pendings.append(task.pending)
         return task
 
     # -- the scheduler side ----------------------------------------------------
@@ -204,32 +228,21 @@ class Scheduler:
         for task in self.tasks:
             task.glet = greenlet(self._wrap(task), parent=self.main)
         try:
-            while True:
-                enabled = [t for t in self.tasks if not t.done and self.is_enabled(t)]
-                if not enabled:
-                    if any(not t.done for t in self.tasks):
-                        self.outcome = RunOutcome.DEADLOCK
-                    return self.outcome
-                task = self._choose(enabled)
-                event = task.pending
-                self.steps.append((task.index, event))
-                if self.on_step is not None:
-                    self.on_step(self, task, event)
-                task.steps += 1
-                if task.steps > task.max_steps:
-                    self.outcome = RunOutcome.NONTERMINATION
-                    self.failure = ModelFailure(
-                        "scheduler: step bound",
-                        f"task {task.name} took more than {task.max_steps} steps, "
-                        f"{self.max_steps} plus what its operations asked for (a livelock?)",
-                    )
-                    return self.outcome
-                self.running = task
-                self.last = task
-                k.current = task.current
+            task = self._step()
+            while task is not None:
+                # The task runs until it finishes, or parks at a point where
+                # the chooser picks another task (``_handoff``) or the run
+                # ends (a step bound, or what the chooser raised).
                 task.glet.switch()
+                if self._abort is not None:
+                    raise self._abort
                 if task.error is not None:
                     return self._task_failed(task.error)
+                if task.done:
+                    task = self._step()
+                else:
+                    task, self._handoff = self._handoff, None
+            return self.outcome
         finally:
             self.running = None
             k.current = saved_current
@@ -247,6 +260,45 @@ class Scheduler:
                 if task.error is not None and not isinstance(task.error, Exception):
                     raise task.error
 
+    def _step(self) -> Task | None:
+        """Take one step: ask the chooser which enabled task moves and make it
+        the running task.  None when the run is over (every task done, a
+        deadlock, a task past its step bound: ``outcome`` says which)."""
+        tasks = self.tasks
+        enabled = []
+        ids = []
+        for t in tasks:
+            if not t.done:
+                ev = t.pending
+                obj = ev.obj  # only a lock event (obj set) can be disabled
+                if obj is None or (obj.owner is None if ev.kind is LOCK else _free(ev)):
+                    enabled.append(t)
+                    ids.append(t.index)
+        if not enabled:
+            for t in tasks:
+                if not t.done:
+                    self.outcome = RunOutcome.DEADLOCK
+                    break
+            return None
+        task = self._choose(enabled, ids)
+        event = task.pending
+        self.steps.append((task.index, event))
+        if self.on_step is not None:
+            self.on_step(self, task, event)
+        task.steps += 1
+        if task.steps > task.max_steps:
+            self.outcome = RunOutcome.NONTERMINATION
+            self.failure = ModelFailure(
+                "scheduler: step bound",
+                f"task {task.name} took more than {task.max_steps} steps, "
+                f"{self.max_steps} plus what its operations asked for (a livelock?)",
+            )
+            return None
+        self.running = task
+        self.last = task
+        self.k.current = task.current
+        return task
+
     def _task_failed(self, err: BaseException) -> RunOutcome:
         """The one rule for what a task raised: a kernel BUG is the execution's
         outcome (a violation); bad input, an internal error, an interrupt are
@@ -257,7 +309,8 @@ class Scheduler:
             return self.outcome
         raise err
 
-    def _choose(self, enabled: list[Task]) -> Task:
+    def _choose(self, enabled: list[Task], ids: list[int]) -> Task:
+        """The chooser's pick among ``enabled`` (``ids``: their indices)."""
         return self.chooser.choose(self, enabled)
 
     def deadlock_message(self) -> str:
@@ -286,15 +339,7 @@ class Scheduler:
         return body
 
     def is_enabled(self, task: Task) -> bool:
-        ev = task.pending
-        kind = ev.kind
-        if kind is LOCK:
-            return ev.obj.owner is None
-        if kind is DOWN_READ:
-            return ev.obj.writer is None
-        if kind is DOWN_WRITE:
-            return ev.obj.writer is None and not ev.obj.readers
-        return True
+        return _free(task.pending)
 
     # -- the task side -----------------------------------------------------------
     def _close_section(self, task: Task) -> None:
@@ -307,7 +352,10 @@ class Scheduler:
             self.steps[step] = (index, Event(ev.kind, ev.obj, ((lock.name, R),), ev.label))
 
     def point(self, event: Event) -> None:
-        """Park the running task at ``event`` until the scheduler picks it."""
+        """Park the running task at ``event`` until the scheduler picks it.
+        The next step is chosen here, on the task's own stack: when the
+        chooser picks this task again (the common case) it goes on without
+        a switch to the scheduler and back."""
         task = self.running
         if task.section is not None:
             self._close_section(task)
@@ -318,10 +366,18 @@ class Scheduler:
                 f"BUG: scheduling while atomic: {event.describe()}",
                 f"task {task.name} holds {task.atomic} spinlock(s)",
             )
-        task.pending = event
+        task.pending = self.pendings[task.index] = event
         task.current = self.k.current
         if self.tracing:
             task.where = kernel_location()
+        try:
+            nxt = self._step()
+        except BaseException as err:  # the chooser's (Pruned...): run() raises it
+            self._abort = err
+            nxt = None
+        if nxt is task:
+            return
+        self._handoff = nxt
         self.main.switch()
 
     def _owner(self) -> Any:
@@ -330,8 +386,8 @@ class Scheduler:
 
     def spin_lock(self, lock: Any, reads_only: bool = False) -> None:
         self.point(Event(LOCK, lock, ((lock.name, R if reads_only else W),)))
-        lock.owner = self._owner()
         task = self.running
+        lock.owner = self.k.current or task  # _owner()
         task.atomic += 1
         if not reads_only and lock.guards is not None:
             task.section = (len(self.steps) - 1, lock, lock.guards.tobytes())
