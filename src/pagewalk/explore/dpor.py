@@ -81,7 +81,11 @@ class TreeChooser(Chooser):
                 state_enabled, events = sched.states[-1]
                 s.stack.append(Node(state_enabled, events))
                 self.same = False
-            if not self.same or s.stack[depth].choice != choice:
+            node = s.stack[depth]
+            # take() changes nothing where the node already runs ``choice`` and
+            # has it done; a resumed search's undone branch has the choice but
+            # not the done mark (checkpoint.Cursor), so it is taken again
+            if not self.same or node.choice != choice or choice not in node.done:
                 self.same = False
                 s.take(depth, choice)
             for t in enabled:
