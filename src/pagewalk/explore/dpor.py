@@ -64,6 +64,7 @@ class TreeChooser(Chooser):
 
     def __init__(self, search: TreeSearch, prefix: list[int]) -> None:
         self.search = search
+        self.judges_sections = search.reduce  # a plain dfs analyses no races
         self.prefix = prefix
         self.depth = 0
         #: every node so far already took the prefix's choice: the path is

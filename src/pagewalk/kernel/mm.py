@@ -13,6 +13,7 @@ from bisect import bisect_right, insort
 from typing import TYPE_CHECKING, Any
 
 from .constants import PAGE_SHIFT, TASK_UNMAPPED_BASE, ULONG_MAX
+from .inspect import used_entries
 from .locks import rw_semaphore, spinlock_t
 from .page import Page, PG_pgtable
 from .pgtable import _PAGE_PSE, PTE_MASK, new_table
@@ -49,7 +50,9 @@ class PageTablesGuard:
             below = []
             for table in tables:
                 out.append(table.tobytes())
-                below += [e for e in table if e and not e & _PAGE_PSE]  # a huge pmd maps data
+                below += [  # a huge pmd maps data, not a table
+                    e for e in map(table.__getitem__, used_entries(table)) if not e & _PAGE_PSE
+                ]
             tables = [mem_map[(e & PTE_MASK) >> PAGE_SHIFT].data for e in below]
         out += [table.tobytes() for table in tables]  # the pte pages
         return b"".join(out)

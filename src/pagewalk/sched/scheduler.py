@@ -169,6 +169,10 @@ class Chooser:
     schedule replayable.
     """
 
+    #: whether the steps this chooser is given feed a race analysis: only
+    #: then must a lock section be judged (a read if it changed nothing)
+    judges_sections = True
+
     def choose(self, sched: Scheduler, enabled: list[Task]) -> Task:  # pragma: no cover
         raise NotImplementedError
 
@@ -389,7 +393,7 @@ class Scheduler:
         task = self.running
         lock.owner = self.k.current or task  # _owner()
         task.atomic += 1
-        if not reads_only and lock.guards is not None:
+        if not reads_only and lock.guards is not None and self.chooser.judges_sections:
             task.section = (len(self.steps) - 1, lock, lock.guards.tobytes())
 
     def spin_unlock(self, lock: Any) -> None:
