@@ -1045,19 +1045,24 @@ def do_wp_page(
         return ret | VM_FAULT_WRITE
 
     # Ok, we need to copy. Oh, well..  Since a13ea5b75964 vm_normal_page()
-    # gives no page for the zero pfn: wp_page_copy runs with old_page NULL.
-    if old_page is k.zero_page and sem.zero_page_special:
-        return _wp_copy_zero_pfn(mm, vma, address, pmd, orig_pte, ptl, page_table, unshare)
-    get_page(old_page)  # page_cache_get
+    # gives no page for the zero pfn: the copy runs with old_page NULL (None
+    # here), taking and dropping no reference and no rmap.
+    zero = old_page is k.zero_page
+    if zero and sem.zero_page_special:
+        old_page = None
+    else:
+        get_page(old_page)  # page_cache_get
     pte_unmap_unlock(page_table, ptl)
     if vma.anon_vma is None and anon_vma_prepare(vma):  # its inline test, in place
-        put_page(alloc, old_page)
+        if old_page is not None:
+            put_page(alloc, old_page)
         return VM_FAULT_OOM
     new_page = alloc.alloc_page_node(k.current_node())
     if new_page is None:
-        put_page(alloc, old_page)
+        if old_page is not None:
+            put_page(alloc, old_page)
         return VM_FAULT_OOM
-    if old_page is k.zero_page:
+    if zero:
         clear_user_highpage(new_page)  # alloc_zeroed_user_highpage
     else:
         if k.sched is not None:  # the copy reads the old page unlocked
@@ -1067,10 +1072,13 @@ def do_wp_page(
     # Re-check the pte - we dropped the lock
     page_table, ptl = pte_offset_map_lock(mm, pmd, address)
     if page_table[i] == orig_pte:
-        page_remove_rmap(old_page)
-        if not old_page.flags & PG_anon:
+        if old_page is None:  # the special zero pfn: no rmap, no file rss
             mm._anon_rss += 1
-            mm._file_rss -= 1
+        else:
+            page_remove_rmap(old_page)
+            if not old_page.flags & PG_anon:
+                mm._anon_rss += 1
+                mm._file_rss -= 1
         if unshare:  # wp_page_copy: the copy is mapped read-only, clean
             entry = (new_page.pfn << PAGE_SHIFT) | vma.vm_page_prot
         else:
@@ -1083,49 +1091,10 @@ def do_wp_page(
         new_page = old_page  # Free the old page..
         if not unshare:
             ret |= VM_FAULT_WRITE
-    put_page(alloc, new_page)
-    put_page(alloc, old_page)
-    pte_unmap_unlock(page_table, ptl)
-    return ret
-
-
-def _wp_copy_zero_pfn(
-    mm: mm_struct,
-    vma: vm_area_struct,
-    address: int,
-    pmd: array,
-    orig_pte: int,
-    ptl: object,
-    page_table: array,
-    unshare: bool,
-) -> int:
-    """do_wp_page's copy for a write to the zero pfn once it is special
-    (a13ea5b75964; later kernels' wp_page_copy with old_folio NULL): a
-    zeroed page replaces the pte; the zero page gives up no reference,
-    rmap or file rss, and the new page counts as anon rss."""
-    k = mm.k
-    alloc = k.alloc
-    pte_unmap_unlock(page_table, ptl)
-    if vma.anon_vma is None and anon_vma_prepare(vma):
-        return VM_FAULT_OOM
-    new_page = alloc.alloc_page_node(k.current_node())
-    if new_page is None:
-        return VM_FAULT_OOM
-    clear_user_highpage(new_page)  # alloc_zeroed_user_highpage
-    page_table, ptl = pte_offset_map_lock(mm, pmd, address)
-    i = (address >> PAGE_SHIFT) & PTRS_INDEX_MASK
-    ret = VM_FAULT_MINOR
-    if page_table[i] == orig_pte:
-        mm._anon_rss += 1
-        entry = (new_page.pfn << PAGE_SHIFT) | vma.vm_page_prot
-        if not unshare:
-            entry = maybe_mkwrite(entry | _PAGE_DIRTY, vma)
-            ret |= VM_FAULT_WRITE
-        page_table[i] = entry
-        lru_cache_add_active(new_page)
-        page_add_anon_rmap(new_page, vma, address)
-    else:
+    if new_page is not None:
         put_page(alloc, new_page)
+    if old_page is not None:
+        put_page(alloc, old_page)
     pte_unmap_unlock(page_table, ptl)
     return ret
 
