@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
 from .constants import PAGE_SHIFT
-from .inspect import used_entries
+from .inspect import table_pfns, used_entries
 from .locks import is_locked
 from .page import PG_anon, PG_compound, PG_pgtable, PG_reserved
-from .pgtable import _PAGE_PSE, PTE_MASK, PTE_PRESENT_MASK
+from .pgtable import PTE_MASK, PTE_PRESENT_MASK
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -67,7 +67,7 @@ def _check_mm(k: Kernel, mm: object, maps: dict[int, int], tables: dict[int, int
     counts the pages its ptes map and the tables it reaches."""
     mem_map = k.alloc.mem_map
     _check_locks_of(mm)
-    upper, pte_tables, huge = _walk(mem_map, mm)
+    upper, pte_tables, huge = table_pfns(mem_map, mm)
     _check_pte_locks(k, pte_tables)
     for pfn in upper:
         tables[pfn] = tables.get(pfn, 0) + 1
@@ -106,31 +106,6 @@ def _check_mm(k: Kernel, mm: object, maps: dict[int, int], tables: dict[int, int
             f"{mm}: nr_ptes={mm.nr_ptes}, {len(pte_tables)} pte pages reachable",
         )
     tables[mm.pgd.pfn] = tables.get(mm.pgd.pfn, 0) + 1
-
-
-def _walk(mem_map: list, mm: object) -> tuple[list[int], list[int], list[int]]:
-    """One walk of an mm's tables, in address order (``inspect.walk_tables``'
-    order): the pud and pmd pages' frames, the pte pages' frames, and the
-    head frames huge pmds map."""
-    upper: list[int] = []
-    pte_tables: list[int] = []
-    huge: list[int] = []
-    pgd = mm.pgd.data
-    for i in used_entries(pgd):
-        pud_pfn = (pgd[i] & PTE_MASK) >> PAGE_SHIFT
-        upper.append(pud_pfn)
-        pud = mem_map[pud_pfn].data
-        for j in used_entries(pud):
-            pmd_pfn = (pud[j] & PTE_MASK) >> PAGE_SHIFT
-            upper.append(pmd_pfn)
-            pmd = mem_map[pmd_pfn].data
-            for m in used_entries(pmd):
-                entry = pmd[m]
-                if entry & _PAGE_PSE:
-                    huge.append((entry & PTE_MASK) >> PAGE_SHIFT)
-                else:
-                    pte_tables.append((entry & PTE_MASK) >> PAGE_SHIFT)
-    return upper, pte_tables, huge
 
 
 def _all_files(k: Kernel, mms: list) -> list:

@@ -12,11 +12,11 @@ from array import array
 from bisect import bisect_right, insort
 from typing import TYPE_CHECKING, Any
 
-from .constants import PAGE_SHIFT, TASK_UNMAPPED_BASE, ULONG_MAX
-from .inspect import used_entries
+from .constants import TASK_UNMAPPED_BASE, ULONG_MAX
+from .inspect import table_pfns
 from .locks import rw_semaphore, spinlock_t
 from .page import Page, PG_pgtable
-from .pgtable import _PAGE_PSE, PTE_MASK, new_table
+from .pgtable import new_table
 from .vma import vm_area_struct
 
 if TYPE_CHECKING:
@@ -44,17 +44,10 @@ class PageTablesGuard:
     def tobytes(self) -> bytes:
         mm = self.mm
         mem_map = mm.k.alloc.mem_map
-        out = [repr((mm.nr_ptes, mm._file_rss, mm._anon_rss)).encode()]
-        tables = [mm.pgd.data]
-        for _level in range(3):  # the pgd, then the pud pages, then the pmd pages
-            below = []
-            for table in tables:
-                out.append(table.tobytes())
-                below += [  # a huge pmd maps data, not a table
-                    e for e in map(table.__getitem__, used_entries(table)) if not e & _PAGE_PSE
-                ]
-            tables = [mem_map[(e & PTE_MASK) >> PAGE_SHIFT].data for e in below]
-        out += [table.tobytes() for table in tables]  # the pte pages
+        upper, pte_tables, _huge = table_pfns(mem_map, mm)  # a huge pmd maps data
+        out = [repr((mm.nr_ptes, mm._file_rss, mm._anon_rss)).encode(), mm.pgd.data.tobytes()]
+        out += [mem_map[pfn].data.tobytes() for pfn in upper]
+        out += [mem_map[pfn].data.tobytes() for pfn in pte_tables]
         return b"".join(out)
 
 
