@@ -159,7 +159,8 @@ def _install(
 
 
 def __pte_alloc(mm: mm_struct, pmd: array, address: int, locked: bool = False) -> int:
-    """mm/memory.c __pte_alloc(): 0, or -ENOMEM."""
+    """mm/memory.c __pte_alloc(): 0, or -ENOMEM.  ``locked``: the caller holds
+    page_table_lock (the contract before c74df32c724a, see above)."""
     if locked:
         spin_unlock(mm.page_table_lock)
     new = _alloc_table(mm)
@@ -169,12 +170,14 @@ def __pte_alloc(mm: mm_struct, pmd: array, address: int, locked: bool = False) -
 
 
 def __pmd_alloc(mm: mm_struct, pud: array, address: int, locked: bool = False) -> int:
+    """mm/memory.c __pmd_alloc(), as __pte_alloc for a pmd page."""
     if locked:
         spin_unlock(mm.page_table_lock)
     return _install(mm, pud, pud_index(address), _alloc_table(mm), locked)
 
 
 def __pud_alloc(mm: mm_struct, pgd: array, address: int, locked: bool = False) -> int:
+    """mm/memory.c __pud_alloc(), as __pte_alloc for a pud page."""
     if locked:
         spin_unlock(mm.page_table_lock)
     return _install(mm, pgd, pgd_index(address), _alloc_table(mm), locked)

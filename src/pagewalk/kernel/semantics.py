@@ -15,8 +15,9 @@ the old release-like names are aliases (:data:`ALIASES`).  ``"6.18"`` is the
 newest step of the GUP/COW family (every switch on, with the later GUP/COW
 switches that have no step of their own), named for the release whose GUP/COW
 rules it carries, plus the modern switches (:data:`_MODERN`): the other
-changes the host oracle finds between the seed and 6.18.  ``pagewalk profiles`` lists them
-with their switches and commits; docs/profiles.md explains each.
+changes the host oracle finds between the seed and 6.18.  ``pagewalk
+profiles`` lists them with their switches and commits; docs/profiles.md
+explains each.
 """
 
 from __future__ import annotations
