@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..scenario.model import Scenario
 from ..sched.schedule import decode_schedule, encode_schedule
 from ..sched.scheduler import Chooser, NonPreemptive, Scheduler, Task
-from .checkpoint import Cursor, open_cursor
+from .checkpoint import INTERVAL, Cursor, open_cursor
 from .dpor import TreeChooser, TreeSearch
 from .engine import Execution, run_execution
 from .pct import pct_chooser
@@ -159,9 +159,13 @@ class Tally:
 
     def record(self, ex: Execution) -> bool:
         """Account for one execution run here; True if the search should stop."""
-        o = Outcome.of(ex, self.collect)
+        return self.take(Outcome.of(ex, self.collect))
+
+    def take(self, o: Outcome) -> bool:
+        """Judge an outcome, then count it (last: see count); True if the
+        search should stop."""
         stop = not o.pruned and self.judge(o)
-        self.count(o)  # last: see count
+        self.count(o)
         return stop
 
     def count(self, o: Outcome) -> bool:
@@ -224,7 +228,7 @@ def explore(
     cluster: str | None = None,
     checkpoint: str | None = None,
     resume: str | None = None,
-    checkpoint_interval: float = 5.0,
+    checkpoint_interval: float = INTERVAL,
 ) -> ExploreResult:
     """Explore the interleavings of ``scenario``'s threads.
 
@@ -270,13 +274,13 @@ def explore(
     tally = Tally(res, budget, stop_first, collect, progress)
     spread = workers > 1 or cluster is not None
     spread = spread and strategy != "dpor" and len(scenario.threads) > 1
-    cursor = None
+    cursor = Cursor(tally)
     if checkpoint is not None or resume is not None:
         search_of = (scenario, sem, strategy, preemption_bound, seed, stop_first, max_steps)
-        cursor = open_cursor(tally, search_of, collect, checkpoint, resume, spread)
-        cursor.interval = checkpoint_interval
+        cursor = open_cursor(
+            tally, search_of, collect, checkpoint, resume, spread, checkpoint_interval
+        )
     if spread:
-        cursor = cursor or Cursor(tally)
         try:
             _explore_parallel(
                 scenario,
@@ -309,8 +313,8 @@ def _explore_parallel(
     seed: int,
     max_steps: int,
     workers: int,
-    cluster: str | None = None,
-    cursor: Cursor | None = None,
+    cluster: str | None,
+    cursor: Cursor,
 ) -> None:
     """dfs subtrees or random seeds on ``workers`` local processes, or on the
     Dask cluster at ``cluster``."""
@@ -319,8 +323,8 @@ def _explore_parallel(
     res = tally.res
 
     def on_outcome(o: Outcome) -> bool:
-        stop = not o.pruned and tally.judge(o)
-        if tally.count(o):  # last, as in Tally.record
+        stop = tally.take(o)
+        if not o.pruned:
             tally.tick()
         return stop
 
@@ -334,7 +338,7 @@ def _explore_parallel(
         pool = Pool(
             scenario, sem, workers if client is None else 0, bound, tally.collect, max_steps, client
         )
-        _run_pool(pool, run, tally, strategy, seed, on_outcome, cursor or Cursor(tally))
+        _run_pool(pool, run, tally, strategy, seed, on_outcome, cursor)
     res.violations.sort(key=lambda v: (v.preemptions, len(v.schedule), v.schedule))
 
 
@@ -464,9 +468,8 @@ def _explore_random(
     n_tasks: int,
     seed: int,
     tally: Tally,
-    cursor: Cursor | None = None,
+    cursor: Cursor,
 ) -> None:
-    cursor = cursor or Cursor(tally)
     if n_tasks <= 1:  # one interleaving only: one execution is the whole search
         if cursor.begin_random(lambda: 0, single=True) is not None:
             cursor.mark()

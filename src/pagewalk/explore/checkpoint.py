@@ -405,6 +405,7 @@ def open_cursor(
     checkpoint: str | None,
     resume: str | None,
     spread: bool,
+    interval: float = INTERVAL,
 ) -> Cursor:
     """The cursor of a search with ``--checkpoint`` or ``--resume``:
     ``search_of`` is (scenario, profile, strategy, bound, seed, stop_first,
@@ -416,7 +417,7 @@ def open_cursor(
     if checkpoint is not None and _same_file(checkpoint, scenario.path):
         raise InputError(f"{checkpoint} is the scenario file itself", "--checkpoint")
     ident = identity(*search_of, collect=collect)
-    cursor = Cursor(tally, checkpoint, ident)
+    cursor = Cursor(tally, checkpoint, ident, interval)
     if resume is not None:
         saved = load(resume, ident)
         if "tasks" in (saved.get("search") or {}) and not spread:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..sched.scheduler import Chooser, Event, Scheduler, Task, W, dependent
+from ..sched.scheduler import CONFLICTS, Chooser, Event, Scheduler, Task, W, dependent
 from .engine import Execution, Pruned
 
 
@@ -48,7 +48,7 @@ def _conflicts(accesses: dict, steps: list, i: int, p: int, ev: Event) -> set[in
     out: set[int] = set()
     for key, mode in ev.footprint:
         for j, m in accesses.get(key, ()):
-            if (mode != m or mode == W) and steps[j][0] != p:
+            if (mode, m) in CONFLICTS and steps[j][0] != p:
                 out.add(j)
     for key, mode in ev.footprint:
         if mode == W:

@@ -34,6 +34,9 @@ R, W = 0, 1  # footprint access modes
 #: a page's count): two INCs of one key are independent, an INC and a read or
 #: a write are not
 INC = 2
+#: the pairs of modes of one key that conflict: all but R/R and INC/INC (the
+#: one rule for sleep sets, ``dependent``, and DPOR's race analysis)
+CONFLICTS = frozenset((a, b) for a in (R, W, INC) for b in (R, W, INC)) - {(R, R), (INC, INC)}
 
 
 class EventKind(StrEnum):
@@ -108,7 +111,7 @@ def dependent(a: Event, b: Event) -> bool:
     both increment it (R/R and INC/INC commute, anything else does not)."""
     for obj, mode in a.footprint:
         for obj2, mode2 in b.footprint:
-            if obj == obj2 and (mode != mode2 or mode == W):
+            if obj == obj2 and (mode, mode2) in CONFLICTS:
                 return True
     return False
 

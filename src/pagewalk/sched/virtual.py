@@ -251,7 +251,7 @@ class VirtualScheduler:
                 if cpu.glet is not None and not cpu.glet.dead:  # caught while a CPU
                     cpu.error = None  # unwinds is re-raised, not lost
                     cpu.glet.throw(GreenletExit)
-                    if cpu.error is not None:
+                    if cpu.error is not None and not isinstance(cpu.error, Exception):
                         raise cpu.error
 
     def _wrap(self, cpu: Cpu) -> Callable[[], None]:
