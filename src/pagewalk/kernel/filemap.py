@@ -274,7 +274,9 @@ def filemap_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int
     it reads one page (handle_ra_miss).  Otherwise a miss reads ``ra_pages``
     around the page (VM_FAULT_MAJOR) unless misses outnumber hits by
     MMAP_LOTSAMISS, when it reads the one page.  Called under mmap_sem; takes
-    no page-table lock.
+    no page-table lock.  A ptracer's access past EOF reads a zero-filled page
+    into the cache, as 2.6.15 let it, unless the profile has
+    ``no_ptracer_past_eof``.
     """
     file = area.vm_file
     mapping = file.mapping
@@ -286,8 +288,9 @@ def filemap_nopage(area: vm_area_struct, address: int) -> tuple[Page | None, int
     majmin = VM_FAULT_MINOR
     size = (file.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
     if pgoff >= size:
-        if (k.current is not None and k.current.mm is area.vm_mm) or (
-            k.semantics.no_ptracer_past_eof  # today's filemap_fault: SIGBUS for all
+        # no_ptracer_past_eof: today's filemap_fault gives SIGBUS to all
+        if k.semantics.no_ptracer_past_eof or (
+            k.current is not None and k.current.mm is area.vm_mm
         ):
             return None, 0  # outside_data_content: NOPAGE_SIGBUS
         # "An external ptracer can access pages that normally aren't

@@ -69,6 +69,9 @@ def madvise_behavior(
 def madvise_willneed(
     vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int
 ) -> tuple[int, vm_area_struct | None]:
+    """mm/madvise.c madvise_willneed(): read the file's pages of the range into
+    the page cache.  Anonymous memory is -EBADF, or accepted (nothing to
+    prefetch without swap) under ``willneed_anon`` (1998cc048901)."""
     file = vma.vm_file
     if file is None:
         if vma.vm_mm.k.semantics.willneed_anon:

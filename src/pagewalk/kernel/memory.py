@@ -698,9 +698,16 @@ def _can_force_write_exclusive(pte: int, flags: int, mm: mm_struct, address: int
         return False
     if not vma.vm_flags & VM_MAYWRITE:
         return False
+    return pte_maps_exclusive_anon(mm, pte)
+
+
+def pte_maps_exclusive_anon(mm: mm_struct, pte: int) -> bool:
+    """The pte maps a PageAnonExclusive anonymous page (6c287605fd56's
+    state), the test behind a write through a read-only pte (FOLL_FORCE)
+    and mprotect's write upgrade.  The zero page is never PG_anon."""
     pfn = (pte & PTE_MASK) >> PAGE_SHIFT
     mem_map = mm.k.alloc.mem_map
-    if pfn >= len(mem_map):
+    if pfn >= len(mem_map):  # !pfn_valid
         return False
     page = mem_map[pfn]
     return bool(page.flags & PG_anon and page.flags & PG_anon_exclusive)

@@ -25,6 +25,10 @@ def mlock_fixup(
     end: int,
     newflags: int,
 ) -> tuple[int, vm_area_struct | None]:
+    """mm/mlock.c mlock_fixup(): set the flags on [start, end), splitting or
+    merging vmas, and fault a newly locked range in.  Returns (error, new
+    prev).  ``mlock_posix_errno`` (v2.6.28): a failure to fault in is
+    translated by __mlock_posix_error_return."""
     mm = vma.vm_mm
     ret = 0
     if newflags == vma.vm_flags:
@@ -46,11 +50,9 @@ def mlock_fixup(
         pages = -pages
         if not newflags & VM_IO:
             ret = make_pages_present(start, end, current)
-            if ret < 0 and mm.k.semantics.mlock_posix_errno:
-                ret = __mlock_posix_error_return(ret)
-                mm.locked_vm -= pages
-                return ret, vma
     mm.locked_vm -= pages
+    if ret < 0 and newflags & VM_LOCKED and mm.k.semantics.mlock_posix_errno:
+        return __mlock_posix_error_return(ret), vma  # not mapped again below
     return (-EAGAIN if ret == -ENOMEM else ret), vma
 
 

@@ -31,13 +31,11 @@ from .constants import (
     VM_WRITE,
 )
 from .locks import down_write, up_write
-from .memory import BUG_ON
+from .memory import BUG_ON, pte_maps_exclusive_anon
 from .mmap import PAGE_ALIGN, calc_vm_prot_bits, find_vma_prev, split_vma, vma_merge
-from .page import PG_anon, PG_anon_exclusive
 from .pgalloc import next_table, pte_offset_map_lock, pte_unmap_unlock
 from .pgtable import (
     _PAGE_RW,
-    PTE_MASK,
     PTE_PRESENT_MASK,
     pgd_addr_end,
     pgd_bad,
@@ -80,15 +78,9 @@ def change_pte_range(
 
 def _can_change_pte_writable(mm: object, pte: int) -> bool:
     """can_change_pte_writable() for a private mapping (64fe24a3e05e): only an
-    exclusive anonymous page, which the write fault would reuse anyway (the
-    zero pfn has no page: vm_normal_page; soft-dirty and uffd-wp are not
-    modelled)."""
-    pfn = (pte & PTE_MASK) >> PAGE_SHIFT
-    mem_map = mm.k.alloc.mem_map
-    if pfn >= len(mem_map) or mem_map[pfn] is mm.k.zero_page:
-        return False
-    page = mem_map[pfn]
-    return bool(page.flags & PG_anon and page.flags & PG_anon_exclusive)
+    exclusive anonymous page, which the write fault would reuse anyway
+    (soft-dirty and uffd-wp are not modelled)."""
+    return pte_maps_exclusive_anon(mm, pte)
 
 
 def change_pmd_range(

@@ -155,8 +155,9 @@ def show_map_internal(
     The line is ``"%08lx-%08lx %c%c%c%c %08lx %02x:%02x %lu "`` (start, end,
     ``r``/``w``/``x`` from VM_READ/VM_WRITE/VM_EXEC, ``s`` if VM_MAYSHARE else
     ``p``, ``vm_pgoff << PAGE_SHIFT`` -- for a private anonymous vma that is
-    its start address, since do_mmap_pgoff sets ``pgoff = addr >> PAGE_SHIFT``
-    --, device, inode), then, padded to column 73, the file's path; or for a
+    its start address, since do_mmap_pgoff sets ``pgoff = addr >> PAGE_SHIFT``;
+    0 under ``maps_anon_offset_zero`` --, device, inode), then, padded to
+    column 73, the file's path; or for a
     vma without a file: ``[heap]`` if it spans ``start_brk..brk``, else
     ``[stack]`` if it contains ``start_stack``, and ``[vdso]`` for the gate
     vma (``vm_mm == NULL``; on x86-64 that is the vsyscall area
