@@ -21,6 +21,7 @@ plus what each of its operations asks for as it starts (``grant``).
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -232,15 +233,17 @@ class Scheduler:
         self.main = greenlet.getcurrent()
         k = self.k
         saved_current = k.current
-        for task in self.tasks:
-            task.glet = greenlet(self._wrap(task), parent=self.main)
         try:
             task = self._step()
             while task is not None:
                 # The task runs until it finishes, or parks at a point where
                 # the chooser picks another task (``_handoff``) or the run
                 # ends (a step bound, or what the chooser raised).
-                task.glet.switch()
+                if task.glet is None:  # its first step: give it a carrier
+                    task.glet = _carrier(self.main)
+                    task.glet.switch(self, task)
+                else:
+                    task.glet.switch()
                 if self._abort is not None:
                     raise self._abort
                 if task.error is not None:
@@ -256,16 +259,21 @@ class Scheduler:
             self._kill_suspended()
 
     def _kill_suspended(self) -> None:
-        """Never leave greenlets suspended.  A Ctrl-C (or SIGTERM, a timeout)
+        """Never leave a task suspended: unwind it (its ``finally`` blocks
+        run) and give its carrier back.  A Ctrl-C (or SIGTERM, a timeout)
         that lands while a task unwinds is caught by its body, not by the
         throw: re-raise it here, or the search would go on as if the signal
         had never come."""
         for task in self.tasks:
-            if task.glet is not None and not task.glet.dead:
+            glet, task.glet = task.glet, None
+            if glet is None:
+                continue
+            if not task.done:
                 task.error = None
-                task.glet.throw(GreenletExit)
-                if task.error is not None and not isinstance(task.error, Exception):
-                    raise task.error
+                glet.throw(_Unwind)
+            _release(glet)
+            if task.error is not None and not isinstance(task.error, Exception):
+                raise task.error
 
     def _step(self) -> Task | None:
         """Take one step: ask the chooser which enabled task moves and make it
@@ -327,23 +335,23 @@ class Scheduler:
         )
         return f"deadlock: every task is blocked ({blocked})"
 
-    def _wrap(self, task: Task) -> Callable[[], None]:
-        def body() -> None:
-            try:
-                task.body()
-                if task.section is not None:
-                    self._close_section(task)
-            except GreenletExit:
-                raise
-            except PagewalkError as err:  # a kernel BUG or bad input: run() sorts it
-                task.error = err
-            except Exception as err:  # a defect of the model, never a kernel bug
-                task.error = InternalError.of(err, task.name)
-            except BaseException as err:  # KeyboardInterrupt: run() re-raises it
-                task.error = err
-            task.done = True
-
-        return body
+    def _body(self, task: Task) -> None:
+        """Run a task to its end on its carrier, and sort what it raised."""
+        try:
+            task.body()
+            if task.section is not None:
+                self._close_section(task)
+        except _Unwind:  # run() is over: the task is abandoned
+            pass
+        except GreenletExit:  # the carrier itself is being destroyed
+            raise
+        except PagewalkError as err:  # a kernel BUG or bad input: run() sorts it
+            task.error = err
+        except Exception as err:  # a defect of the model, never a kernel bug
+            task.error = InternalError.of(err, task.name)
+        except BaseException as err:  # KeyboardInterrupt: run() re-raises it
+            task.error = err
+        task.done = True
 
     def is_enabled(self, task: Task) -> bool:
         return _free(task.pending)
@@ -438,6 +446,45 @@ class Scheduler:
 
     def charge(self, what: str, obj: Any = None) -> None:
         """What the fault path spends (``sched/virtual.py``); no point here."""
+
+
+class _Unwind(GreenletExit):
+    """Thrown into a task left suspended when its run ends: its frames
+    unwind, and its carrier goes back to the pool.  A GreenletExit, so that
+    code which treats a killed greenlet specially sees the same as before."""
+
+
+#: idle carriers kept for the next runs, per thread (a greenlet runs only
+#: on the thread that made it); more than this many are let go
+_POOL_SIZE = 32
+_pool = threading.local()
+
+
+def _carrier(main: greenlet) -> greenlet:
+    """A greenlet to run a task on, reused across runs.  Why: a new greenlet
+    gets a new interpreter data stack -- an mmap and a munmap, about 10 us,
+    more than a whole step costs -- so a search of short executions would
+    spend a tenth of its time creating greenlets."""
+    idle = _pool.__dict__.setdefault("idle", [])
+    glet = idle.pop() if idle else greenlet(_carry)
+    glet.parent = main
+    return glet
+
+
+def _release(glet: greenlet) -> None:
+    idle = _pool.__dict__.setdefault("idle", [])
+    if not glet.dead and len(idle) < _POOL_SIZE:
+        idle.append(glet)
+
+
+def _carry(sched: Scheduler, task: Task) -> None:
+    """A carrier's life: run a task's body, hand control back to the run
+    that started it, and wait there to be given the next task."""
+    while True:
+        sched._body(task)
+        main = sched.main
+        sched = task = None  # an idle carrier keeps no execution alive
+        sched, task = main.switch()
 
 
 def kernel_location() -> str:
