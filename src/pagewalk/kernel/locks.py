@@ -22,15 +22,18 @@ if TYPE_CHECKING:
 class spinlock_t:
     """``guards``, when set, is the memory the lock protects (a pte page's
     entries for a split pte lock): the explorer compares it before and after
-    a critical section to learn whether the section changed anything."""
+    a critical section to learn whether the section changed anything.
+    ``events``: the scheduler's two events for taking this lock (to change,
+    to read what it guards), made at the first acquisition under it."""
 
-    __slots__ = ("guards", "k", "name", "owner")
+    __slots__ = ("events", "guards", "k", "name", "owner")
 
     def __init__(self, k: Kernel, name: str) -> None:
         self.k = k
         self.name = name
         self.owner: Any = None
         self.guards: Any = None
+        self.events: Any = None
 
     def __repr__(self) -> str:
         return f"<spinlock {self.name}>"

@@ -177,6 +177,14 @@ class Chooser:
     #: then must a lock section be judged (a read if it changed nothing)
     judges_sections = True
 
+    def replayed(self) -> list[Any]:
+        """The first steps of the execution, when this chooser already knows
+        them from an execution before (the search tree's path): a record per
+        step with ``choice`` (the task), ``enabled`` (their indices) and
+        ``events`` (each task's pending event) as they were there.  A
+        recording scheduler takes those steps without asking again."""
+        return []
+
     def choose(self, sched: Scheduler, enabled: list[Task]) -> Task:  # pragma: no cover
         raise NotImplementedError
 
@@ -221,6 +229,8 @@ class Scheduler:
         self._handoff: Task | None = None
         #: what the chooser (or a step hook) raised on a task's stack, for run() to raise
         self._abort: BaseException | None = None
+        #: the run is over and its suspended tasks unwind: no more steps
+        self.unwinding = False
 
     def add_task(self, name: str, body: Callable[[], None], current: Any) -> Task:
         task = Task(len(self.tasks), name, body, current, self.max_steps)
@@ -254,9 +264,11 @@ class Scheduler:
                     task, self._handoff = self._handoff, None
             return self.outcome
         finally:
-            self.running = None
-            k.current = saved_current
-            self._kill_suspended()
+            try:
+                self._kill_suspended()
+            finally:
+                self.running = None
+                k.current = saved_current
 
     def _kill_suspended(self) -> None:
         """Never leave a task suspended: unwind it (its ``finally`` blocks
@@ -264,12 +276,16 @@ class Scheduler:
         that lands while a task unwinds is caught by its body, not by the
         throw: re-raise it here, or the search would go on as if the signal
         had never come."""
+        self.unwinding = True
         for task in self.tasks:
             glet, task.glet = task.glet, None
             if glet is None:
                 continue
             if not task.done:
+                # as it runs: the locks its finally blocks release are its own
                 task.error = None
+                self.running = task
+                self.k.current = task.current
                 glet.throw(_Unwind)
             _release(glet)
             if task.error is not None and not isinstance(task.error, Exception):
@@ -279,40 +295,41 @@ class Scheduler:
         """Take one step: ask the chooser which enabled task moves and make it
         the running task.  None when the run is over (every task done, a
         deadlock, a task past its step bound: ``outcome`` says which)."""
-        tasks = self.tasks
         enabled = []
         ids = []
-        for t in tasks:
-            if not t.done:
-                ev = t.pending
-                obj = ev.obj  # only a lock event (obj set) can be disabled
-                if obj is None or (obj.owner is None if ev.kind is LOCK else _free(ev)):
-                    enabled.append(t)
-                    ids.append(t.index)
+        for t in self.tasks:
+            if t.done:
+                continue
+            ev = t.pending
+            obj = ev.obj  # only a lock event (obj set) can be disabled
+            if obj is None or (obj.owner is None if ev.kind is LOCK else _free(ev)):
+                enabled.append(t)
+                ids.append(t.index)
         if not enabled:
-            for t in tasks:
-                if not t.done:
-                    self.outcome = RunOutcome.DEADLOCK
-                    break
+            if not all(t.done for t in self.tasks):
+                self.outcome = RunOutcome.DEADLOCK
             return None
-        task = self._choose(enabled, ids)
-        event = task.pending
-        self.steps.append((task.index, event))
+        return self._take(self._choose(enabled, ids))
+
+    def _take(self, task: Task) -> Task | None:
+        """Make the chosen task's pending event the next step."""
+        self.steps.append((task.index, task.pending))
         if self.on_step is not None:
-            self.on_step(self, task, event)
+            self.on_step(self, task, task.pending)
         task.steps += 1
         if task.steps > task.max_steps:
-            self.outcome = RunOutcome.NONTERMINATION
-            self.failure = ModelFailure(
-                "scheduler: step bound",
-                f"task {task.name} took more than {task.max_steps} steps, "
-                f"{self.max_steps} plus what its operations asked for (a livelock?)",
-            )
-            return None
-        self.running = task
-        self.last = task
+            return self._past_bound(task)
+        self.running = self.last = task
         self.k.current = task.current
         return task
+
+    def _past_bound(self, task: Task) -> None:
+        self.outcome = RunOutcome.NONTERMINATION
+        self.failure = ModelFailure(
+            "scheduler: step bound",
+            f"task {task.name} took more than {task.max_steps} steps, "
+            f"{self.max_steps} plus what its operations asked for (a livelock?)",
+        )
 
     def _task_failed(self, err: BaseException) -> RunOutcome:
         """The one rule for what a task raised: a kernel BUG is the execution's
@@ -372,6 +389,8 @@ class Scheduler:
         chooser picks this task again (the common case) it goes on without
         a switch to the scheduler and back."""
         task = self.running
+        if self.unwinding:  # a finally block of an abandoned task: it goes on unwinding
+            raise _Unwind
         if task.section is not None:
             self._close_section(task)
         if task.atomic and event.kind in _SLEEPING:
@@ -400,7 +419,13 @@ class Scheduler:
         return self.k.current or self.running
 
     def spin_lock(self, lock: Any, reads_only: bool = False) -> None:
-        self.point(Event(LOCK, lock, ((lock.name, R if reads_only else W),)))
+        events = lock.events
+        if events is None:  # an event is immutable: one pair serves every acquisition
+            events = lock.events = (
+                Event(LOCK, lock, ((lock.name, W),)),
+                Event(LOCK, lock, ((lock.name, R),)),
+            )
+        self.point(events[reads_only])
         task = self.running
         lock.owner = self.k.current or task  # _owner()
         task.atomic += 1
