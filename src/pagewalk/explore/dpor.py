@@ -21,22 +21,50 @@ events, which pickle), so that a search can be saved and resumed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from ..sched.scheduler import CONFLICTS, Chooser, Event, Scheduler, Task, W, dependent
 from .engine import Execution, Pruned
 
 
-@dataclass(slots=True)
 class Node:
-    enabled: list[int]
-    events: list[Event]
-    backtrack: set[int] = field(default_factory=set)
-    done: set[int] = field(default_factory=set)
-    sleep: set[int] = field(default_factory=set)
-    choice: int = -1
-    preemptions: int = 0  # along the path up to and including this choice
+    """One step of the current path: the tasks enabled there and what each
+    was about to do, the tasks still to try there (backtrack), tried (done)
+    and not needing a try (sleep), the task chosen, and the preemptions
+    along the path up to and including that choice.  A plain class with a
+    positional constructor: one is made at every step of every execution."""
+
+    __slots__ = ("backtrack", "choice", "done", "enabled", "events", "preemptions", "sleep")
+
+    def __init__(
+        self,
+        enabled: list[int],
+        events: list[Event],
+        backtrack: set[int],
+        done: set[int],
+        sleep: AbstractSet[int],
+        choice: int = -1,
+        preemptions: int = 0,
+    ) -> None:
+        self.enabled = enabled
+        self.events = events
+        self.backtrack = backtrack
+        self.done = done
+        self.sleep = sleep
+        self.choice = choice
+        self.preemptions = preemptions
+
+    def __repr__(self) -> str:
+        return (
+            f"Node(enabled={self.enabled}, choice={self.choice}, done={sorted(self.done)}, "
+            f"backtrack={sorted(self.backtrack)}, sleep={sorted(self.sleep)})"
+        )
+
+
+#: a dfs node's sleep set: nothing sleeps without the reduction (shared,
+#: never changed: a dfs adds to no sleep set)
+NO_SLEEP: frozenset[int] = frozenset()
 
 
 def _conflicts(accesses: dict, steps: list, i: int, p: int, ev: Event) -> set[int]:
@@ -71,43 +99,79 @@ class TreeChooser(Chooser):
         #: the tree's, so take() would change nothing at them
         self.same = True
 
+    def replayed(self) -> list[Node]:
+        """The nodes of the prefix that already run its choice and have it
+        done: the steps a recording scheduler takes without asking (this
+        chooser's count of steps starts past them)."""
+        stack = self.search.stack
+        n = 0
+        for node, choice in zip(stack, self.prefix, strict=False):  # the stack may be shorter
+            if node.choice != choice or choice not in node.done:
+                break
+            n += 1
+        self.depth = n
+        return stack[:n]
+
     def choose(self, sched: Scheduler, enabled: list[Task]) -> Task:
-        s = self.search
         depth = self.depth
-        self.depth += 1
+        self.depth = depth + 1
         if depth < len(self.prefix):
-            choice = self.prefix[depth]
-            if depth >= len(s.stack):
-                # a subtree task (parallel dfs): the path above is another task's
-                state_enabled, events = sched.states[-1]
-                s.stack.append(Node(state_enabled, events))
-                self.same = False
-            node = s.stack[depth]
-            # take() changes nothing where the node already runs ``choice`` and
-            # has it done; a resumed search's undone branch has the choice but
-            # not the done mark (checkpoint.Cursor), so it is taken again
-            if not self.same or node.choice != choice or choice not in node.done:
-                self.same = False
-                s.take(depth, choice)
-            for t in enabled:
-                if t.index == choice:
-                    return t
-            raise KeyError(choice)
-        state_enabled, events = sched.states[-1]
+            return self._follow(sched, enabled, depth)
+        s = self.search
+        ids, events = sched.states[-1]
         if s.reduce:
             sleep = s.child_sleep(depth)
-            node = Node(state_enabled, events, sleep=sleep)
             awake = [t for t in enabled if t.index not in sleep] if sleep else enabled
+            if not awake:
+                s.stack.append(Node(ids, events, set(), set(), sleep))
+                raise Pruned
+            node = Node(ids, events, set(), set(), sleep)
         else:  # dfs: every enabled task is a branch, none sleeps
-            node = Node(state_enabled, events, set(state_enabled), set(), set())
-            awake = enabled
+            return self._extend_dfs(sched, enabled, ids, events, depth)
         s.stack.append(node)
-        if not awake:
-            raise Pruned
         last = sched.last
         pick = last if last is not None and last in awake else awake[0]
         s.take(depth, pick.index)
         return pick
+
+    def _extend_dfs(
+        self, sched: Scheduler, enabled: list[Task], ids: list[int], events: list, depth: int
+    ) -> Task:
+        """A new node of a plain dfs, chosen and taken at once (``take``,
+        inline: this runs at every step past the prefix)."""
+        last = sched.last
+        pick = last if last is not None and last in enabled else enabled[0]
+        choice = pick.index
+        stack = self.search.stack
+        if depth:
+            parent = stack[depth - 1]
+            prev = parent.choice
+            preemptions = parent.preemptions + (choice != prev and prev in ids)
+        else:
+            preemptions = 0
+        stack.append(Node(ids, events, set(ids), {choice}, NO_SLEEP, choice, preemptions))
+        return pick
+
+    def _follow(self, sched: Scheduler, enabled: list[Task], depth: int) -> Task:
+        """The prefix's choice at ``depth``."""
+        s = self.search
+        choice = self.prefix[depth]
+        if depth >= len(s.stack):
+            # a subtree task (parallel dfs): the path above is another task's
+            ids, events = sched.states[-1]
+            s.stack.append(Node(ids, events, set(), set(), set()))
+            self.same = False
+        node = s.stack[depth]
+        # take() changes nothing where the node already runs ``choice`` and
+        # has it done; a resumed search's undone branch has the choice but
+        # not the done mark (checkpoint.Cursor), so it is taken again
+        if not self.same or node.choice != choice or choice not in node.done:
+            self.same = False
+            s.take(depth, choice)
+        for t in enabled:
+            if t.index == choice:
+                return t
+        raise KeyError(choice)
 
 
 class TreeSearch:
@@ -180,17 +244,14 @@ class TreeSearch:
         clocks: list[list[int]] = []
         task_clock: dict[int, list[int]] = {}
         accesses: dict = {}  # key -> [(step, mode)] since its last write
+        zero = [0] * n_tasks
         for i, (p, ev) in enumerate(steps):
-            merged = list(task_clock.get(p) or [0] * n_tasks)
+            merged = task_clock.get(p, zero).copy()
             races: list[int] = []
             for j in sorted(_conflicts(accesses, steps, i, p, ev), reverse=True):
-                q = steps[j][0]
-                if merged[q] < j + 1:  # not ordered before i through a later step
+                if merged[steps[j][0]] <= j:  # not ordered before i through a later step
                     races.append(j)
-                cj = clocks[j]
-                for t in range(n_tasks):
-                    if cj[t] > merged[t]:
-                        merged[t] = cj[t]
+                merged = list(map(max, merged, clocks[j]))
             merged[p] = i + 1
             clocks.append(merged)
             task_clock[p] = merged

@@ -10,7 +10,7 @@ from ..errors import InternalError, ModelFailure, PagewalkError
 from ..scenario.model import Scenario
 from ..scenario.runner import CheckResult, Runner, RunResult
 from ..sched.schedule import encode_schedule
-from ..sched.scheduler import Chooser, Event, Scheduler, Task
+from ..sched.scheduler import Chooser, Event, Scheduler, Task, _free
 from .observe import observe_state, pte_summary
 from .snapshot import Snapshot, run_setup
 
@@ -54,6 +54,25 @@ class RecordingScheduler(Scheduler):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.states: list[tuple[list[int], list[Event]]] = []
+        #: the steps the chooser replays from an execution before
+        self.replay = self.chooser.replayed()
+
+    def _step(self) -> Task | None:
+        """A replayed step is taken as recorded: the run is deterministic,
+        so the tasks enabled there are those recorded, and the chooser's
+        answer is known.  Only the chosen task's being enabled is checked."""
+        i = len(self.steps)
+        if i >= len(self.replay):
+            return super()._step()
+        node = self.replay[i]
+        task = self.tasks[node.choice]
+        ev = task.pending
+        if task.done or (ev.obj is not None and not _free(ev)):
+            # a defect of the model (its runs are not deterministic), never
+            # a kernel bug: run_execution reports it as an internal error
+            raise RuntimeError(f"replay diverged at step {i}: task {task.name} cannot run")
+        self.states.append((node.enabled, node.events))
+        return self._take(task)
 
     def _choose(self, enabled: list[Task], ids: list[int]) -> Task:
         self.states.append((ids, self.pendings.copy()))
