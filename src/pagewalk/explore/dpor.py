@@ -236,7 +236,12 @@ class TreeSearch:
         one write, and reversing the later race does not reverse the
         earlier).  The task to run first at j is an *initial* of the reversed
         race: the first task whose steps between j and i happen before i
-        (computed from i's whole clock), else the racing task itself."""
+        (computed from i's whole clock), else the racing task itself.
+
+        Races whose later step lies in the part replayed from an execution
+        before (``ex.analysed``) are not reversed again: that execution
+        reversed them, and a second time would change nothing -- a node's
+        backtrack and done sets only grow, its sleep set is fixed."""
         if not self.reduce:
             return
         steps = ex.steps
@@ -245,6 +250,7 @@ class TreeSearch:
         task_clock: dict[int, list[int]] = {}
         accesses: dict = {}  # key -> [(step, mode)] since its last write
         zero = [0] * n_tasks
+        analysed = ex.analysed
         for i, (p, ev) in enumerate(steps):
             merged = task_clock.get(p, zero).copy()
             races: list[int] = []
@@ -255,6 +261,8 @@ class TreeSearch:
             merged[p] = i + 1
             clocks.append(merged)
             task_clock[p] = merged
+            if i < analysed:  # reversed when an execution before found it
+                continue
             for j in races:
                 self._reverse(j, i, steps, clocks)
 

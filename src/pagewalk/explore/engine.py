@@ -29,6 +29,9 @@ class Execution:
     message: str = ""
     trace: list[dict[str, Any]] = field(default_factory=list)
     observation: tuple = ()
+    #: the steps before this one are those of an execution already analysed
+    #: (the replayed prefix, as judged): their races need no second look
+    analysed: int = 0
 
     @property
     def violated(self) -> bool:
@@ -40,7 +43,9 @@ class Execution:
     ) -> Execution:
         """The execution ``sched`` ran; its schedule is the task of each step."""
         choices = [index for index, _ in sched.steps]
-        return cls(choices, sched.steps, sched.states, result, outcome, message)
+        ex = cls(choices, sched.steps, sched.states, result, outcome, message)
+        ex.analysed = sched.analysed
+        return ex
 
 
 class Pruned(Exception):
@@ -56,6 +61,18 @@ class RecordingScheduler(Scheduler):
         self.states: list[tuple[list[int], list[Event]]] = []
         #: the steps the chooser replays from an execution before
         self.replay = self.chooser.replayed()
+        self.analysed = 0  # see Execution.analysed
+
+    def _judged(self, i: int) -> int:
+        """How many of the first ``i`` steps, all replayed, are exactly as an
+        execution before had them: all of them, but for a lock step whose
+        critical section is still open -- it is judged (a read if the
+        section changes nothing) only when the section closes, here
+        perhaps otherwise than there."""
+        for t in self.tasks:
+            if t.section is not None and t.section[0] < i:
+                i = t.section[0]
+        return i
 
     def _step(self) -> Task | None:
         """A replayed step is taken as recorded: the run is deterministic,
@@ -63,6 +80,8 @@ class RecordingScheduler(Scheduler):
         answer is known.  Only the chosen task's being enabled is checked."""
         i = len(self.steps)
         if i >= len(self.replay):
+            if i and i == len(self.replay):
+                self.analysed = self._judged(i)
             return super()._step()
         node = self.replay[i]
         task = self.tasks[node.choice]
