@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from ..sched.scheduler import CONFLICTS, Chooser, Event, Scheduler, Task, W, dependent
+from ..sched.scheduler import Chooser, Event, Scheduler, Task, dependent
 from .engine import Execution, Pruned
+from .races import RaceState
 
 
 class Node:
@@ -65,25 +66,6 @@ class Node:
 #: a dfs node's sleep set: nothing sleeps without the reduction (shared,
 #: never changed: a dfs adds to no sleep set)
 NO_SLEEP: frozenset[int] = frozenset()
-
-
-def _conflicts(accesses: dict, steps: list, i: int, p: int, ev: Event) -> set[int]:
-    """The earlier steps of other tasks that step ``i`` (task ``p``, event
-    ``ev``) conflicts with, then record its own accesses.  Only each key's
-    accesses since its last write are kept: an access before that write
-    happens before the write, and the write before any later access, so it
-    can race with none and its clock is in the write's."""
-    out: set[int] = set()
-    for key, mode in ev.footprint:
-        for j, m in accesses.get(key, ()):
-            if (mode, m) in CONFLICTS and steps[j][0] != p:
-                out.add(j)
-    for key, mode in ev.footprint:
-        if mode == W:
-            accesses[key] = [(i, mode)]
-        else:
-            accesses.setdefault(key, []).append((i, mode))
-    return out
 
 
 class TreeChooser(Chooser):
@@ -182,6 +164,8 @@ class TreeSearch:
         self.bound = preemption_bound
         self.stack: list[Node] = []
         self.bounded = False  # a branch was skipped because of the bound
+        #: the race analysis' state after the last execution (explore/races.py)
+        self.races: RaceState | None = None
 
     def take(self, depth: int, choice: int) -> None:
         """Record that the node at ``depth`` runs task ``choice`` now."""
@@ -246,21 +230,17 @@ class TreeSearch:
             return
         steps = ex.steps
         n_tasks = max((t for t, _ in steps), default=-1) + 1
-        clocks: list[list[int]] = []
-        task_clock: dict[int, list[int]] = {}
-        accesses: dict = {}  # key -> [(step, mode)] since its last write
-        zero = [0] * n_tasks
         analysed = ex.analysed
-        for i, (p, ev) in enumerate(steps):
-            merged = task_clock.get(p, zero).copy()
-            races: list[int] = []
-            for j in sorted(_conflicts(accesses, steps, i, p, ev), reverse=True):
-                if merged[steps[j][0]] <= j:  # not ordered before i through a later step
-                    races.append(j)
-                merged = list(map(max, merged, clocks[j]))
-            merged[p] = i + 1
-            clocks.append(merged)
-            task_clock[p] = merged
+        state = self.races
+        if state is None or state.n_tasks != n_tasks or not analysed:
+            state = self.races = RaceState(n_tasks)
+        # the last execution's state holds for the steps both share
+        start = min(analysed, len(state))
+        state.rewind(start)
+        clocks = state.clocks
+        for i in range(start, len(steps)):
+            p, ev = steps[i]
+            races = state.step(steps, i, p, ev)
             if i < analysed:  # reversed when an execution before found it
                 continue
             for j in races:
