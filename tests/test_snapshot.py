@@ -108,6 +108,16 @@ def test_the_faster_path_is_chosen_after_timing_both() -> None:
     assert len(start.times[True]) == len(start.times[False]) == snap._TRIALS
 
 
+def test_the_two_paths_are_timed_in_turn() -> None:
+    sc = load_scenario(EXAMPLES / "dirty_cow.toml")
+    start = snap.Snapshot(sc, "4.8.3")
+    counts = []
+    for _ in range(5):
+        start.runner()
+        counts.append((len(start.times[False]), len(start.times[True])))
+    assert counts == [(1, 0), (1, 1), (2, 1), (2, 2), (3, 2)]
+
+
 def test_a_restored_execution_does_not_change_the_snapshot() -> None:
     sc = load_scenario(EXAMPLES / "dirty_cow.toml")
     start = snap.Snapshot(sc, "2.6.22", restore=True)

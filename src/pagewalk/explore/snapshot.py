@@ -83,8 +83,8 @@ class Snapshot:
     """The state after setup; :meth:`runner` gives each execution its own.
 
     Taken at the first execution (whose setup is the one pickled); the next
-    executions time restoring and re-running setup, ``_TRIALS`` each, and
-    the rest use the faster.  A search of a few executions thus never pays
+    executions time restoring and re-running setup in turn, ``_TRIALS``
+    each, in CPU time, and the rest use the faster.  A search of a few executions thus never pays
     for more than it runs."""
 
     __slots__ = ("data", "last", "restores", "scenario", "semantics", "shared", "taken", "times")
@@ -118,11 +118,13 @@ class Snapshot:
             return self._take()
         if self.restores is not None:
             return self.restore() if self.restores else self._setup()
-        restoring = len(self.times[True]) < _TRIALS
-        begin = time.perf_counter()
+        # the two paths alternate, and are timed in CPU time, so that a
+        # load that comes and goes does not decide for one of them
+        restoring = len(self.times[True]) < len(self.times[False])
+        begin = time.process_time()
         runner = self.restore() if restoring else self._setup()
-        self.times[restoring].append(time.perf_counter() - begin)
-        if len(self.times[False]) >= _TRIALS:
+        self.times[restoring].append(time.process_time() - begin)
+        if min(len(self.times[True]), len(self.times[False])) >= _TRIALS:
             self.restores = min(self.times[True]) < min(self.times[False])
         return runner
 
@@ -146,9 +148,9 @@ class Snapshot:
 
     def _take(self) -> Runner:
         """Run setup (timed) and pickle the state it leaves."""
-        begin = time.perf_counter()
+        begin = time.process_time()
         runner = self._setup()
-        self.times[False].append(time.perf_counter() - begin)
+        self.times[False].append(time.process_time() - begin)
         self.shared = [self.scenario, runner.k.semantics, generic_file_vm_ops, shmem_vm_ops]
         self.shared.append(hugetlb_vm_ops)
         ids = {id(obj): i for i, obj in enumerate(self.shared)}
