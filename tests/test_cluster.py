@@ -38,9 +38,9 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def address():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
+    from pagewalk.explore.cluster import start_local_cluster
+
+    cluster = start_local_cluster(2)  # as local:2 starts it
     yield cluster.scheduler_address
     cluster.close()
 
