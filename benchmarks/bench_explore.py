@@ -25,13 +25,19 @@ clock and of CPU time, and this tree's ratio to DIR's (medians).  On a
 shared machine only figures measured back to back like this compare.
 
 ``--scaling``: a complete dfs of ``examples/concurrent/gup_vs_fault.toml``
-under 2.6.15 (36,700 executions) in one process, with ``--workers 2`` and
-with ``--cluster local:2`` (whose time includes starting the cluster), and
-each one's speed-up over one process; also the CPU time of the process and
-of its worker processes, and one process's CPU time over half the spread
-search's: the speed-up two CPUs would give if the spread search ran there as
-it ran here.  On a loaded machine neither figure settles what two idle CPUs
-give (docs/explore.md, "Speed").
+under 2.6.15 (36,700 executions) in one process, with ``--workers 2``, with
+``--cluster local:2`` (whose time includes starting and closing the
+cluster) and on a warm cluster (a local cluster of two started once, in a
+process of its own, as ``local:2`` starts it, that has served a search
+before: how a cluster is used, started once for many searches), the four
+taking turns in each of ``--repeat`` rounds; each one's speed-up over one
+process (medians); also the CPU time of the process, of its worker
+processes and of the warm cluster's processes, and one process's CPU time
+over half the spread search's: the speed-up two CPUs would give if the
+spread search ran there as it ran here.  Then the seconds to start a local
+cluster of two (workers connected, pagewalk imported on them) and to close
+it, once a round.  On a loaded machine neither figure settles what two idle
+CPUs give (docs/explore.md, "Speed").
 
 ``--reduction`` (issue 13, fewer executions): a complete search (every
 violation, no shortening) of every example (``examples/*.toml``,
@@ -179,10 +185,10 @@ def scaling(repeat: int) -> tuple[list[dict], dict | None]:
             explore(load_scenario(CASES[0][1]), "4.8.3", "dfs", cluster=address)
         for _ in range(repeat):
             for label, kw in spreads.items():
-                tree = None
+                skip = None if warm is None else warm.pid
                 if kw.get("cluster") == "warm":
-                    kw, tree = {"cluster": address}, warm.pid
-                runs[label].append(_timed(scenario, kw, tree))
+                    kw, skip = {"cluster": address}, None
+                runs[label].append(_timed(scenario, kw, skip))
             if warm is not None:
                 startup.append(_start_and_stop())
     finally:
@@ -191,13 +197,12 @@ def scaling(repeat: int) -> tuple[list[dict], dict | None]:
     return _scaling_rows(runs), _startup_row(startup)
 
 
-def _timed(scenario: object, kw: dict, tree: int | None) -> tuple[float, float, int]:
-    """Seconds, CPU seconds (this process and its children, and the
-    process ``tree`` and all below it) and executions of one complete dfs."""
-    cpu = _cpu(tree)
+def _timed(scenario: object, kw: dict, skip: int | None) -> tuple[float, float, int]:
+    """Seconds, CPU seconds (``_cpu``) and executions of one complete dfs."""
+    cpu = _cpu(skip)
     start = time.perf_counter()
     res = explore(scenario, "2.6.15", "dfs", stop_first=False, **kw)
-    return time.perf_counter() - start, _cpu(tree) - cpu, res.executions
+    return time.perf_counter() - start, _cpu(skip) - cpu, res.executions
 
 
 def _scaling_rows(runs: dict[str, list[tuple[float, float, int]]]) -> list[dict]:
@@ -316,21 +321,33 @@ def print_reduction(rows: list[dict], timing: dict) -> None:
     )
 
 
-def _cpu(tree: int | None = None) -> float:
-    """CPU seconds of this process and of its child processes that have
-    exited (the workers of ``--workers`` once their pool is shut down, those
-    of ``--cluster local:2`` once it is closed); with ``tree``, also of that
-    running process and of all below it (a warm cluster's)."""
+def _cpu(skip: int | None = None) -> float:
+    """CPU seconds of this process, of its child processes that have exited
+    (the workers of ``--workers`` once their pool is shut down) and of the
+    processes still running below it, with the exited children each of them
+    waited for (the workers a local cluster's fork server started); but not
+    of the process ``skip`` and those below it (a warm cluster, idle but for
+    its own spread)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     total = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-    if tree is not None:
-        import psutil  # Dask's dependency, there when a cluster is
+    if importlib.util.find_spec("psutil") is None:  # no Dask: no cluster to count
+        return total
+    import psutil
 
-        top = psutil.Process(tree)
-        for proc in [top, *top.children(recursive=True)]:
-            times = proc.cpu_times()
-            total += times.user + times.system
+    skipped = set()
+    if skip is not None:
+        top = psutil.Process(skip)
+        skipped = {top.pid, *(p.pid for p in top.children(recursive=True))}
+    for proc in psutil.Process().children(recursive=True):
+        if proc.pid in skipped:
+            continue
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:  # it has just exited: counted by whoever waited for it
+            continue
+        total += t.user + t.system + getattr(t, "children_user", 0.0)
+        total += getattr(t, "children_system", 0.0)
     return total
 
 

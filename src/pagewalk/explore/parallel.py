@@ -5,9 +5,9 @@ the order of exploration: ``dfs`` (every interleaving) and ``random``
 DFS splits into independent subtrees: a task is a list of schedule
 prefixes; a worker explores the subtree below each depth-first for a slice
 of CPU time and hands back the branches it did not reach, which the parent
-deals out again.  Every maximal
-schedule lies in exactly one subtree, so the interleavings explored, and the
-verdict, are those of one process -- only the order differs.  (DPOR's
+deals out again.  Every maximal schedule lies in exactly one subtree, so
+the interleavings explored, and the verdict, are those of one process --
+only the order differs.  (DPOR's
 reduction depends on what was explored before, so ``dpor`` runs in one
 process; its searches are small.)
 
@@ -192,9 +192,9 @@ def explore_dfs_parallel(
     prefix left is dealt out to the tasks that fit (two per worker: the
     second waits on the worker, with no round trip between them); a task
     explores its prefixes for a slice of time and hands back what it did not
-    reach.  ``on_outcome`` returns
-    True to stop.  ``mark(pending)`` is told the subtrees left whenever a
-    task's outcomes are all counted (explore/checkpoint.py)."""
+    reach.  ``on_outcome`` returns True to stop.  ``mark(pending)`` is told
+    the subtrees left whenever a task's outcomes are all counted
+    (explore/checkpoint.py)."""
     tasks = [[]] if tasks is None else tasks
     running: dict[Future, list[list[int]]] = {}
     stop = False
