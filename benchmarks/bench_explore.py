@@ -25,13 +25,19 @@ clock and of CPU time, and this tree's ratio to DIR's (medians).  On a
 shared machine only figures measured back to back like this compare.
 
 ``--scaling``: a complete dfs of ``examples/concurrent/gup_vs_fault.toml``
-under 2.6.15 (36,700 executions) in one process, with ``--workers 2`` and
-with ``--cluster local:2`` (whose time includes starting the cluster), and
-each one's speed-up over one process; also the CPU time of the process and
-of its worker processes, and one process's CPU time over half the spread
-search's: the speed-up two CPUs would give if the spread search ran there as
-it ran here.  On a loaded machine neither figure settles what two idle CPUs
-give (docs/explore.md, "Speed").
+under 2.6.15 (36,700 executions) in one process, with ``--workers 2``, with
+``--cluster local:2`` (whose time includes starting and closing the
+cluster) and on a warm cluster (a local cluster of two started once, in a
+process of its own, as ``local:2`` starts it, that has served a search
+before: how a cluster is used, started once for many searches), the four
+taking turns in each of ``--repeat`` rounds; each one's speed-up over one
+process (medians); also the CPU time of the process, of its worker
+processes and of the warm cluster's processes, and one process's CPU time
+over half the spread search's: the speed-up two CPUs would give if the
+spread search ran there as it ran here.  Then the seconds to start a local
+cluster of two (workers connected, pagewalk imported on them) and to close
+it, once a round.  On a loaded machine neither figure settles what two idle
+CPUs give (docs/explore.md, "Speed").
 
 ``--reduction`` (issue 13, fewer executions): a complete search (every
 violation, no shortening) of every example (``examples/*.toml``,
@@ -137,37 +143,114 @@ def against(other: Path, repeat: int) -> list[dict]:
 
 
 SCALING = ROOT / "examples" / "concurrent" / "gup_vs_fault.toml"
-SPREADS = {"one process": {}, "--workers 2": {"workers": 2}, "--cluster local:2": {}}
+#: the spreads of --scaling; "warm" is the tcp:// address of a local cluster
+#: of two started once for all the repeats
+SPREADS = {
+    "one process": {},
+    "--workers 2": {"workers": 2},
+    "--cluster local:2": {"cluster": "local:2"},
+    "warm cluster of 2": {"cluster": "warm"},
+}
+#: run in a process of its own by --scaling: a local cluster as ``local:2``
+#: starts it, kept until its standard input closes
+WARM = """
+import sys
+from pagewalk.explore.cluster import start_local_cluster
+cluster = start_local_cluster(2)
+print(cluster.scheduler_address, flush=True)
+sys.stdin.read()
+cluster.close()
+"""
 
 
-def scaling(repeat: int) -> list[dict]:
-    """Seconds for the same complete dfs, spread three ways (two without
-    Dask installed)."""
+def scaling(repeat: int) -> tuple[list[dict], dict | None]:
+    """Seconds and CPU seconds of the same complete dfs, spread four ways
+    (two without Dask installed), the spreads taking turns in each repeat so
+    that a change of load hits them alike; and a local cluster's start-up."""
     scenario = load_scenario(SCALING)
-    out = []
-    for label, kw in SPREADS.items():
-        if label.startswith("--cluster"):
-            if importlib.util.find_spec("distributed") is None:
-                continue
-            kw = {"cluster": "local:2"}
-        times, cpus = [], []
+    spreads = dict(SPREADS)
+    if importlib.util.find_spec("distributed") is None:
+        spreads = {k: v for k, v in spreads.items() if "cluster" not in v}
+        warm = None
+    else:
+        warm = subprocess.Popen(
+            [sys.executable, "-c", WARM], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+    runs: dict[str, list[tuple[float, float, int]]] = {label: [] for label in spreads}
+    startup: list[tuple[float, float]] = []
+    try:
+        if warm is not None:
+            address = warm.stdout.readline().strip()
+            # the workers' first search imports pagewalk: a used cluster has done it
+            explore(load_scenario(CASES[0][1]), "4.8.3", "dfs", cluster=address)
         for _ in range(repeat):
-            cpu = _cpu()
-            start = time.perf_counter()
-            res = explore(scenario, "2.6.15", "dfs", stop_first=False, **kw)
-            times.append(time.perf_counter() - start)
-            cpus.append(_cpu() - cpu)
-        out.append({"spread": label, "executions": res.executions, "seconds": times, "cpu": cpus})
-    base = statistics.median(out[0]["seconds"])
-    base_cpu = statistics.median(out[0]["cpu"])
-    for row in out:
-        row["speedup_median"] = round(base / statistics.median(row["seconds"]), 2)
-        # one process's CPU time over half the spread's (see the module docstring)
-        row["cpu_speedup_median"] = round(2 * base_cpu / statistics.median(row["cpu"]), 2)
-        row["seconds"] = [round(t, 2) for t in row["seconds"]]
-        row["cpu"] = [round(t, 2) for t in row["cpu"]]
+            for label, kw in spreads.items():
+                skip = None if warm is None else warm.pid
+                if kw.get("cluster") == "warm":
+                    kw, skip = {"cluster": address}, None
+                runs[label].append(_timed(scenario, kw, skip))
+            if warm is not None:
+                startup.append(_start_and_stop())
+    finally:
+        if warm is not None:
+            warm.communicate("")
+    return _scaling_rows(runs), _startup_row(startup)
+
+
+def _timed(scenario: object, kw: dict, skip: int | None) -> tuple[float, float, int]:
+    """Seconds, CPU seconds (``_cpu``) and executions of one complete dfs."""
+    cpu = _cpu(skip)
+    start = time.perf_counter()
+    res = explore(scenario, "2.6.15", "dfs", stop_first=False, **kw)
+    return time.perf_counter() - start, _cpu(skip) - cpu, res.executions
+
+
+def _scaling_rows(runs: dict[str, list[tuple[float, float, int]]]) -> list[dict]:
+    base = statistics.median(t for t, _, _ in runs["one process"])
+    base_cpu = statistics.median(c for _, c, _ in runs["one process"])
+    out = []
+    for label, rs in runs.items():
+        seconds, cpus = [t for t, _, _ in rs], [c for _, c, _ in rs]
+        out.append(
+            {
+                "spread": label,
+                "executions": rs[0][2],
+                "seconds": [round(t, 2) for t in seconds],
+                "cpu": [round(c, 2) for c in cpus],
+                "speedup_median": round(base / statistics.median(seconds), 2),
+                # one process's CPU time over half the spread's (see the module docstring)
+                "cpu_speedup_median": round(2 * base_cpu / statistics.median(cpus), 2),
+            }
+        )
     out[0]["cpu_speedup_median"] = 1.0
     return out
+
+
+def _start_and_stop() -> tuple[float, float]:
+    """Seconds to start a local cluster of two (workers connected and
+    pagewalk imported on them), and to close it."""
+    import distributed
+
+    from pagewalk.explore.cluster import start_local_cluster
+
+    start = time.perf_counter()
+    cluster = start_local_cluster(2)
+    with distributed.Client(cluster) as client:
+        client.run(importlib.import_module, "pagewalk.explore.parallel")
+    up = time.perf_counter()
+    cluster.close()
+    return up - start, time.perf_counter() - up
+
+
+def _startup_row(startup: list[tuple[float, float]]) -> dict | None:
+    if not startup:
+        return None
+    return {
+        "start_s": [round(t, 2) for t, _ in startup],
+        "close_s": [round(t, 2) for _, t in startup],
+        "start_median": round(statistics.median(t for t, _ in startup), 2),
+        "close_median": round(statistics.median(t for _, t in startup), 2),
+    }
 
 
 REDUCTION_PROFILES = "2.6.15,2.6.22,4.8.3,6.18"
@@ -238,12 +321,34 @@ def print_reduction(rows: list[dict], timing: dict) -> None:
     )
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and of its child processes that have
-    exited (the workers of ``--workers``, once their pool is shut down)."""
+def _cpu(skip: int | None = None) -> float:
+    """CPU seconds of this process, of its child processes that have exited
+    (the workers of ``--workers`` once their pool is shut down) and of the
+    processes still running below it, with the exited children each of them
+    waited for (the workers a local cluster's fork server started); but not
+    of the process ``skip`` and those below it (a warm cluster, idle but for
+    its own spread)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    total = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    if importlib.util.find_spec("psutil") is None:  # no Dask: no cluster to count
+        return total
+    import psutil
+
+    skipped = set()
+    if skip is not None:
+        top = psutil.Process(skip)
+        skipped = {top.pid, *(p.pid for p in top.children(recursive=True))}
+    for proc in psutil.Process().children(recursive=True):
+        if proc.pid in skipped:
+            continue
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:  # it has just exited: counted by whoever waited for it
+            continue
+        total += t.user + t.system + getattr(t, "children_user", 0.0)
+        total += getattr(t, "children_system", 0.0)
+    return total
 
 
 def main() -> None:
@@ -282,14 +387,20 @@ def main() -> None:
             )
         return
     if args.scaling:
-        rows = scaling(args.repeat)
+        rows, startup = scaling(args.repeat)
         if args.json:
-            print(json.dumps(rows, indent=2))
-        for r in [] if args.json else rows:
+            print(json.dumps({"spreads": rows, "local_cluster_start": startup}, indent=2))
+            return
+        for r in rows:
             print(
                 f"{r['spread']:18} {r['executions']:>6} executions  seconds {r['seconds']}  "
                 f"CPU {r['cpu']}  speed-up (medians) {r['speedup_median']}x wall, "
                 f"{r['cpu_speedup_median']}x by CPU time"
+            )
+        if startup is not None:
+            print(
+                f"starting a local cluster of 2 (pagewalk imported on its workers): "
+                f"{startup['start_s']} s, closing it: {startup['close_s']} s"
             )
         return
     report = []

@@ -38,9 +38,9 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def address():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
+    from pagewalk.explore.cluster import start_local_cluster
+
+    cluster = start_local_cluster(2)  # as local:2 starts it
     yield cluster.scheduler_address
     cluster.close()
 
@@ -106,5 +106,21 @@ def test_a_dfs_checkpointed_on_a_cluster_resumes_to_the_result_of_one_process(
     resumed = explore(sc, "4.8.3", "dfs", resume=ck, **kw)
     assert first.executions < resumed.executions == one.executions
     assert sorted(v.schedule for v in resumed.violations) == sorted(
+        v.schedule for v in one.violations
+    )
+
+
+def test_dfs_on_a_cluster_cut_after_each_execution_reaches_the_result_of_one_process(
+    address: str, monkeypatch
+) -> None:
+    from pagewalk.explore import parallel
+
+    sc = load_scenario(EXAMPLES / "races" / "ro_pin_after_fork.toml")  # 120 executions
+    one = explore(sc, "4.8.3", "dfs", stop_first=False)
+    monkeypatch.setattr(parallel, "SLICE", 0.0)  # every task hands back after one execution
+    monkeypatch.setattr(parallel, "SHORT_SLICE", 0.0)
+    spread = explore(sc, "4.8.3", "dfs", stop_first=False, cluster=address)
+    assert (spread.status, spread.executions) == (one.status, one.executions)
+    assert sorted(v.schedule for v in spread.violations) == sorted(
         v.schedule for v in one.violations
     )

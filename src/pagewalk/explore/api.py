@@ -120,7 +120,9 @@ class Budget:
 @dataclass
 class Outcome:
     """What a search keeps of one execution (small and picklable: ``--workers``
-    sends it back from a worker process)."""
+    sends it back from a worker process).  Never changed once made: the
+    executions that leave nothing to keep share one (``PLAIN``), which a
+    batch of outcomes pickles once."""
 
     pruned: bool
     violated: bool
@@ -132,11 +134,19 @@ class Outcome:
     @classmethod
     def of(cls, ex: Execution, collect: bool) -> Outcome:
         if ex.outcome == "pruned":
-            return cls(True, False, "", "", 0, ())
+            return PRUNED
         violated = ex.violated
+        if not (violated or collect or ex.message or ex.observation):
+            return PLAIN
         schedule = encode_schedule(ex.choices) if collect or violated else ""
         preemptions = count_preemptions(ex.choices, [s[0] for s in ex.states]) if violated else 0
         return cls(False, violated, ex.message, schedule, preemptions, ex.observation)
+
+
+#: an execution that completed without a violation, nothing collected
+PLAIN = Outcome(False, False, "", "", 0, ())
+#: an execution cut short by a sleep set (dpor)
+PRUNED = Outcome(True, False, "", "", 0, ())
 
 
 class Tally:

@@ -2,11 +2,12 @@
 the order of exploration: ``dfs`` (every interleaving) and ``random``
 (execution *i* always uses the seed derived from (seed, i)).
 
-DFS splits into independent subtrees: a task is a schedule prefix; a worker
-explores the subtree below it depth-first for a batch of executions and
-hands back the branches it did not reach as new tasks.  Every maximal
-schedule lies in exactly one subtree, so the interleavings explored, and the
-verdict, are those of one process -- only the order differs.  (DPOR's
+DFS splits into independent subtrees: a task is a list of schedule
+prefixes; a worker explores the subtree below each depth-first for a slice
+of CPU time and hands back the branches it did not reach, which the parent
+deals out again.  Every maximal schedule lies in exactly one subtree, so
+the interleavings explored, and the verdict, are those of one process --
+only the order differs.  (DPOR's
 reduction depends on what was explored before, so ``dpor`` runs in one
 process; its searches are small.)
 
@@ -22,6 +23,7 @@ import multiprocessing as mp
 import os
 import signal
 import threading
+import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -34,15 +36,21 @@ from .engine import Execution, run_execution
 from .pct import pct_chooser
 from .snapshot import Snapshot
 
-#: executions a worker runs before handing its leftover branches back.  Each
-#: hand-back costs the parent a round trip and returns the pending branches
-#: along the worker's path, mostly small subtrees near the leaves: 64 made
-#: 2,482 tasks of a 36,700-execution dfs, 256 makes 649, and the parent's
-#: CPU time falls from 1.07 s to 0.46 s (it shares the cores with the workers).
+#: CPU seconds a worker explores below a task's prefixes before handing
+#: back the branches it did not reach.  Sized by time, not by executions, so
+#: that a task's fixed cost (a round trip through the parent, or the Dask
+#: scheduler, a few milliseconds of CPU) stays a small fraction of it however
+#: fast an execution is.  Longer slices make fewer tasks but let a search
+#: stopped by its budget run on for up to a slice, and leave a worker idle for
+#: up to one at the end of the search.
+SLICE = 0.3
+#: the slice of a task given out while a worker would otherwise wait for one
+#: (the whole tree's first task, the end of a search): its leftovers come
+#: back soon to be shared
+SHORT_SLICE = 0.02
+#: executions in a chunk of a random search (at most: a chunk is also at most
+#: a quarter of each worker's share)
 BATCH = 256
-#: the first task's batch (the whole tree): small, so that every worker has a
-#: subtree to explore soon after the start
-FIRST_BATCH = 16
 
 #: the search a worker serves (per thread: a Dask worker may run several)
 _local = threading.local()
@@ -88,24 +96,32 @@ def _run(chooser: Chooser) -> Execution:
     )
 
 
-def dfs_task(prefix: list[int], stop_first: bool) -> tuple[list[Outcome], list[list[int]]]:
-    """Explore the subtree below ``prefix`` for up to BATCH executions
-    (FIRST_BATCH for the whole tree)."""
+def dfs_task(
+    prefixes: list[list[int]], stop_first: bool, seconds: float
+) -> tuple[list[Outcome], list[list[int]]]:
+    """Explore the subtrees below ``prefixes``, one after the other, until all
+    are done or ``seconds`` of this thread's CPU time are spent (after at
+    least one execution); return the outcomes and the branches not reached."""
     w = _state()
-    search = TreeSearch(False, w["bound"])
-    floor = len(prefix)
     outcomes: list[Outcome] = []
-    current: list[int] | None = prefix
-    batch = BATCH if prefix else FIRST_BATCH
-    while current is not None and len(outcomes) < batch:
-        search.start_branch(current)
-        ex = _run(TreeChooser(search, current))
-        outcomes.append(Outcome.of(ex, w["collect"]))
-        if ex.violated and stop_first:
-            return outcomes, []
-        current = search.next_prefix(floor)
-    # the branch `current` is still pending in the tree, so it is listed too
-    return outcomes, [] if current is None else search.pending_prefixes(floor)
+    end = time.thread_time() + seconds
+    for k, prefix in enumerate(prefixes):
+        if outcomes and time.thread_time() >= end:
+            return outcomes, prefixes[k:]
+        search = TreeSearch(False, w["bound"])
+        floor = len(prefix)
+        current: list[int] | None = prefix
+        while current is not None:
+            search.start_branch(current)
+            ex = _run(TreeChooser(search, current))
+            outcomes.append(Outcome.of(ex, w["collect"]))
+            if ex.violated and stop_first:
+                return outcomes, []
+            current = search.next_prefix(floor)
+            if current is not None and time.thread_time() >= end:
+                # the branch `current` is still pending in the tree, so it is listed too
+                return outcomes, search.pending_prefixes(floor) + prefixes[k + 1 :]
+    return outcomes, []
 
 
 def random_task(seed: int, indices: range, length: int) -> list[Outcome]:
@@ -154,6 +170,14 @@ class Pool:
             self.executor.shutdown(wait=False)
 
 
+def deal(prefixes: list[list[int]], hands: int) -> list[list[list[int]]]:
+    """``prefixes`` dealt round-robin into ``hands`` tasks: the shallow
+    prefixes (big subtrees) come from the end of the list (it is a stack) and
+    spread over the tasks, rather than all landing in one."""
+    ordered = prefixes[::-1]
+    return [ordered[i::hands] for i in range(min(hands, len(ordered)))]
+
+
 def explore_dfs_parallel(
     pool: Pool,
     stop_first: bool,
@@ -162,19 +186,29 @@ def explore_dfs_parallel(
     tasks: list[list[int]] | None = None,
     mark: Any = None,
 ) -> None:
-    """Run dfs over subtree tasks (``tasks``: the whole tree's, by default)
-    until none is left, a violation stops the search (stop_first), or the
-    budget is spent.  ``on_outcome`` returns True to stop.  ``mark(pending)``
-    is told the subtrees left whenever a task's outcomes are all counted
+    """Run dfs over subtrees (``tasks``, schedule prefixes: the whole tree by
+    default) until none is left, a violation stops the search (stop_first),
+    or the budget is spent.  Whenever a worker could take a task, every
+    prefix left is dealt out to the tasks that fit (two per worker: the
+    second waits on the worker, with no round trip between them); a task
+    explores its prefixes for a slice of time and hands back what it did not
+    reach.  ``on_outcome`` returns True to stop.  ``mark(pending)`` is told
+    the subtrees left whenever a task's outcomes are all counted
     (explore/checkpoint.py)."""
     tasks = [[]] if tasks is None else tasks
-    running: dict[Future, list[int]] = {}
+    running: dict[Future, list[list[int]]] = {}
     stop = False
     try:
         while (tasks or running) and not stop:
-            while tasks and len(running) < 2 * pool.workers:
-                prefix = tasks.pop()
-                running[pool.submit(dfs_task, prefix, stop_first)] = prefix
+            free = 2 * pool.workers - len(running)
+            if tasks and free > 0:
+                hands = deal(tasks, free)
+                tasks.clear()
+                # too few to keep every worker busy: come back soon to share
+                short = len(running) + len(hands) < pool.workers
+                for hand in hands:
+                    seconds = SHORT_SLICE if short else SLICE
+                    running[pool.submit(dfs_task, hand, stop_first, seconds)] = hand
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in sorted(done, key=lambda f: running[f]):
                 del running[fut]
@@ -184,7 +218,7 @@ def explore_dfs_parallel(
                         stop = True
                 tasks.extend(reversed(leftover))
                 if mark is not None:
-                    mark([*tasks, *running.values()])
+                    mark([*tasks, *(p for hand in running.values() for p in hand)])
     finally:
         for fut in running:
             fut.cancel()
