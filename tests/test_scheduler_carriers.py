@@ -13,6 +13,7 @@ from pagewalk.explore.engine import Pruned
 from pagewalk.explore.program import World, explore_program, run_program
 from pagewalk.kernel.locks import down_read, rw_semaphore, up_read
 from pagewalk.sched.scheduler import NonPreemptive, Scheduler
+from test_explore_program import lost_update
 
 
 def test_the_next_execution_runs_its_tasks_on_the_same_greenlets():
@@ -85,16 +86,7 @@ def test_an_idle_carrier_keeps_no_execution_alive():
 
 
 def test_searches_after_an_abandoned_task_give_the_same_result():
-    def program(w: World) -> None:
-        x = w.var("x", 0)
-
-        def inc() -> None:
-            x.write(x.read() + 1)
-
-        w.thread("a", inc)
-        w.thread("b", inc)
-        w.check(lambda: x.value == 2, "lost update")
-
+    program = lost_update
     before = explore_program(program, strategy="dfs", stop_first=False)
     unwound: list[str] = []
     explore_program(abandons_victim(unwound), strategy="dfs", stop_first=False)
