@@ -76,10 +76,7 @@ class TreeChooser(Chooser):
         self.search = search
         self.judges_sections = search.reduce  # a plain dfs analyses no races
         self.prefix = prefix
-        self.depth = 0
-        #: every node so far already took the prefix's choice: the path is
-        #: the tree's, so take() would change nothing at them
-        self.same = True
+        self.depth = 0  # the step the chooser is asked next (past the replayed ones)
 
     def replayed(self) -> list[Node]:
         """The nodes of the prefix that already run its choice and have it
@@ -104,52 +101,29 @@ class TreeChooser(Chooser):
         if s.reduce:
             sleep = s.child_sleep(depth)
             awake = [t for t in enabled if t.index not in sleep] if sleep else enabled
+            s.stack.append(Node(ids, events, set(), set(), sleep))
             if not awake:
-                s.stack.append(Node(ids, events, set(), set(), sleep))
                 raise Pruned
-            node = Node(ids, events, set(), set(), sleep)
         else:  # dfs: every enabled task is a branch, none sleeps
-            return self._extend_dfs(sched, enabled, ids, events, depth)
-        s.stack.append(node)
+            awake = enabled
+            s.stack.append(Node(ids, events, set(ids), set(), NO_SLEEP))
         last = sched.last
         pick = last if last is not None and last in awake else awake[0]
         s.take(depth, pick.index)
         return pick
 
-    def _extend_dfs(
-        self, sched: Scheduler, enabled: list[Task], ids: list[int], events: list, depth: int
-    ) -> Task:
-        """A new node of a plain dfs, chosen and taken at once (``take``,
-        inline: this runs at every step past the prefix)."""
-        last = sched.last
-        pick = last if last is not None and last in enabled else enabled[0]
-        choice = pick.index
-        stack = self.search.stack
-        if depth:
-            parent = stack[depth - 1]
-            prev = parent.choice
-            preemptions = parent.preemptions + (choice != prev and prev in ids)
-        else:
-            preemptions = 0
-        stack.append(Node(ids, events, set(ids), {choice}, NO_SLEEP, choice, preemptions))
-        return pick
-
     def _follow(self, sched: Scheduler, enabled: list[Task], depth: int) -> Task:
-        """The prefix's choice at ``depth``."""
+        """The prefix's choice at ``depth``, past the nodes replayed: there
+        the branch leaves the tree's path (or a resumed search's undone
+        branch, which has the choice but not the done mark, is taken again),
+        so the node is taken."""
         s = self.search
         choice = self.prefix[depth]
         if depth >= len(s.stack):
             # a subtree task (parallel dfs): the path above is another task's
             ids, events = sched.states[-1]
             s.stack.append(Node(ids, events, set(), set(), set()))
-            self.same = False
-        node = s.stack[depth]
-        # take() changes nothing where the node already runs ``choice`` and
-        # has it done; a resumed search's undone branch has the choice but
-        # not the done mark (checkpoint.Cursor), so it is taken again
-        if not self.same or node.choice != choice or choice not in node.done:
-            self.same = False
-            s.take(depth, choice)
+        s.take(depth, choice)
         for t in enabled:
             if t.index == choice:
                 return t
@@ -305,36 +279,28 @@ class TreeSearch:
                 return q
         return None
 
-    def _add_backtrack(self, j: int, p: int, initial: int | None = None) -> None:
-        if j >= len(self.stack):
-            return
-        node = self.stack[j]
-        first = p if initial is None else initial
-        if first in node.enabled:
-            if first not in node.done and self.within_bound(j, first):
-                node.backtrack.add(first)
-        else:
-            node.backtrack.update(
-                q for q in node.enabled if q not in node.done and self.within_bound(j, q)
-            )
-
     # -- next branch ----------------------------------------------------------------------
     def next_prefix(self, floor: int = 0) -> list[int] | None:
         """The schedule prefix of the next branch to run, or None when done
         (never backtracking above depth ``floor``)."""
         stack = self.stack
         while len(stack) > floor:
-            depth = len(stack) - 1
-            node = stack[-1]
-            todo = node.backtrack - node.done
-            if todo and node.sleep:
-                todo -= node.sleep
-            if todo and self.bound is not None:  # within_bound() marks what it cuts
-                todo = {q for q in sorted(todo) if self.within_bound(depth, q)}
+            todo = self.todo(len(stack) - 1, stack[-1])
             if todo:
                 return [n.choice for n in stack[:-1]] + [min(todo)]
             stack.pop()
         return None
+
+    def todo(self, depth: int, node: Node) -> set[int]:
+        """The branches still to explore at a node: scheduled, neither done
+        nor asleep, within the preemption bound (``within_bound`` marks the
+        search bounded when it cuts one)."""
+        todo = node.backtrack - node.done
+        if todo and node.sleep:
+            todo -= node.sleep
+        if todo and self.bound is not None:
+            todo = {q for q in sorted(todo) if self.within_bound(depth, q)}
+        return todo
 
     def pending_prefixes(self, floor: int) -> list[list[int]]:
         """Every branch still to explore below ``floor``, as schedule prefixes."""
@@ -342,11 +308,7 @@ class TreeSearch:
         for depth in range(floor, len(self.stack)):
             node = self.stack[depth]
             path = [n.choice for n in self.stack[:depth]]
-            out += [
-                [*path, q]
-                for q in sorted(node.backtrack - node.done - node.sleep)
-                if self.within_bound(depth, q)
-            ]
+            out += [[*path, q] for q in sorted(self.todo(depth, node))]
         return out
 
     def start_branch(self, prefix: list[int]) -> None:
@@ -399,8 +361,7 @@ class TreeSearch:
         pending = 0
         bounded = self.bounded  # only a look: leave the search's flag as it was
         for depth, node in enumerate(self.stack):
-            todo = node.backtrack - node.done - node.sleep
-            todo = {q for q in todo if self.within_bound(depth, q)}
+            todo = self.todo(depth, node)
             last = depth == len(self.stack) - 1
             known = len(node.done) + len(todo)
             if known > 1 and len(first) < levels:

@@ -10,7 +10,7 @@ from ..errors import InternalError, ModelFailure, PagewalkError
 from ..scenario.model import Scenario
 from ..scenario.runner import CheckResult, Runner, RunResult
 from ..sched.schedule import encode_schedule
-from ..sched.scheduler import Chooser, Event, Scheduler, Task, _free
+from ..sched.scheduler import Chooser, Event, Scheduler, Task
 from .observe import observe_state, pte_summary
 from .snapshot import Snapshot, run_setup
 
@@ -43,9 +43,9 @@ class Execution:
     ) -> Execution:
         """The execution ``sched`` ran; its schedule is the task of each step."""
         choices = [index for index, _ in sched.steps]
-        ex = cls(choices, sched.steps, sched.states, result, outcome, message)
-        ex.analysed = sched.analysed
-        return ex
+        return cls(
+            choices, sched.steps, sched.states, result, outcome, message, analysed=sched.analysed
+        )
 
 
 class Pruned(Exception):
@@ -85,8 +85,7 @@ class RecordingScheduler(Scheduler):
             return super()._step()
         node = self.replay[i]
         task = self.tasks[node.choice]
-        ev = task.pending
-        if task.done or (ev.obj is not None and not _free(ev)):
+        if task.done or not self.is_enabled(task):
             # a defect of the model (its runs are not deterministic), never
             # a kernel bug: run_execution reports it as an internal error
             raise RuntimeError(f"replay diverged at step {i}: task {task.name} cannot run")

@@ -301,8 +301,7 @@ class Scheduler:
             if t.done:
                 continue
             ev = t.pending
-            obj = ev.obj  # only a lock event (obj set) can be disabled
-            if obj is None or (obj.owner is None if ev.kind is LOCK else _free(ev)):
+            if ev.obj is None or _free(ev):  # only a lock's event (obj set) can wait
                 enabled.append(t)
                 ids.append(t.index)
         if not enabled:
