@@ -178,17 +178,16 @@ class Tally:
         self.count(o)
         return stop
 
-    def count(self, o: Outcome) -> bool:
-        """Count an execution and keep its final state; False if it was pruned.
-        The count goes up last, so that an interrupt before it leaves the
-        execution uncounted as a whole (explore/checkpoint.py undoes the rest)."""
+    def count(self, o: Outcome) -> None:
+        """Count an execution and keep its final state.  The count goes up
+        last, so that an interrupt before it leaves the execution uncounted
+        as a whole (explore/checkpoint.py undoes the rest)."""
         res = self.res
         if o.pruned:
             res.pruned += 1
         elif self.collect:
             _keep_representative(res, o.observation, o.schedule)
         res.executions += 1
-        return not o.pruned
 
     def judge(self, o: Outcome) -> bool:
         """Keep a counted execution's violation; True if the search should stop."""

@@ -142,7 +142,7 @@ class Cursor:
         self.tree = tree
         if self.saved is not None:
             state = self.saved["search"]
-            tree.restore({**state["tree"], "footprints": _footprints(state["tree"])})
+            tree.restore(state["tree"])
             self.prefix = state["next"]
         return self._begin("")
 
@@ -156,7 +156,7 @@ class Cursor:
             self.tasks = [list(t) for t in search["tasks"]]
         elif search.get("next") is not None:
             tree = TreeSearch(False, self.ident["preemption_bound"])
-            tree.restore({**search["tree"], "footprints": _footprints(search["tree"])})
+            tree.restore(search["tree"])
             self.tasks = tree.pending_prefixes(0)[::-1]  # taken from the end: first last
         return None if self._begin("") is None else list(self.tasks)  # the search's to take
 
@@ -372,7 +372,9 @@ def check_loaded(path: str, cursor: Cursor, saved: dict[str, Any]) -> None:
         cursor.resume_from(saved)
         search = saved["search"]
         if "tree" in search:
-            TreeSearch(False).restore({**search["tree"], "footprints": _footprints(search["tree"])})
+            # decoded once, here: the cursor restores its tree from this
+            search["tree"] = {**search["tree"], "footprints": _footprints(search["tree"])}
+            TreeSearch(False).restore(search["tree"])
             _check_prefixes([] if search["next"] is None else [search["next"]])
         elif "tasks" in search:
             _check_prefixes(search["tasks"])
