@@ -84,8 +84,8 @@ class Snapshot:
 
     Taken at the first execution (whose setup is the one pickled); the next
     executions time restoring and re-running setup in turn, ``_TRIALS``
-    each, in CPU time, and the rest use the faster.  A search of a few executions thus never pays
-    for more than it runs."""
+    each, in CPU time, and the rest use the faster.  A search of a few
+    executions thus never pays for more than it runs."""
 
     __slots__ = ("data", "last", "restores", "scenario", "semantics", "shared", "taken", "times")
 
