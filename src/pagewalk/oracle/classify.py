@@ -768,14 +768,15 @@ class Classifier:
         it (FOLL_ANON's no-page-table shortcut; before deceb6cd17e6 also
         untouched_anonymous_page() for mlock): the host faults the zero page in."""
         op, r = mstep.op, mstep.result
-        span = None
         if op.op == "mem_read" and r is not None and r.value:
-            span, rule = (self.resolve(op), r.value), "foll-dump"
-        elif op.op == "mlock" and r is not None and not k.semantics.foll_anon_respects_vm_locked:
-            span, rule = (self.resolve(op), op.args["length"]), "locked-zero-page"
-        if span is None or span[0] is None or rule not in self.active:
+            rule, n = "foll-dump", r.value
+        elif op.op == "mlock" and r is not None:  # active without foll_anon_respects_vm_locked
+            rule, n = "locked-zero-page", op.args["length"]
+        else:
             return
-        start, n = span
+        start = self.resolve(op) if rule in self.active else None
+        if start is None:
+            return
         target = op.process
         touched = {(e.proc, e.addr) for e in mstep.events}
         prev_pages = prev_m.procs.get(target)
