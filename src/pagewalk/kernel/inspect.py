@@ -101,17 +101,6 @@ def walk_ptes(k: Kernel, mm: mm_struct) -> Iterator[tuple[int, int]]:
             yield base | (n << PAGE_SHIFT), table[n]
 
 
-def walk_huge_pmds(k: Kernel, mm: mm_struct) -> Iterator[int]:
-    """Yield the head frame of every huge page a pmd of this mm maps."""
-    mem_map = k.alloc.mem_map
-    for level, _, pfn in walk_tables(k, mm):
-        if level == 2:
-            table = mem_map[pfn].data
-            for n in used_entries(table):
-                if table[n] & _PAGE_PSE:
-                    yield (table[n] & PTE_MASK) >> PAGE_SHIFT
-
-
 def pmd_entry_at(mm: mm_struct, address: int) -> int:
     """The pmd entry covering address (a pte table or a huge page), read
     without locking; 0 where an upper level or the pmd entry is empty."""

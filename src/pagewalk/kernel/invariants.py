@@ -80,17 +80,17 @@ def _check_mm(k: Kernel, mm: object, maps: dict[int, int], tables: dict[int, int
         _check_huge_pmd_target(mm, mem_map[head_pfn])
         maps[head_pfn] = maps.get(head_pfn, 0) + 1
         file_rss += 512
-    for pfn in pte_tables:
-        table = mem_map[pfn].data
+    for table_pfn in pte_tables:
+        table = mem_map[table_pfn].data
         for n in used_entries(table):
             pte = table[n]
             if not pte & PTE_PRESENT_MASK:
                 continue
-            page = mem_map[(pte & PTE_MASK) >> PAGE_SHIFT]
-            if page.pfn == special:
+            pfn = (pte & PTE_MASK) >> PAGE_SHIFT
+            if pfn == special:
                 continue
-            maps[page.pfn] = maps.get(page.pfn, 0) + 1
-            if page.flags & PG_anon:
+            maps[pfn] = maps.get(pfn, 0) + 1
+            if mem_map[pfn].flags & PG_anon:
                 anon_rss += 1
             else:
                 file_rss += 1

@@ -117,7 +117,7 @@ from .rmap import (
     page_remove_rmap,
 )
 from .tlb import mmu_gather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_page
-from .vma import is_vm_hugetlb_page, vm_area_struct
+from .vma import is_vm_hugetlb_page, linear_page_index, vm_area_struct
 
 if TYPE_CHECKING:
     from .mm import mm_struct, task_struct
@@ -1305,7 +1305,7 @@ def do_fault_around(vma: vm_area_struct, address: int, page_table: array) -> boo
     faulting page itself got mapped."""
     nr = FAULT_AROUND_PAGES
     pte_off = pte_index(address)
-    pgoff = vma.vm_pgoff + ((address - vma.vm_start) >> PAGE_SHIFT)
+    pgoff = linear_page_index(vma, address)  # vmf->pgoff
     vma_off = pgoff - vma.vm_pgoff
     vma_pages = (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
     from_pte = max(pte_off & ~(nr - 1), pte_off - min(pte_off, vma_off))

@@ -51,7 +51,8 @@ def mlock_fixup(
         if not newflags & VM_IO:
             ret = make_pages_present(start, end, current)
     mm.locked_vm -= pages
-    if ret < 0 and newflags & VM_LOCKED and mm.k.semantics.mlock_posix_errno:
+    # ret < 0 only from make_pages_present, so only for a VM_LOCKED range
+    if ret < 0 and mm.k.semantics.mlock_posix_errno:
         return __mlock_posix_error_return(ret), vma  # not mapped again below
     return (-EAGAIN if ret == -ENOMEM else ret), vma
 

@@ -289,34 +289,9 @@ class Classifier:
         h: Snapshot,
         k,
     ) -> list[Row]:
-        """The rows of one step (``host`` is what the host did for the operation)."""
+        """The rows of one step (``host`` is what the host did for the operation),
+        each era row gated by the profile's switches (:meth:`_gate`)."""
         self.active = active_rules(k.semantics)
-        rows = self._compare(mstep, host, prev_m, prev_h, m, h, k)
-        return [self._gate(row, k.semantics) for row in rows]
-
-    def _gate(self, row: Row, sem) -> Row:
-        """An era difference whose rule the profile already models is a mismatch."""
-        if row.verdict != ERA or not row.rule:
-            return row
-        had = [r for r in row.rule.split(",") if r not in self.active]
-        if had:
-            row.verdict = MISMATCH
-            row.note = ", ".join(
-                f"{r} explains nothing under {sem.name}: it has {RULES[r].switch}" for r in had
-            )
-            row.rule = None
-        return row
-
-    def _compare(
-        self,
-        mstep: ModelStep,
-        host: HostOp,
-        prev_m: Snapshot,
-        prev_h: Snapshot,
-        m: Snapshot,
-        h: Snapshot,
-        k,
-    ) -> list[Row]:
         op = mstep.op
         rows: list[Row] = self._result_rows(mstep, host, k)
         if host.faults_measured and op.op not in ("fork", "exit"):
@@ -340,7 +315,20 @@ class Classifier:
         rows += self._vma_rows(m, h)
         rows += self._page_rows(m, h)
         rows += self._file_rows(m, h)
-        return rows
+        return [self._gate(row, k.semantics) for row in rows]
+
+    def _gate(self, row: Row, sem) -> Row:
+        """An era difference whose rule the profile already models is a mismatch."""
+        if row.verdict != ERA or not row.rule:
+            return row
+        had = [r for r in row.rule.split(",") if r not in self.active]
+        if had:
+            row.verdict = MISMATCH
+            row.note = ", ".join(
+                f"{r} explains nothing under {sem.name}: it has {RULES[r].switch}" for r in had
+            )
+            row.rule = None
+        return row
 
     # -- operation results ---------------------------------------------------------------
     def _result_rows(self, mstep: ModelStep, host: HostOp, k) -> list[Row]:
@@ -780,14 +768,15 @@ class Classifier:
         it (FOLL_ANON's no-page-table shortcut; before deceb6cd17e6 also
         untouched_anonymous_page() for mlock): the host faults the zero page in."""
         op, r = mstep.op, mstep.result
-        span = None
         if op.op == "mem_read" and r is not None and r.value:
-            span, rule = (self.resolve(op), r.value), "foll-dump"
-        elif op.op == "mlock" and r is not None and not k.semantics.foll_anon_respects_vm_locked:
-            span, rule = (self.resolve(op), op.args["length"]), "locked-zero-page"
-        if span is None or span[0] is None or rule not in self.active:
+            rule, n = "foll-dump", r.value
+        elif op.op == "mlock" and r is not None:  # active without foll_anon_respects_vm_locked
+            rule, n = "locked-zero-page", op.args["length"]
+        else:
             return
-        start, n = span
+        start = self.resolve(op) if rule in self.active else None
+        if start is None:
+            return
         target = op.process
         touched = {(e.proc, e.addr) for e in mstep.events}
         prev_pages = prev_m.procs.get(target)

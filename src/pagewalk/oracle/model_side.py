@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..kernel.constants import PAGE_SHIFT, VM_FAULT_MAJOR, VM_FAULT_MINOR, VM_FAULT_WRITE
+from ..kernel.constants import PAGE_SHIFT, PAGE_SIZE, VM_FAULT_MAJOR, VM_FAULT_MINOR, VM_FAULT_WRITE
 from ..kernel.inspect import pte_at
 from ..kernel.page import PG_anon
 from ..kernel.pgtable import PTE_MASK, PTE_PRESENT_MASK
@@ -98,7 +98,7 @@ def _cache_files(k) -> None:
     for f in k.files.values():
         if f.hugetlb or not f.i_nlink:
             continue
-        for index in range((f.i_size + 4095) >> PAGE_SHIFT):
+        for index in range((f.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT):
             page_cache_read(f, index, k.current_node())
 
 
