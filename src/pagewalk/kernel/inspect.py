@@ -68,26 +68,69 @@ def used_entries(table: array) -> list[int]:
 def table_pfns(mem_map: list, mm: mm_struct) -> tuple[list[int], list[int], list[int]]:
     """One walk of an mm's tables in address order (``walk_tables``' order,
     as lists, for the hot callers): the pud and pmd pages' frames, the pte
-    pages' frames, and the head frames huge pmds map."""
+    pages' frames, and the head frames huge pmds map.  The lists are shared
+    with the walk's memo (``table_walk``): read them, do not change them."""
+    _raws, upper, pte_tables, huge = table_walk(mem_map, mm)
+    return upper, pte_tables, huge
+
+
+#: the last walk from each pgd frame: (the bytes of the pgd and of every
+#: upper table in walk order, upper, pte_tables, huge)
+_WALKS: dict[int, tuple[list[bytes], list[int], list[int], list[int]]] = {}
+_WALKS_MAX = 64
+
+
+def table_walk(mem_map: list, mm: mm_struct) -> tuple[list[bytes], list[int], list[int], list[int]]:
+    """``table_pfns``' walk, with the bytes of the pgd and of each upper
+    table (pud and pmd pages, walk order) in front.  Memoised by contents,
+    not invalidated: which tables a walk visits depends on nothing but the
+    bytes of the tables above them, so when the pgd and every upper table
+    the last walk from this pgd visited hold the same bytes as then (in
+    walk order, each equal table vouching for the frames of the next), the
+    walk is the same -- in any kernel, any execution.  Checking that costs
+    a copy and a memcmp per upper table, the walk a scan of each (the
+    explorer judges every ``page_table_lock`` section by it)."""
+    pgd = mm.pgd
+    raw = pgd.data.tobytes()
+    memo = _WALKS.get(pgd.pfn)
+    if memo is not None and memo[0][0] == raw:
+        raws = memo[0]
+        for n, pfn in enumerate(memo[1], 1):
+            if mem_map[pfn].data.tobytes() != raws[n]:
+                break
+        else:
+            return memo
+    walk = _walk(mem_map, pgd.data, raw)
+    if len(_WALKS) >= _WALKS_MAX:
+        _WALKS.clear()
+    _WALKS[pgd.pfn] = walk
+    return walk
+
+
+def _walk(
+    mem_map: list, pgd: array, raw: bytes
+) -> tuple[list[bytes], list[int], list[int], list[int]]:
+    raws = [raw]
     upper: list[int] = []
     pte_tables: list[int] = []
     huge: list[int] = []
-    pgd = mm.pgd.data
     for i in used_entries(pgd):
         pud_pfn = (pgd[i] & PTE_MASK) >> PAGE_SHIFT
         upper.append(pud_pfn)
         pud = mem_map[pud_pfn].data
+        raws.append(pud.tobytes())
         for j in used_entries(pud):
             pmd_pfn = (pud[j] & PTE_MASK) >> PAGE_SHIFT
             upper.append(pmd_pfn)
             pmd = mem_map[pmd_pfn].data
+            raws.append(pmd.tobytes())
             for m in used_entries(pmd):
                 entry = pmd[m]
                 if entry & _PAGE_PSE:
                     huge.append((entry & PTE_MASK) >> PAGE_SHIFT)
                 else:
                     pte_tables.append((entry & PTE_MASK) >> PAGE_SHIFT)
-    return upper, pte_tables, huge
+    return raws, upper, pte_tables, huge
 
 
 def walk_ptes(k: Kernel, mm: mm_struct) -> Iterator[tuple[int, int]]:

@@ -13,7 +13,7 @@ from bisect import bisect_right, insort
 from typing import TYPE_CHECKING, Any
 
 from .constants import TASK_UNMAPPED_BASE, ULONG_MAX
-from .inspect import table_pfns
+from .inspect import table_walk
 from .locks import rw_semaphore, spinlock_t
 from .page import Page, PG_pgtable
 from .pgtable import new_table
@@ -44,9 +44,8 @@ class PageTablesGuard:
     def tobytes(self) -> bytes:
         mm = self.mm
         mem_map = mm.k.alloc.mem_map
-        upper, pte_tables, _huge = table_pfns(mem_map, mm)  # a huge pmd maps data
-        out = [repr((mm.nr_ptes, mm._file_rss, mm._anon_rss)).encode(), mm.pgd.data.tobytes()]
-        out += [mem_map[pfn].data.tobytes() for pfn in upper]
+        raws, _upper, pte_tables, _huge = table_walk(mem_map, mm)  # a huge pmd maps data
+        out = [repr((mm.nr_ptes, mm._file_rss, mm._anon_rss)).encode(), *raws]
         out += [mem_map[pfn].data.tobytes() for pfn in pte_tables]
         return b"".join(out)
 
