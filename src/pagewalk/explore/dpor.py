@@ -83,11 +83,15 @@ class TreeChooser(Chooser):
         done: the steps a recording scheduler takes without asking (this
         chooser's count of steps starts past them)."""
         stack = self.search.stack
-        n = 0
-        for node, choice in zip(stack, self.prefix, strict=False):  # the stack may be shorter
-            if node.choice != choice or choice not in node.done:
-                break
-            n += 1
+        if self.prefix is self.search.built:
+            # next_prefix made it from the path: every node's choice but the last's
+            n = len(self.prefix) - 1
+        else:
+            n = 0
+            for node, choice in zip(stack, self.prefix, strict=False):  # the stack may be shorter
+                if node.choice != choice or choice not in node.done:
+                    break
+                n += 1
         self.depth = n
         return stack[:n]
 
@@ -140,6 +144,9 @@ class TreeSearch:
         self.bounded = False  # a branch was skipped because of the bound
         #: the race analysis' state after the last execution (explore/races.py)
         self.races: RaceState | None = None
+        #: the last prefix ``next_prefix`` returned: the path's choices (each
+        #: done at its node) and one branch to take at the last node
+        self.built: list[int] | None = None
 
     def take(self, depth: int, choice: int) -> None:
         """Record that the node at ``depth`` runs task ``choice`` now."""
@@ -203,7 +210,8 @@ class TreeSearch:
         if not self.reduce:
             return
         steps = ex.steps
-        n_tasks = max((t for t, _ in steps), default=-1) + 1
+        # every state lists each task's pending event: as many as there are tasks
+        n_tasks = len(ex.states[0][1]) if ex.states else 0
         analysed = ex.analysed
         state = self.races
         if state is None or state.n_tasks != n_tasks or not analysed:
@@ -287,7 +295,9 @@ class TreeSearch:
         while len(stack) > floor:
             todo = self.todo(len(stack) - 1, stack[-1])
             if todo:
-                return [n.choice for n in stack[:-1]] + [min(todo)]
+                self.built = [n.choice for n in stack[:-1]]
+                self.built.append(min(todo))
+                return self.built
             stack.pop()
         return None
 

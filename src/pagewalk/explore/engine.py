@@ -10,7 +10,7 @@ from ..errors import InternalError, ModelFailure, PagewalkError
 from ..scenario.model import Scenario
 from ..scenario.runner import CheckResult, Runner, RunResult
 from ..sched.schedule import encode_schedule
-from ..sched.scheduler import Chooser, Event, Scheduler, Task
+from ..sched.scheduler import Chooser, Event, Scheduler, Task, _free
 from .observe import observe_state, pte_summary
 from .snapshot import Snapshot, run_setup
 
@@ -21,7 +21,6 @@ class Execution:
     explorer needs (who was enabled, each task's pending event), the run's
     results and checks, and its verdict."""
 
-    choices: list[int]
     steps: list[tuple[int, Event]]
     states: list[tuple[list[int], list[Event]]]
     result: RunResult | None
@@ -34,6 +33,12 @@ class Execution:
     analysed: int = 0
 
     @property
+    def choices(self) -> list[int]:
+        """The schedule: the task of each step (built on demand: most
+        executions of a search are never encoded)."""
+        return [index for index, _ in self.steps]
+
+    @property
     def violated(self) -> bool:
         return self.outcome == "violation"
 
@@ -41,11 +46,8 @@ class Execution:
     def of(
         cls, sched: RecordingScheduler, result: RunResult | None, outcome: str, message: str = ""
     ) -> Execution:
-        """The execution ``sched`` ran; its schedule is the task of each step."""
-        choices = [index for index, _ in sched.steps]
-        return cls(
-            choices, sched.steps, sched.states, result, outcome, message, analysed=sched.analysed
-        )
+        """The execution ``sched`` ran."""
+        return cls(sched.steps, sched.states, result, outcome, message, analysed=sched.analysed)
 
 
 class Pruned(Exception):
@@ -61,6 +63,7 @@ class RecordingScheduler(Scheduler):
         self.states: list[tuple[list[int], list[Event]]] = []
         #: the steps the chooser replays from an execution before
         self.replay = self.chooser.replayed()
+        self.n_replay = len(self.replay)
         self.analysed = 0  # see Execution.analysed
 
     def _judged(self, i: int) -> int:
@@ -79,13 +82,14 @@ class RecordingScheduler(Scheduler):
         so the tasks enabled there are those recorded, and the chooser's
         answer is known.  Only the chosen task's being enabled is checked."""
         i = len(self.steps)
-        if i >= len(self.replay):
-            if i and i == len(self.replay):
+        if i >= self.n_replay:
+            if i and i == self.n_replay:
                 self.analysed = self._judged(i)
             return super()._step()
         node = self.replay[i]
         task = self.tasks[node.choice]
-        if task.done or not self.is_enabled(task):
+        ev = task.pending
+        if task.done or (ev.obj is not None and not _free(ev)):  # is_enabled(), inline
             # a defect of the model (its runs are not deterministic), never
             # a kernel bug: run_execution reports it as an internal error
             raise RuntimeError(f"replay diverged at step {i}: task {task.name} cannot run")
