@@ -14,7 +14,7 @@ length it appended to.
 
 from __future__ import annotations
 
-from ..sched.scheduler import CONFLICTS, Event, W
+from ..sched.scheduler import CONFLICTS, INC, Event, R, W
 
 
 class RaceState:
@@ -57,33 +57,43 @@ class RaceState:
         other tasks it races with, latest first.  Only each key's accesses
         since its last write are kept: an access before that write happens
         before the write, and the write before any later access, so it can
-        race with none and its clock is in the write's."""
+        race with none and its clock is in the write's.  An access is kept
+        as (step, mode, task)."""
         accesses = self.accesses
         conflicts: set[int] = set()
         footprint = ev.footprint
         for key, mode in footprint:
-            for j, m in accesses.get(key, ()):
-                if (mode, m) in CONFLICTS and steps[j][0] != p:
-                    conflicts.add(j)
+            seen = accesses.get(key)
+            if seen:
+                against = _CONFLICTING[mode]
+                for j, m, q in seen:
+                    if q != p and m in against:
+                        conflicts.add(j)
         changes = []
         for key, mode in footprint:
             seen = accesses.get(key)
             if seen is None or mode == W:
                 changes.append((key, seen))
-                accesses[key] = [(i, mode)]
+                accesses[key] = [(i, mode, p)]
             else:
                 changes.append((key, len(seen)))
-                seen.append((i, mode))
-        clocks = self.clocks
+                seen.append((i, mode, p))
         before = self.task_clock.get(p)
         merged = (self.zero if before is None else before).copy()
         races: list[int] = []
-        for j in sorted(conflicts, reverse=True):
-            if merged[steps[j][0]] <= j:  # not ordered before i through a later step
-                races.append(j)
-            merged = list(map(max, merged, clocks[j]))
+        if conflicts:
+            clocks = self.clocks
+            for j in sorted(conflicts, reverse=True):
+                if merged[steps[j][0]] <= j:  # not ordered before i through a later step
+                    races.append(j)
+                merged = list(map(max, merged, clocks[j]))
         merged[p] = i + 1
-        clocks.append(merged)
+        self.clocks.append(merged)
         self.task_clock[p] = merged
         self.undo.append((p, before, changes))
         return races
+
+
+#: by a step's mode, the modes of earlier accesses to the same key it
+#: conflicts with (``CONFLICTS``, indexed)
+_CONFLICTING = tuple(frozenset(b for a2, b in CONFLICTS if a2 == a) for a in (R, W, INC))

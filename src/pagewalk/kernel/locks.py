@@ -40,13 +40,17 @@ class spinlock_t:
 
 
 class rw_semaphore:
-    __slots__ = ("k", "name", "readers", "writer")
+    """``events``: the scheduler's events for taking it for read and for
+    write, made at the first acquisition under one (as a spinlock's)."""
+
+    __slots__ = ("events", "k", "name", "readers", "writer")
 
     def __init__(self, k: Kernel, name: str) -> None:
         self.k = k
         self.name = name
         self.readers: list[Any] = []
         self.writer: Any = None
+        self.events: Any = None
 
     def __repr__(self) -> str:
         return f"<rwsem {self.name}>"

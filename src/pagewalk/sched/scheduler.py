@@ -436,14 +436,14 @@ class Scheduler:
         self.running.atomic -= 1
 
     def down_read(self, sem: Any) -> None:
-        self.point(Event(DOWN_READ, sem, ((sem.name, R),)))
+        self.point((sem.events or _sem_events(sem))[0])
         sem.readers.append(self._owner())
 
     def up_read(self, sem: Any) -> None:
         sem.readers.remove(self._owner())
 
     def down_write(self, sem: Any) -> None:
-        self.point(Event(DOWN_WRITE, sem, ((sem.name, W),)))
+        self.point((sem.events or _sem_events(sem))[1])
         sem.writer = self._owner()
 
     def up_write(self, sem: Any) -> None:
@@ -470,6 +470,16 @@ class Scheduler:
 
     def charge(self, what: str, obj: Any = None) -> None:
         """What the fault path spends (``sched/virtual.py``); no point here."""
+
+
+def _sem_events(sem: Any) -> tuple[Event, Event]:
+    """An rwsem's two events, down_read's and down_write's (immutable: one
+    pair serves every acquisition)."""
+    sem.events = (
+        Event(DOWN_READ, sem, ((sem.name, R),)),
+        Event(DOWN_WRITE, sem, ((sem.name, W),)),
+    )
+    return sem.events
 
 
 class _Unwind(GreenletExit):
