@@ -124,3 +124,25 @@ def test_dfs_on_a_cluster_cut_after_each_execution_reaches_the_result_of_one_pro
     assert sorted(v.schedule for v in spread.violations) == sorted(
         v.schedule for v in one.violations
     )
+
+
+def test_a_local_cluster_starts_quietly_beside_a_dashboard_on_8787() -> None:
+    import socket
+    import warnings
+
+    from pagewalk.explore.cluster import start_local_cluster
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))  # taken already is as good
+        holder.listen()
+    except OSError:
+        pass
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cluster = start_local_cluster(1)
+            cluster.close()
+    finally:
+        holder.close()
+    assert [str(w.message) for w in caught if "in use" in str(w.message)] == []

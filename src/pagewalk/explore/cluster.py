@@ -78,6 +78,10 @@ def start_local_cluster(workers: int) -> Any:
             threads_per_worker=1,  # the model is pure Python: one per process
             processes=True,
             dashboard_address=None,
+            # the scheduler's HTTP server (health checks; no dashboard) on
+            # a free port: its default, 8787, is another cluster's dashboard
+            # on a machine that runs one, and Dask warns when it is taken
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0", "dashboard": False},
             # no memory limit, as for --workers' processes: a nanny and a
             # worker would poll the worker's memory every 100 ms
             memory_limit=0,
