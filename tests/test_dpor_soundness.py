@@ -5,9 +5,16 @@ reaches."""
 
 from __future__ import annotations
 
+from array import array
+
+import pytest
+
 from dpor_diff import compare
+from pagewalk import Kernel
 from pagewalk.explore.api import explore
+from pagewalk.kernel.locks import spin_lock, spin_unlock, spinlock_t
 from pagewalk.scenario.loader import parse_scenario
+from pagewalk.sched.scheduler import R, Scheduler, W
 
 
 def assert_dpor_matches_dfs(text: str) -> None:
@@ -202,3 +209,80 @@ ops = [{ op = "write", addr = "a", data = "w" }]
 
 def test_a_zap_walk_over_missing_tables_races_with_the_fault_populating_them():
     assert_dpor_matches_dfs(DONTNEED_VS_FIRST_FAULT)
+
+
+# A COW break and a get_user_pages of the same page in one mm.  do_wp_page's
+# pte-lock section has a point inside it (page_remove_rmap's mapcount
+# update) before the pte write that maps the copy.  The section used to be
+# judged at the task's next point -- that inner one, before the write -- so
+# it counted as a read, commuted with follow_page's read-only section, and
+# dpor never ran "gup first, then the COW": the gup holds the old page while
+# the parent maps the copy.  A section is now judged at its unlock.
+COW_VS_GUP = """
+name = "cow_section_vs_gup"
+[[process]]
+name = "parent"
+[[setup]]
+op = "mmap"
+length = 4096
+prot = "rw"
+flags = ["private"]
+as = "buf"
+[[setup]]
+op = "write"
+addr = "buf"
+data = "before"
+[[setup]]
+op = "fork"
+as = "child"
+[[thread]]
+name = "writer"
+process = "parent"
+ops = [{ op = "write", addr = "buf", data = "after" }]
+[[thread]]
+name = "getter"
+process = "parent"
+ops = [{ op = "gup", addr = "buf", pages = 1, as = "g" }]
+[[check]]
+kind = "pinned"
+pins = "g"
+process = "parent"
+addr = "buf"
+"""
+
+
+@pytest.mark.parametrize("semantics", ["2.6.15", "4.8.3", "6.18"])
+def test_dpor_runs_the_gup_before_the_cow_that_replaces_its_page(semantics: str) -> None:
+    sc = parse_scenario(COW_VS_GUP, "r.toml")
+    res = explore(sc, semantics, "dpor", stop_first=False)
+    assert res.status == "violation"
+    assert res.violation.message.startswith("pinned: g holds pfn")
+
+
+def test_a_section_with_a_point_inside_reaches_the_states_of_dfs() -> None:
+    assert_dpor_matches_dfs(COW_VS_GUP)
+
+
+def test_nested_sections_are_each_judged_at_their_own_unlock() -> None:
+    # fork's copy_pte_range holds the child's pte lock while it takes the
+    # parent's: the outer section's writes come after the inner lock's point
+    k = Kernel()
+    outer, inner = spinlock_t(k, "outer"), spinlock_t(k, "inner")
+    outer.guards, inner.guards = array("Q", [0]), array("Q", [0])
+
+    def body() -> None:
+        spin_lock(outer)
+        spin_lock(inner)
+        outer.guards[0] = 1  # the outer lock's memory, written inside the inner section
+        spin_unlock(inner)
+        spin_unlock(outer)
+
+    sched = Scheduler(k)
+    sched.add_task("copier", body, None)
+    k.sched = sched
+    try:
+        assert sched.run() == "ok"
+    finally:
+        k.sched = None
+    modes = {ev.obj.name: ev.footprint for _, ev in sched.steps if ev.obj is not None}
+    assert modes == {"outer": (("outer", W),), "inner": (("inner", R),)}

@@ -73,8 +73,8 @@ class RecordingScheduler(Scheduler):
         section changes nothing) only when the section closes, here
         perhaps otherwise than there."""
         for t in self.tasks:
-            if t.section is not None and t.section[0] < i:
-                i = t.section[0]
+            for step, _lock, _before in t.sections or ():
+                i = min(i, step)
         return i
 
     def _step(self) -> Task | None:

@@ -129,7 +129,7 @@ class Task:
         "max_steps",
         "name",
         "pending",
-        "section",
+        "sections",
         "steps",
         "where",
     )
@@ -149,7 +149,8 @@ class Task:
         self.steps = 0
         self.where = ""  # kernel function at the pending point (tracing only)
         self.atomic = 0  # spinlocks held: the task may not sleep
-        self.section: tuple | None = None  # (step, lock, guarded bytes before)
+        #: the guarded lock sections it has open: (step, lock, bytes before)
+        self.sections: list[tuple] | None = None
 
     def __repr__(self) -> str:
         return self.name
@@ -355,8 +356,8 @@ class Scheduler:
         """Run a task to its end on its carrier, and sort what it raised."""
         try:
             task.body()
-            if task.section is not None:
-                self._close_section(task)
+            while task.sections:  # a task that ends holding a lock: judged as it ends
+                self._close_section(task, task.sections[-1][1])
         except _Unwind:  # run() is over: the task is abandoned
             pass
         except GreenletExit:  # the carrier itself is being destroyed
@@ -373,11 +374,18 @@ class Scheduler:
         return _free(task.pending)
 
     # -- the task side -----------------------------------------------------------
-    def _close_section(self, task: Task) -> None:
+    def _close_section(self, task: Task, lock: Any) -> None:
         """A lock step whose critical section left the guarded memory as it
-        was is, for the race analysis, a read: it commutes with other reads."""
-        step, lock, before = task.section
-        task.section = None
+        was is, for the race analysis, a read: it commutes with other reads.
+        Judged at the unlock, the whole section: points inside it (an
+        access, another lock taken) do not end it."""
+        sections = task.sections
+        for n in range(len(sections) - 1, -1, -1):
+            if sections[n][1] is lock:
+                step, _lock, before = sections.pop(n)
+                break
+        else:
+            return  # taken for read only, or before anyone judged sections
         if lock.guards.tobytes() == before:
             index, ev = self.steps[step]
             self.steps[step] = (index, Event(ev.kind, ev.obj, ((lock.name, R),), ev.label))
@@ -390,8 +398,6 @@ class Scheduler:
         task = self.running
         if self.unwinding:  # a finally block of an abandoned task: it goes on unwinding
             raise _Unwind
-        if task.section is not None:
-            self._close_section(task)
         if task.atomic and event.kind in _SLEEPING:
             # the step check: sleeping (a semaphore, a voluntary reschedule)
             # while holding a spinlock would deadlock a real CPU
@@ -429,11 +435,18 @@ class Scheduler:
         lock.owner = self.k.current or task  # _owner()
         task.atomic += 1
         if not reads_only and lock.guards is not None and self.chooser.judges_sections:
-            task.section = (len(self.steps) - 1, lock, lock.guards.tobytes())
+            section = (len(self.steps) - 1, lock, lock.guards.tobytes())
+            if task.sections is None:
+                task.sections = [section]
+            else:
+                task.sections.append(section)
 
     def spin_unlock(self, lock: Any) -> None:
         lock.owner = None
-        self.running.atomic -= 1
+        task = self.running
+        task.atomic -= 1
+        if task.sections and not self.unwinding:  # an abandoned section stays a write
+            self._close_section(task, lock)
 
     def down_read(self, sem: Any) -> None:
         self.point((sem.events or _sem_events(sem))[0])
