@@ -59,7 +59,7 @@ def test_every_combination_of_two_readers_and_an_unmapper_is_reached():
         shorten=False,
     )
     outcomes = set()
-    for results, _files, _pages in res.observations:
+    for results, _files, _pages, _pins in res.observations:
         by_step = {step: errno for step, _value, errno, _signal, _data in results}
         outcomes.add((by_step["r1[0]"], by_step["r2[0]"]))
     assert outcomes == {(None, None), (None, "EFAULT"), ("EFAULT", None), ("EFAULT", "EFAULT")}
@@ -94,7 +94,7 @@ def test_threads_on_different_addresses_end_in_one_state():
 def test_final_states_are_observed_before_no_leaks_exits_the_processes():
     text = TWO_ADDRESSES + '[[check]]\nkind = "no_leaks"\n'
     res = explore(parse_scenario(text, "t.toml"), strategy="dpor", collect=True)
-    [(_results, _files, pages)] = res.observations
+    [(_results, _files, pages, _pins)] = res.observations
     assert [entry[2] for entry in pages] == ["absent", "absent"]
 
 
@@ -286,3 +286,22 @@ def test_nested_sections_are_each_judged_at_their_own_unlock() -> None:
         k.sched = None
     modes = {ev.obj.name: ev.footprint for _, ev in sched.steps if ev.obj is not None}
     assert modes == {"outer": (("outer", W),), "inner": (("inner", R),)}
+
+
+# The same race with no check and the reference dropped in ``final``: which
+# page the gup held shows only in the final states' pin views, which is what
+# lets the dpor-vs-dfs differential test see a search that misses the order.
+COW_VS_GUP_RELEASED = (
+    COW_VS_GUP.split("[[check]]")[0]
+    + """
+[[final]]
+op = "put_pages"
+pins = "g"
+"""
+)
+
+
+def test_final_states_tell_which_page_a_released_gup_held() -> None:
+    sc = parse_scenario(COW_VS_GUP_RELEASED, "r.toml")
+    res = explore(sc, "4.8.3", "dpor", collect=True, stop_first=False)
+    assert {obs[3] for obs in res.observations} == {(("g", "same"),), (("g", "other"),)}

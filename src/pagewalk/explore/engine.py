@@ -11,7 +11,7 @@ from ..scenario.model import Scenario
 from ..scenario.runner import CheckResult, Runner, RunResult
 from ..sched.schedule import encode_schedule
 from ..sched.scheduler import Chooser, Event, Scheduler, Task, _free
-from .observe import observe_state, pte_summary
+from .observe import observe_state, pin_views, pte_summary
 from .snapshot import Snapshot, run_setup
 
 
@@ -152,17 +152,20 @@ def _run_threads(
         runner.k.sched = None
     if outcome != "ok":
         return _failed_execution(runner, sched, outcome, tracer)
+    pins = pin_views(runner) if observe else ()  # before final drops them
     try:
         runner.run_ops(scenario.final)
         runner.k.check_invariants()
     except ModelFailure as failure:
         runner.fail(failure)
-    return _finish(runner, sched, tracer, observe)
+    return _finish(runner, sched, tracer, observe, pins)
 
 
-def _finish(runner: Runner, sched: RecordingScheduler, tracer: Any, observe: bool) -> Execution:
+def _finish(
+    runner: Runner, sched: RecordingScheduler, tracer: Any, observe: bool, pins: tuple
+) -> Execution:
     # Observed before the checks: no_leaks exits every process.
-    observation = observe_state(runner) if observe else ()
+    observation = observe_state(runner, pins) if observe else ()
     result = runner.finish(checks=runner.result.failure is None, with_stats=False)
     bad = [c for c in result.checks if not c.ok]
     ex = Execution.of(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from ..kernel.constants import PAGE_SHIFT
+from ..kernel.constants import PAGE_SHIFT, PAGE_SIZE
 from ..kernel.page import PG_anon
 from ..kernel.pgtable import _PAGE_DIRTY, _PAGE_PROTNONE, _PAGE_RW, PTE_MASK, PTE_PRESENT_MASK
 
@@ -49,11 +49,34 @@ def _digest(data: bytes | None) -> str:
     return repr(shown) if len(shown) <= 32 else f"{shown[:29]!r}... ({h})"
 
 
-def observe_state(runner: Runner) -> tuple:
+def pin_views(runner: Runner) -> tuple:
+    """For each gup or pin held now, by name, whether each of its pages is
+    the page its address maps (``same``), another (``other``), none
+    (``none``), or the process has exited.  Taken when the threads have
+    all finished: which page a reference holds shows in no final state once
+    ``final`` drops it (a COW that replaced a gup's page, say)."""
+    k = runner.k
+    out = []
+    for name in sorted(runner.pins):
+        proc, start = runner.pin_procs[name], runner.pin_starts[name]
+        tsk = k.tasks.get(proc)
+        if tsk is None or tsk.mm is None:
+            out.append((name, "exited"))
+            continue
+        views = []
+        for i, page in enumerate(runner.pins[name]):
+            mapped = k.page(proc, start + i * PAGE_SIZE)
+            views.append("same" if mapped is page else ("none" if mapped is None else "other"))
+        out.append((name, " ".join(views)))
+    return tuple(out)
+
+
+def observe_state(runner: Runner, pins: tuple = ()) -> tuple:
     """A hashable summary of what a user could observe at the end: each
-    operation's outcome, each file's bytes, and for every address the
-    scenario used: present, zero page, anonymous, which frame (as a label in
-    order of address, never a raw frame number) and contents."""
+    operation's outcome, each file's bytes, for every address the scenario
+    used: present, zero page, anonymous, which frame (as a label in order of
+    address, never a raw frame number) and contents; and ``pins``, the
+    gup and pin references as the threads left them (:func:`pin_views`)."""
     k = runner.k
     labels: dict[int, str] = {}
     results = tuple(
@@ -75,11 +98,11 @@ def observe_state(runner: Runner) -> tuple:
         label = labels.setdefault(page.pfn, f"F{len(labels)}")
         kind = "zero" if page is k.zero_page else ("anon" if page.flags & PG_anon else "file")
         pages.append((proc, addr, kind, label, _digest(k.peek(proc, addr, 4096))))
-    return results, files, tuple(pages)
+    return results, files, tuple(pages), pins
 
 
 def describe_observation(obs: tuple) -> list[str]:
-    results, files, pages = obs
+    results, files, pages, pins = obs
     lines = [
         f"result {step}: "
         + (
@@ -94,4 +117,5 @@ def describe_observation(obs: tuple) -> list[str]:
     for entry in pages:
         proc, addr, *rest = entry
         lines.append(f"page {proc}@{addr:#x}: " + " ".join(str(x) for x in rest))
+    lines += [f"pin {name}: {views}" for name, views in pins]
     return lines

@@ -110,6 +110,7 @@ class Runner:
         self.addrs: dict[str, int | None] = {}  # mmap `as` -> address (None: mmap failed)
         self.pins: dict[str, list] = {}  # gup or pin `as` -> pinned pages
         self.pin_starts: dict[str, int] = {}  # gup or pin `as` -> its first address
+        self.pin_procs: dict[str, str] = {}  # gup or pin `as` -> the process it pinned in
         self.pipes: dict[str, Any] = {}  # vmsplice `as` -> its pipe
         self.result = RunResult(scenario.name, self.semantics, kernel=self.k)
         self.by_step: dict[str, OpResult] = {}
@@ -354,6 +355,7 @@ class Runner:
         self._ret(res, ret)
         self.pins[op.as_name or op.step] = pages
         self.pin_starts[op.as_name or op.step] = addr
+        self.pin_procs[op.as_name or op.step] = op.process
 
     def op_pin(self, op: OpSpec, res: OpResult) -> None:
         a = op.args
@@ -362,6 +364,7 @@ class Runner:
         self._ret(res, ret)
         self.pins[op.as_name or op.step] = pages
         self.pin_starts[op.as_name or op.step] = addr
+        self.pin_procs[op.as_name or op.step] = op.process
 
     def op_unpin(self, op: OpSpec, res: OpResult) -> None:
         name = op.args["pins"]
