@@ -5,9 +5,10 @@ fuzz benchmark (``benchmarks/fuzz_scenarios.py`` puts ``tests/`` on its path).
 would return it) from a seeded ``random.Random``: one file, one or two
 mappings made in ``setup`` (so that operations hit something), sometimes a
 fork child and a second process, then 2-3 threads of 1-3 operations each,
-drawn from every operation kind of the spec that the model implements
-(``pin``/``unpin``/``vmsplice``/``pipe_read`` do not exist yet), under any
-profile.  The scenarios are small so that an exhaustive ``dfs`` of their
+drawn from every operation kind of the spec, under any profile.  A
+reference an operation takes (``gup``, ``pin``, ``vmsplice``) is given back
+by the same thread (``put_pages``, ``unpin``, ``pipe_read``) or in
+``final``.  The scenarios are small so that an exhaustive ``dfs`` of their
 interleavings ends quickly; the differential DPOR test runs both strategies
 on thousands of them.
 
@@ -67,12 +68,30 @@ OP_KINDS = (
     "mem_read",
     "mem_write",
     "gup",
+    "pin",
+    "vmsplice",
     "futex_key",
     "numa_maps",
     "core_dump",
 )
 PROTS = ("", "r", "rw", "rx", "rwx")
+#: an operation that takes references -> the one that gives them back, and
+#: the argument naming them
+RELEASES = {
+    "gup": ("put_pages", "pins"),
+    "pin": ("unpin", "pins"),
+    "vmsplice": ("pipe_read", "pipe"),
+}
 ADVICE = ("dontneed", "willneed", "normal", "random", "sequential")
+#: scenarios drawn in the shape of a COW break racing with a reference to
+#: the page (section judgment, c85d731): rare by chance otherwise
+RACE_SHARE = 0.05
+#: their description, and the interleavings and dfs executions they may
+#: take: a COW fault alone takes a dozen steps, so the shape never fits the
+#: usual bounds
+RACE = "a COW break racing with a reference to the page"
+RACE_MAX_INTERLEAVINGS = 10_000
+RACE_MAX_DFS = 2500
 FILE_PATH = "/f"
 FILE_SIZE = 2 * PAGE
 
@@ -86,7 +105,9 @@ class _Thread:
         self.ops: list[dict[str, Any]] = []
         self.mappings: list[str] = []  # its own successful-by-construction mmaps
         self.children: list[str] = []  # processes it forked and has not exited
-        self.pins: list[str] = []  # gup names not yet put
+        #: references taken and not given back: the operation that gives
+        #: each back (put_pages, unpin, pipe_read)
+        self.pins: list[dict[str, Any]] = []
         self.exited: set[str] = set()
 
 
@@ -108,7 +129,8 @@ def small_scenario(
             steps = thread_steps(doc)
         except InputError:  # a shared exit that this order already trips over
             continue
-        if interleavings(steps) <= max_interleavings:
+        bound = RACE_MAX_INTERLEAVINGS if doc.get("description") == RACE else max_interleavings
+        if interleavings(steps) <= bound:
             return doc
 
 
@@ -167,15 +189,25 @@ def _draft(rng: random.Random, name: str, allow_shared_exit: bool) -> dict[str, 
     if rng.random() < 0.2:
         processes.append("q")
         doc["process"] = [{"name": "p"}, {"name": "q", "node": doc["nodes"] - 1}]
-    setup, mappings = _setup(rng, doc["file"][0]["mode"])
-    if rng.random() < 0.35:
+    race = rng.random() < RACE_SHARE
+    if race:  # a forked page, written by one thread and referenced by another
+        doc["description"] = RACE
+        if doc["semantics"] == "seed+gup-cow-break":  # a read gup breaks COW: 65,000 runs
+            doc["semantics"] = "seed+foll-cow"
+        setup, mappings = _race_setup()
+    else:
+        setup, mappings = _setup(rng, doc["file"][0]["mode"])
+    if race or rng.random() < 0.35:
         setup.append({"op": "fork", "as": "c"})
         processes.append("c")
     doc["setup"] = setup
-    threads = _threads(rng, processes, mappings, allow_shared_exit)
+    if race:
+        threads = _race_threads(rng)
+    else:
+        threads = _threads(rng, processes, mappings, allow_shared_exit)
     _drop_exited_tracers(threads)
     doc["thread"] = [{"name": t.name, "process": t.process, "ops": t.ops} for t in threads]
-    final = [{"op": "put_pages", "pins": pin} for t in threads for pin in t.pins]
+    final = [release for t in threads for release in t.pins]
     if final:
         doc["final"] = final
     doc["check"] = _checks(rng, setup)
@@ -204,6 +236,38 @@ def _setup(rng: random.Random, file_mode: str) -> tuple[list[dict[str, Any]], li
     return setup, list(kinds)
 
 
+def _race_setup() -> tuple[list[dict[str, Any]], list[str]]:
+    """An anonymous private page written before the fork: COW-shared."""
+    mmap = {"op": "mmap", "length": 2 * PAGE, "prot": "rw", "flags": ["private"], "as": "a"}
+    return [mmap, {"op": "write", "addr": "a", "data": "s"}], ["a"]
+
+
+def _race_threads(rng: random.Random) -> list[_Thread]:
+    """The race's two threads, both in the parent: one writes the page, the
+    other takes a reference to it or reads it; nothing else, so that an
+    exhaustive dfs of it stays near a thousand executions."""
+    writer, other = _Thread("t0", "p"), _Thread("t1", "p")
+    _commit(writer, {"op": "write", "addr": "a", "data": "w"})
+    kind = rng.choice(("gup", "pin", "vmsplice", "mem_read", "read"))
+    op = _op(rng, other, 0, ["a"], ["p"], False, kind)
+    op.update(addr="a", pages=1, write=False, force=False, length=8)
+    _commit(other, {k: v for k, v in op.items() if k in _RACE_ARGS[kind]})
+    if other.pins and rng.random() < 0.5:  # give the reference back inside the thread
+        other.ops += other.pins
+        other.pins = []
+    return [writer, other]
+
+
+#: the arguments the race's second operation keeps, by kind
+_RACE_ARGS = {
+    "gup": {"op", "addr", "pages", "write", "force", "as"},
+    "pin": {"op", "addr", "pages", "write", "longterm", "as"},
+    "vmsplice": {"op", "addr", "length", "as"},
+    "mem_read": {"op", "addr", "length"},
+    "read": {"op", "addr", "length"},
+}
+
+
 def _threads(
     rng: random.Random, processes: list[str], mappings: list[str], allow_shared_exit: bool
 ) -> list[_Thread]:
@@ -219,8 +283,8 @@ def _threads(
             if t.process in t.exited and not t.children:
                 break
             _commit(t, _op(rng, t, i, mappings, processes, own_exit_ok))
-        if t.pins and rng.random() < 0.5:  # put the pins back inside the thread
-            t.ops += [{"op": "put_pages", "pins": pin} for pin in t.pins]
+        if t.pins and rng.random() < 0.5:  # give the references back inside the thread
+            t.ops += t.pins
             t.pins = []
     return threads
 
@@ -241,9 +305,11 @@ def _op(
     mappings: list[str],
     processes: list[str],
     own_exit_ok: bool,
+    kind: str | None = None,
 ) -> dict[str, Any]:
-    """One operation for thread ``t`` (nothing recorded yet: see _commit)."""
-    kind = rng.choice(OP_KINDS)
+    """One operation for thread ``t`` (nothing recorded yet: see _commit),
+    of a random kind unless ``kind`` says which."""
+    kind = kind or rng.choice(OP_KINDS)
     live = [p for p in [t.process, *t.children] if p not in t.exited]
     process = rng.choice(live) if rng.random() < 0.3 else live[0]
     if kind == "exit" and process == t.process and not own_exit_ok:
@@ -279,6 +345,16 @@ def _op(
         op["write"] = rng.random() < 0.5
         op["force"] = rng.random() < 0.5
         op["as"] = tag
+    elif kind == "pin":
+        op["addr"] = _addr(rng, t, mappings)
+        op["pages"] = rng.choice((1, 1, 2))
+        op["write"] = rng.random() < 0.5
+        op["longterm"] = rng.random() < 0.5
+        op["as"] = tag
+    elif kind == "vmsplice":
+        op["addr"] = _addr(rng, t, mappings)
+        op["length"] = rng.choice((8, PAGE))
+        op["as"] = tag
     elif kind == "fork":
         op["as"] = tag
     elif kind == "futex_key":
@@ -296,8 +372,12 @@ def _commit(t: _Thread, op: dict[str, Any]) -> dict[str, Any]:
         t.mappings.append(op["as"])  # a hint: the mmap cannot fail, later ops may use it
     elif kind == "fork":
         t.children.append(op["as"])
-    elif kind == "gup":
-        t.pins.append(op["as"])
+    elif kind in RELEASES:
+        release, key = RELEASES[kind]
+        give_back: dict[str, Any] = {"op": release, key: op["as"]}
+        if kind == "vmsplice":
+            give_back["length"] = op["length"]
+        t.pins.append(give_back)
     elif kind == "exit":
         process = op.get("process", t.process)
         t.exited.add(process)

@@ -1,7 +1,11 @@
 """Differential test of the explorer's reduction: on random small scenarios
 (scenario_gen.py: 2-3 threads, 1-3 operations each, every operation kind,
-every profile), ``dpor`` must reach the same set of final states and the
-same verdict as an exhaustive ``dfs``.
+every profile; about one in six in the shape of a COW break racing with a
+reference to the page, allowed ``scenario_gen.RACE_MAX_DFS`` dfs
+executions), ``dpor`` must reach the same set of final states and the same
+verdict as an exhaustive ``dfs``.  Under the section rule before c85d731
+(a lock section judged at the task's next point), 34 of the first 600
+scenarios differ.
 
 The seed is fixed, so CI runs the same scenarios every time.  A scenario
 whose dfs does not finish within ``dpor_diff.MAX_DFS_EXECUTIONS`` is not
@@ -24,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import scenario_gen
-from dpor_diff import compare
+from dpor_diff import MAX_DFS_EXECUTIONS, compare
 from pagewalk.kernel.semantics import PROFILES
 from scenario_mutations import to_toml
 
@@ -52,7 +56,8 @@ def run_case(index: int, seed: int = SEED, allow_shared_exit: bool = False) -> C
     name = f"dpor_diff_{seed}_{index}"
     doc = scenario_gen.small_scenario(rng, name, allow_shared_exit=allow_shared_exit)
     text = to_toml(doc)
-    c = compare(text, f"{name}.toml")
+    race = doc.get("description") == scenario_gen.RACE
+    c = compare(text, f"{name}.toml", scenario_gen.RACE_MAX_DFS if race else MAX_DFS_EXECUTIONS)
     kinds = tuple(op["op"] for t in doc["thread"] for op in t["ops"])
     report = c.report(text, f"{name}.toml") if c.differs else ""
     return Case(index, kinds, doc["semantics"], c.complete, report)
