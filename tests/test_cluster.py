@@ -96,10 +96,16 @@ def test_explore_starts_a_local_cluster_of_n_workers(capsys) -> None:
 
 
 def test_a_dfs_checkpointed_on_a_cluster_resumes_to_the_result_of_one_process(
-    address: str, tmp_path: Path
+    address: str, tmp_path: Path, monkeypatch
 ) -> None:
+    from pagewalk.explore import parallel
+
     sc = load_scenario(EXAMPLES / "races" / "ro_pin_after_fork.toml")
     one = explore(sc, "4.8.3", "dfs", stop_first=False)
+    # tasks of one execution: a first slice of time may cover all 120
+    # executions on a fast machine, and then no budget stops the search
+    monkeypatch.setattr(parallel, "SLICE", 0.0)
+    monkeypatch.setattr(parallel, "SHORT_SLICE", 0.0)
     ck = str(tmp_path / "search.json")
     kw = {"stop_first": False, "cluster": address}
     first = explore(sc, "4.8.3", "dfs", max_executions=30, checkpoint=ck, **kw)
