@@ -339,17 +339,11 @@ def _op(
         op["data"] = rng.choice(("w", tag))
         if kind == "mem_write":
             _by(rng, op, processes, t)
-    elif kind == "gup":
+    elif kind in ("gup", "pin"):
         op["addr"] = _addr(rng, t, mappings)
         op["pages"] = rng.choice((1, 1, 2))
         op["write"] = rng.random() < 0.5
-        op["force"] = rng.random() < 0.5
-        op["as"] = tag
-    elif kind == "pin":
-        op["addr"] = _addr(rng, t, mappings)
-        op["pages"] = rng.choice((1, 1, 2))
-        op["write"] = rng.random() < 0.5
-        op["longterm"] = rng.random() < 0.5
+        op["force" if kind == "gup" else "longterm"] = rng.random() < 0.5
         op["as"] = tag
     elif kind == "vmsplice":
         op["addr"] = _addr(rng, t, mappings)
