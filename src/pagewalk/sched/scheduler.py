@@ -318,7 +318,8 @@ class Scheduler:
             self.on_step(self, task, task.pending)
         task.steps += 1
         if task.steps > task.max_steps:
-            return self._past_bound(task)
+            self._past_bound(task)
+            return None
         self.running = self.last = task
         self.k.current = task.current
         return task
@@ -424,13 +425,7 @@ class Scheduler:
         return self.k.current or self.running
 
     def spin_lock(self, lock: Any, reads_only: bool = False) -> None:
-        events = lock.events
-        if events is None:  # an event is immutable: one pair serves every acquisition
-            events = lock.events = (
-                Event(LOCK, lock, ((lock.name, W),)),
-                Event(LOCK, lock, ((lock.name, R),)),
-            )
-        self.point(events[reads_only])
+        self.point((lock.events or _lock_events(lock))[reads_only])
         task = self.running
         lock.owner = self.k.current or task  # _owner()
         task.atomic += 1
@@ -485,9 +480,15 @@ class Scheduler:
         """What the fault path spends (``sched/virtual.py``); no point here."""
 
 
+def _lock_events(lock: Any) -> tuple[Event, Event]:
+    """A spinlock's two events, to change and to read what it guards
+    (immutable: one pair serves every acquisition)."""
+    lock.events = (Event(LOCK, lock, ((lock.name, W),)), Event(LOCK, lock, ((lock.name, R),)))
+    return lock.events
+
+
 def _sem_events(sem: Any) -> tuple[Event, Event]:
-    """An rwsem's two events, down_read's and down_write's (immutable: one
-    pair serves every acquisition)."""
+    """An rwsem's two events, down_read's and down_write's (as a spinlock's)."""
     sem.events = (
         Event(DOWN_READ, sem, ((sem.name, R),)),
         Event(DOWN_WRITE, sem, ((sem.name, W),)),
