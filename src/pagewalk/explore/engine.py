@@ -10,7 +10,7 @@ from ..errors import InternalError, ModelFailure, PagewalkError
 from ..scenario.model import Scenario
 from ..scenario.runner import CheckResult, Runner, RunResult
 from ..sched.schedule import encode_schedule
-from ..sched.scheduler import Chooser, Event, Scheduler, Task, _free
+from ..sched.scheduler import Chooser, Event, Scheduler, Task
 from .observe import observe_state, pin_views, pte_summary
 from .snapshot import Snapshot, run_setup
 
@@ -73,7 +73,7 @@ class RecordingScheduler(Scheduler):
         section changes nothing) only when the section closes, here
         perhaps otherwise than there."""
         for t in self.tasks:
-            for step, _lock, _before in t.sections or ():
+            for step, _before in t.sections.values():
                 i = min(i, step)
         return i
 
@@ -88,8 +88,7 @@ class RecordingScheduler(Scheduler):
             return super()._step()
         node = self.replay[i]
         task = self.tasks[node.choice]
-        ev = task.pending
-        if task.done or (ev.obj is not None and not _free(ev)):  # is_enabled(), inline
+        if task.done or not self.is_enabled(task):
             # a defect of the model (its runs are not deterministic), never
             # a kernel bug: run_execution reports it as an internal error
             raise RuntimeError(f"replay diverged at step {i}: task {task.name} cannot run")

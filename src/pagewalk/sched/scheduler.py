@@ -149,8 +149,8 @@ class Task:
         self.steps = 0
         self.where = ""  # kernel function at the pending point (tracing only)
         self.atomic = 0  # spinlocks held: the task may not sleep
-        #: the guarded lock sections it has open: (step, lock, bytes before)
-        self.sections: list[tuple] | None = None
+        #: the guarded lock sections it has open: lock -> (its step, bytes before)
+        self.sections: dict[Any, tuple[int, bytes]] = {}
 
     def __repr__(self) -> str:
         return self.name
@@ -357,8 +357,8 @@ class Scheduler:
         """Run a task to its end on its carrier, and sort what it raised."""
         try:
             task.body()
-            while task.sections:  # a task that ends holding a lock: judged as it ends
-                self._close_section(task, task.sections[-1][1])
+            for lock in list(task.sections):  # a task that ends holding a lock
+                self._close_section(task, lock)
         except _Unwind:  # run() is over: the task is abandoned
             pass
         except GreenletExit:  # the carrier itself is being destroyed
@@ -372,7 +372,8 @@ class Scheduler:
         task.done = True
 
     def is_enabled(self, task: Task) -> bool:
-        return _free(task.pending)
+        ev = task.pending
+        return ev.obj is None or _free(ev)  # only a lock's event (obj set) can wait
 
     # -- the task side -----------------------------------------------------------
     def _close_section(self, task: Task, lock: Any) -> None:
@@ -380,13 +381,10 @@ class Scheduler:
         was is, for the race analysis, a read: it commutes with other reads.
         Judged at the unlock, the whole section: points inside it (an
         access, another lock taken) do not end it."""
-        sections = task.sections
-        for n in range(len(sections) - 1, -1, -1):
-            if sections[n][1] is lock:
-                step, _lock, before = sections.pop(n)
-                break
-        else:
-            return  # taken for read only, or before anyone judged sections
+        section = task.sections.pop(lock, None)
+        if section is None:  # taken to read only, or with nobody judging sections
+            return
+        step, before = section
         if lock.guards.tobytes() == before:
             index, ev = self.steps[step]
             self.steps[step] = (index, Event(ev.kind, ev.obj, ((lock.name, R),), ev.label))
@@ -430,11 +428,7 @@ class Scheduler:
         lock.owner = self.k.current or task  # _owner()
         task.atomic += 1
         if not reads_only and lock.guards is not None and self.chooser.judges_sections:
-            section = (len(self.steps) - 1, lock, lock.guards.tobytes())
-            if task.sections is None:
-                task.sections = [section]
-            else:
-                task.sections.append(section)
+            task.sections[lock] = (len(self.steps) - 1, lock.guards.tobytes())
 
     def spin_unlock(self, lock: Any) -> None:
         lock.owner = None
