@@ -70,10 +70,10 @@ def test_rewinding_restores_the_state_of_a_shorter_prefix():
     ]
     whole = RaceState(2)
     for i, (p, ev) in enumerate(steps):
-        whole.step(steps, i, p, ev)
+        whole.step(i, p, ev)
     prefix = RaceState(2)
     for i, (p, ev) in enumerate(steps[:2]):
-        prefix.step(steps, i, p, ev)
+        prefix.step(i, p, ev)
     whole.rewind(2)
     assert (whole.clocks, whole.task_clock, whole.accesses) == (
         prefix.clocks,
@@ -89,5 +89,5 @@ def test_a_step_races_with_the_latest_unordered_conflicting_steps_first():
         (2, Event("access", None, (("x", W),))),
     ]
     state = RaceState(3)
-    races = [state.step(steps, i, p, ev) for i, (p, ev) in enumerate(steps)]
+    races = [state.step(i, p, ev) for i, (p, ev) in enumerate(steps)]
     assert races == [[], [], [1, 0]]

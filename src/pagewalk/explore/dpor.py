@@ -222,7 +222,7 @@ class TreeSearch:
         clocks = state.clocks
         for i in range(start, len(steps)):
             p, ev = steps[i]
-            races = state.step(steps, i, p, ev)
+            races = state.step(i, p, ev)
             if i < analysed:  # reversed when an execution before found it
                 continue
             for j in races:

@@ -27,7 +27,7 @@ class RaceState:
         self.zero = [0] * n_tasks
         self.clocks: list[list[int]] = []  # step -> its vector clock
         self.task_clock: dict[int, list[int]] = {}  # task -> clock of its last step
-        self.accesses: dict = {}  # key -> [(step, mode)] since its last write
+        self.accesses: dict = {}  # key -> [(step, mode, task)] since its last write
         self.undo: list[tuple] = []  # step -> (task, its clock before, key changes)
 
     def __len__(self) -> int:
@@ -52,7 +52,7 @@ class RaceState:
                     accesses[key] = old
         del self.clocks[n:]
 
-    def step(self, steps: list, i: int, p: int, ev: Event) -> list[int]:
+    def step(self, i: int, p: int, ev: Event) -> list[int]:
         """Add step ``i`` (task ``p``, event ``ev``): the earlier steps of
         other tasks it races with, latest first.  Only each key's accesses
         since its last write are kept: an access before that write happens
@@ -60,7 +60,7 @@ class RaceState:
         race with none and its clock is in the write's.  An access is kept
         as (step, mode, task)."""
         accesses = self.accesses
-        conflicts: set[int] = set()
+        conflicts: dict[int, int] = {}  # step -> its task
         footprint = ev.footprint
         for key, mode in footprint:
             seen = accesses.get(key)
@@ -68,7 +68,7 @@ class RaceState:
                 against = _CONFLICTING[mode]
                 for j, m, q in seen:
                     if q != p and m in against:
-                        conflicts.add(j)
+                        conflicts[j] = q
         changes = []
         for key, mode in footprint:
             seen = accesses.get(key)
@@ -84,7 +84,7 @@ class RaceState:
         if conflicts:
             clocks = self.clocks
             for j in sorted(conflicts, reverse=True):
-                if merged[steps[j][0]] <= j:  # not ordered before i through a later step
+                if merged[conflicts[j]] <= j:  # not ordered before i through a later step
                     races.append(j)
                 merged = list(map(max, merged, clocks[j]))
         merged[p] = i + 1
