@@ -58,7 +58,7 @@ def pin_views(runner: Runner) -> tuple:
     k = runner.k
     out = []
     for name in sorted(runner.pins):
-        proc, start = runner.pin_procs[name], runner.pin_starts[name]
+        proc, start = runner.pin_origins[name]
         tsk = k.tasks.get(proc)
         if tsk is None or tsk.mm is None:
             out.append((name, "exited"))

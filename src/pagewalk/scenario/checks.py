@@ -206,7 +206,7 @@ def check_pinned(runner: Runner, a: dict) -> tuple[bool, str]:
     pages = runner.pins.get(name)
     if pages is None:
         return False, f"{name} holds no pages now (never taken, or released)"
-    index = (addr - runner.pin_starts[name]) // 4096
+    index = (addr - runner.pin_origins[name][1]) // 4096
     if not 0 <= index < len(pages):
         return False, f"{name} holds no page for {addr:#x} ({len(pages)} pinned)"
     held = pages[index]

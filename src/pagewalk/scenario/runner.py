@@ -109,8 +109,8 @@ class Runner:
         self.k = Kernel(self.semantics, nodes=scenario.nodes, split_ptlock=scenario.split_ptlock)
         self.addrs: dict[str, int | None] = {}  # mmap `as` -> address (None: mmap failed)
         self.pins: dict[str, list] = {}  # gup or pin `as` -> pinned pages
-        self.pin_starts: dict[str, int] = {}  # gup or pin `as` -> its first address
-        self.pin_procs: dict[str, str] = {}  # gup or pin `as` -> the process it pinned in
+        #: gup or pin `as` -> (the process it pinned in, its first address)
+        self.pin_origins: dict[str, tuple[str, int]] = {}
         self.pipes: dict[str, Any] = {}  # vmsplice `as` -> its pipe
         self.result = RunResult(scenario.name, self.semantics, kernel=self.k)
         self.by_step: dict[str, OpResult] = {}
@@ -353,18 +353,20 @@ class Runner:
         addr = self.addr(op)
         ret, pages = self.k.gup(self.who(op), addr, a["pages"], a["write"], a["force"])
         self._ret(res, ret)
-        self.pins[op.as_name or op.step] = pages
-        self.pin_starts[op.as_name or op.step] = addr
-        self.pin_procs[op.as_name or op.step] = op.process
+        self._hold(op, addr, pages)
 
     def op_pin(self, op: OpSpec, res: OpResult) -> None:
         a = op.args
         addr = self.addr(op)
         ret, pages = self.k.pin(self.who(op), addr, a["pages"], a["write"], a["longterm"])
         self._ret(res, ret)
-        self.pins[op.as_name or op.step] = pages
-        self.pin_starts[op.as_name or op.step] = addr
-        self.pin_procs[op.as_name or op.step] = op.process
+        self._hold(op, addr, pages)
+
+    def _hold(self, op: OpSpec, addr: int, pages: list) -> None:
+        """Keep a gup's or pin's pages under its name, and where they came from."""
+        name = op.as_name or op.step
+        self.pins[name] = pages
+        self.pin_origins[name] = (op.process, addr)
 
     def op_unpin(self, op: OpSpec, res: OpResult) -> None:
         name = op.args["pins"]
