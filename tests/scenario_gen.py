@@ -249,23 +249,18 @@ def _race_threads(rng: random.Random) -> list[_Thread]:
     writer, other = _Thread("t0", "p"), _Thread("t1", "p")
     _commit(writer, {"op": "write", "addr": "a", "data": "w"})
     kind = rng.choice(("gup", "pin", "vmsplice", "mem_read", "read"))
-    op = _op(rng, other, 0, ["a"], ["p"], False, kind)
-    op.update(addr="a", pages=1, write=False, force=False, length=8)
-    _commit(other, {k: v for k, v in op.items() if k in _RACE_ARGS[kind]})
-    if other.pins and rng.random() < 0.5:  # give the reference back inside the thread
-        other.ops += other.pins
-        other.pins = []
+    op: dict[str, Any] = {"op": kind, "addr": "a"}
+    if kind == "gup":
+        op.update(pages=1, write=False, force=False)
+    elif kind == "pin":
+        op.update(pages=1, write=False, longterm=rng.random() < 0.5)
+    else:
+        op["length"] = 8
+    if kind in RELEASES:
+        op["as"] = "t1_0"
+    _commit(other, op)
+    _give_back(rng, other)
     return [writer, other]
-
-
-#: the arguments the race's second operation keeps, by kind
-_RACE_ARGS = {
-    "gup": {"op", "addr", "pages", "write", "force", "as"},
-    "pin": {"op", "addr", "pages", "write", "longterm", "as"},
-    "vmsplice": {"op", "addr", "length", "as"},
-    "mem_read": {"op", "addr", "length"},
-    "read": {"op", "addr", "length"},
-}
 
 
 def _threads(
@@ -283,10 +278,16 @@ def _threads(
             if t.process in t.exited and not t.children:
                 break
             _commit(t, _op(rng, t, i, mappings, processes, own_exit_ok))
-        if t.pins and rng.random() < 0.5:  # give the references back inside the thread
-            t.ops += t.pins
-            t.pins = []
+        _give_back(rng, t)
     return threads
+
+
+def _give_back(rng: random.Random, t: _Thread) -> None:
+    """Half the time, the thread gives back the references it took (else
+    ``final`` does)."""
+    if t.pins and rng.random() < 0.5:
+        t.ops += t.pins
+        t.pins = []
 
 
 def _addr(rng: random.Random, t: _Thread, mappings: list[str]) -> str:
