@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pagewalk import Kernel
 from pagewalk.kernel.constants import PAGE_SIZE
-from pagewalk.kernel.inspect import table_pfns, walk_tables
+from pagewalk.kernel.inspect import table_walk, walk_tables
 from pagewalk.kernel.mm import PageTablesGuard
 
 #: 2 GiB: far enough apart to need a new pmd and pud page
@@ -22,7 +22,7 @@ def walked(k: Kernel, mm) -> tuple[list[int], list[int]]:
 
 
 def memo(k: Kernel, mm) -> tuple[list[int], list[int]]:
-    upper, ptes, _huge = table_pfns(k.alloc.mem_map, mm)
+    _raws, upper, ptes, _huge = table_walk(k.alloc.mem_map, mm)
     return list(upper), list(ptes)
 
 

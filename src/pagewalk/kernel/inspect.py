@@ -65,15 +65,6 @@ def used_entries(table: array) -> list[int]:
     return out
 
 
-def table_pfns(mem_map: list, mm: mm_struct) -> tuple[list[int], list[int], list[int]]:
-    """One walk of an mm's tables in address order (``walk_tables``' order,
-    as lists, for the hot callers): the pud and pmd pages' frames, the pte
-    pages' frames, and the head frames huge pmds map.  The lists are shared
-    with the walk's memo (``table_walk``): read them, do not change them."""
-    _raws, upper, pte_tables, huge = table_walk(mem_map, mm)
-    return upper, pte_tables, huge
-
-
 #: the last walk from each pgd frame: (the bytes of the pgd and of every
 #: upper table in walk order, upper, pte_tables, huge)
 _WALKS: dict[int, tuple[list[bytes], list[int], list[int], list[int]]] = {}
@@ -81,15 +72,20 @@ _WALKS_MAX = 64
 
 
 def table_walk(mem_map: list, mm: mm_struct) -> tuple[list[bytes], list[int], list[int], list[int]]:
-    """``table_pfns``' walk, with the bytes of the pgd and of each upper
-    table (pud and pmd pages, walk order) in front.  Memoised by contents,
-    not invalidated: which tables a walk visits depends on nothing but the
-    bytes of the tables above them, so when the pgd and every upper table
-    the last walk from this pgd visited hold the same bytes as then (in
-    walk order, each equal table vouching for the frames of the next), the
-    walk is the same -- in any kernel, any execution.  Checking that costs
-    a copy and a memcmp per upper table, the walk a scan of each (the
-    explorer judges every ``page_table_lock`` section by it)."""
+    """One walk of an mm's tables in address order (``walk_tables``' order,
+    as lists, for the hot callers): the bytes of the pgd and of each upper
+    table, the pud and pmd pages' frames, the pte pages' frames, and the
+    head frames huge pmds map.  The lists are the memo's: read them, do not
+    change them.
+
+    Memoised by contents, not invalidated: which tables a walk visits
+    depends on nothing but the bytes of the tables above them, so when the
+    pgd and every upper table the last walk from this pgd visited hold the
+    same bytes as then (in walk order, each equal table vouching for the
+    frames of the next), the walk is the same -- in any kernel, any
+    execution.  Checking that costs a copy and a memcmp per upper table, the
+    walk a scan of each (the explorer judges every ``page_table_lock``
+    section by it)."""
     pgd = mm.pgd
     raw = pgd.data.tobytes()
     memo = _WALKS.get(pgd.pfn)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ModelFailure
 from .constants import PAGE_SHIFT
-from .inspect import table_pfns, used_entries
+from .inspect import table_walk, used_entries
 from .locks import is_locked
 from .page import PG_anon, PG_compound, PG_pgtable, PG_reserved
 from .pgtable import PTE_MASK, PTE_PRESENT_MASK
@@ -67,7 +67,7 @@ def _check_mm(k: Kernel, mm: object, maps: dict[int, int], tables: dict[int, int
     counts the pages its ptes map and the tables it reaches."""
     mem_map = k.alloc.mem_map
     _check_locks_of(mm)
-    upper, pte_tables, huge = table_pfns(mem_map, mm)
+    _raws, upper, pte_tables, huge = table_walk(mem_map, mm)
     _check_pte_locks(k, pte_tables)
     for pfn in upper:
         tables[pfn] = tables.get(pfn, 0) + 1
