@@ -357,8 +357,8 @@ class Scheduler:
         """Run a task to its end on its carrier, and sort what it raised."""
         try:
             task.body()
-            for lock in list(task.sections):  # a task that ends holding a lock
-                self._close_section(task, lock)
+            while task.sections:  # a task that ends holding a lock: judged as it ends
+                self._close_section(task, next(iter(task.sections)))
         except _Unwind:  # run() is over: the task is abandoned
             pass
         except GreenletExit:  # the carrier itself is being destroyed
