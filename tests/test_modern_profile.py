@@ -11,7 +11,7 @@ from pagewalk.kernel.constants import EAGAIN, EBADF, EFAULT, ENOMEM, PAGE_SIZE
 from pagewalk.kernel.filemap import page_cache_read
 from pagewalk.kernel.kernel import Kernel
 from pagewalk.kernel.mlock import __mlock_posix_error_return as posix_error
-from pagewalk.kernel.page import PG_anon, page_mapcount
+from pagewalk.kernel.page import PG_anon, PG_referenced, page_mapcount
 from pagewalk.kernel.pgtable import _PAGE_DIRTY, _PAGE_RW
 from pagewalk.kernel.semantics import get_semantics
 
@@ -114,6 +114,17 @@ def test_a_read_fault_maps_the_cached_window_only_with_fault_around(sem, mapped)
     assert _faults(p) == 1
     assert all(page_mapcount(k.page(p, a + i * PAGE_SIZE)) == 1 for i in _mapped(k, p, a, 20))
     k.check_invariants()
+
+
+@pytest.mark.parametrize("offset", [0, 100, PAGE_SIZE - 1])
+def test_fault_around_solves_a_read_fault_at_any_offset_in_the_page(offset):
+    # vmf->address is page-aligned: ->nopage (filemap_fault), which would
+    # count a read-ahead hit and mark the page accessed, is never asked
+    k, p = _kernel(NEW, file_pages=8)
+    a = k.mmap(p, 8 * PAGE_SIZE, "r", file="/f")
+    k.read(p, a + 2 * PAGE_SIZE + offset, 4)
+    assert k.vma(p, a).vm_file.f_ra.mmap_hit == 0
+    assert not k.page(p, a + 2 * PAGE_SIZE).flags & PG_referenced
 
 
 def test_fault_around_is_clamped_to_the_vma():

@@ -29,6 +29,7 @@ from .constants import (
     FOLL_TOUCH,
     FOLL_WRITE,
     GUP_PIN_COUNTING_BIAS,
+    PAGE_MASK,
     PAGE_MASK_LOW,
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -1224,9 +1225,10 @@ def do_no_page(
         spin_unlock(mm.page_table_lock)
     if not write_access and k.semantics.fault_around and vma.vm_ops.map_pages is not None:
         # 8c6e50b0290c's do_read_fault(): map the cached pages around first;
-        # if that mapped this page (!pte_same), the fault is done.
+        # if that mapped this page (!pte_same), the fault is done.  It is
+        # given vmf->address, which __handle_mm_fault page-aligns.
         page_table, ptl = pte_offset_map_lock(mm, pmd, address)
-        mapped = do_fault_around(vma, address, page_table)
+        mapped = do_fault_around(vma, address & PAGE_MASK, page_table)
         pte_unmap_unlock(page_table, ptl)
         if mapped:
             return VM_FAULT_MINOR
@@ -1302,7 +1304,8 @@ def do_fault_around(vma: vm_area_struct, address: int, page_table: array) -> boo
     """mm/memory.c do_fault_around() (8c6e50b0290c, v3.15; the window as
     6.18 computes it): FAULT_AROUND_PAGES aligned in the page table, clamped
     to the vma and to the pte page, handed to ->map_pages.  True if the
-    faulting page itself got mapped."""
+    faulting page itself got mapped.  ``address`` is vmf->address: the
+    fault's page, aligned."""
     nr = FAULT_AROUND_PAGES
     pte_off = pte_index(address)
     pgoff = linear_page_index(vma, address)  # vmf->pgoff
