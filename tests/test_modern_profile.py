@@ -7,9 +7,19 @@ from __future__ import annotations
 
 import pytest
 
-from pagewalk.kernel.constants import EAGAIN, EBADF, EFAULT, ENOMEM, PAGE_SIZE
+from pagewalk.kernel.constants import (
+    EAGAIN,
+    EBADF,
+    EFAULT,
+    ENOMEM,
+    FOLL_DUMP,
+    FOLL_GET,
+    FOLL_TOUCH,
+    PAGE_SIZE,
+)
 from pagewalk.kernel.filemap import page_cache_read
 from pagewalk.kernel.kernel import Kernel
+from pagewalk.kernel.memory import DUMP_HOLE, follow_page
 from pagewalk.kernel.mlock import __mlock_posix_error_return as posix_error
 from pagewalk.kernel.page import PG_anon, PG_referenced, page_mapcount
 from pagewalk.kernel.pgtable import _PAGE_DIRTY, _PAGE_RW
@@ -98,6 +108,30 @@ def test_core_dump_faults_in_untouched_anon_only_without_foll_dump(sem, mapped, 
     assert size > 0
     assert _mapped(k, p, a, 4) == mapped
     assert _faults(p) == len(mapped)
+
+
+def test_follow_page_for_a_dump_answers_efault_on_the_zero_page_without_a_reference():
+    k, p = _kernel(NEW)
+    a = k.mmap(p, PAGE_SIZE, "rw")
+    k.read(p, a, 1)  # maps the zero page
+    count = k.zero_page._count
+    assert follow_page(p.mm, a, FOLL_DUMP | FOLL_GET | FOLL_TOUCH) is DUMP_HOLE
+    assert k.zero_page._count == count
+
+
+@pytest.mark.parametrize("touched", [False, True], ids=["no_page_table", "pte_none"])
+def test_follow_page_for_a_dump_answers_efault_on_an_untouched_anonymous_page(touched):
+    k, p = _kernel(NEW)
+    a = k.mmap(p, 2 * PAGE_SIZE, "rw")
+    if touched:  # the pte table exists; the second pte is none
+        k.write(p, a, b"x")
+    assert follow_page(p.mm, a + PAGE_SIZE, FOLL_DUMP | FOLL_GET) is DUMP_HOLE
+
+
+def test_follow_page_for_a_dump_answers_nothing_on_an_uncached_file_page():
+    k, p = _kernel(NEW, file_pages=1, cached=False)
+    a = k.mmap(p, PAGE_SIZE, "r", file="/f")
+    assert follow_page(p.mm, a, FOLL_DUMP | FOLL_GET) is None  # the dump faults it in
 
 
 # --- fault_around: 8c6e50b0290c -------------------------------------------------------

@@ -597,7 +597,10 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
     pte_offset_map_lock (the caller holds only mmap_sem); FOLL_GET takes a
     reference under that lock; FOLL_TOUCH marks the page accessed (and dirty
     for FOLL_WRITE); FOLL_WRITE needs a writable pte; FOLL_ANON turns a missing
-    pgd/pud/pmd into the ZERO_PAGE without allocating tables.
+    pgd/pud/pmd into the ZERO_PAGE without allocating tables.  FOLL_DUMP,
+    which replaced it (8e4b9a607189; the core dump of ``gup_foll_dump``
+    profiles), answers DUMP_HOLE -- ERR_PTR(-EFAULT) -- for the zero page and
+    for a hole a fault would fill with zeroes, taking no reference.
     x86-64's follow_huge_addr() always answers ERR_PTR(-EINVAL), so that first
     step is omitted; and x86-64's pmd_bad() is true for a huge pmd, so the
     pmd_huge() branch after it is never taken on this architecture (kept as
@@ -645,7 +648,11 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
         pfn = (pte & PTE_MASK) >> PAGE_SHIFT
         if pfn < len(mem_map):  # pfn_valid
             page = mem_map[pfn]
-            if flags & FOLL_PIN and not pte & _PAGE_RW and _must_unshare(mm, address, flags, page):
+            if flags & FOLL_DUMP and page is k.zero_page:
+                page = DUMP_HOLE  # 8e4b9a607189's bad_page: a dump skips the zero page
+            elif (
+                flags & FOLL_PIN and not pte & _PAGE_RW and _must_unshare(mm, address, flags, page)
+            ):
                 page = UNSHARE  # later kernels' ERR_PTR(-EMLINK)
             elif flags & FOLL_PIN:  # try_grab_page(FOLL_PIN), fc1d8e7cca2d
                 count_access(page, INC)  # an atomic add: commutes with another
@@ -654,7 +661,7 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
                 if k.sched is not None:  # another mm's reuse test may read the count
                     count_access(page, INC)
                 page._count += 1
-            if flags & FOLL_TOUCH and page is not UNSHARE:
+            if flags & FOLL_TOUCH and page is not UNSHARE and page is not DUMP_HOLE:
                 if flags & FOLL_WRITE and not pte & _PAGE_DIRTY and not page.flags & PG_dirty:
                     set_page_dirty(page)
                 mark_page_accessed(page)
@@ -663,12 +670,17 @@ def follow_page(mm: mm_struct, address: int, flags: int) -> Page | None:
         ptl.owner = None
     else:
         spin_unlock(ptl)
+    if flags & FOLL_DUMP and not pte:  # 8e4b9a607189's no_page: pte_none falls through
+        return _follow_no_page_table(mm, address, flags)
     return page
 
 
 #: follow_page's answer when a R/O pin must unshare first (gup_must_unshare):
 #: later kernels' ERR_PTR(-EMLINK).  Never a page anyone maps.
 UNSHARE = Page.__new__(Page)
+#: follow_page's ERR_PTR(-EFAULT) under FOLL_DUMP (8e4b9a607189): the dump
+#: leaves a hole here.  Never a page anyone maps.
+DUMP_HOLE = Page.__new__(Page)
 
 
 def can_follow_write_pte(pte: int, flags: int, mm: mm_struct, address: int) -> bool:
@@ -740,7 +752,15 @@ def _follow_no_page_table(mm: mm_struct, address: int, flags: int) -> Page | Non
     anonymous area that nobody has touched so far, we don't want to allocate
     page tables."  A later kernel's R/O long-term pin, which has no such
     shortcut, must not pin the zero page where it would unshare it
-    (gup_must_unshare): it takes the fault instead."""
+    (gup_must_unshare): it takes the fault instead.  Under FOLL_DUMP, which
+    replaced FOLL_ANON (8e4b9a607189), a hole that a fault would surely fill
+    with zeroes -- a mapping with no ->fault (``nopage`` here) -- is
+    ERR_PTR(-EFAULT), left as a hole in the dump."""
+    if flags & FOLL_DUMP:
+        vma = _mmap.find_vma(mm, address)  # the C's follow_page has the vma; this tree's not
+        if vma.vm_ops is None or vma.vm_ops.nopage is None:
+            return DUMP_HOLE
+        return None
     if not flags & FOLL_ANON:
         return None
     k = mm.k
@@ -862,13 +882,10 @@ def get_user_pages(
                     if err:
                         return i or err
                     continue
+                if page is DUMP_HOLE:  # IS_ERR(page)
+                    return i or -EFAULT
                 if page is not None:
-                    if foll_flags & FOLL_DUMP and page is k.zero_page:
-                        put_page(k.alloc, page)  # follow_page's FOLL_DUMP bad_page
-                        return i or -EFAULT
                     break
-                if foll_flags & FOLL_DUMP and (vma.vm_ops is None or vma.vm_ops.nopage is None):
-                    return i or -EFAULT  # follow_page's FOLL_DUMP no_page_table: a hole
                 ret = __handle_mm_fault(mm, vma, start, foll_flags & FOLL_WRITE)
                 # The VM_FAULT_WRITE bit tells us that do_wp_page has broken
                 # COW when necessary, even if maybe_mkwrite decided not to set
