@@ -978,8 +978,18 @@ def _get_gate_page(
 
 
 def make_pages_present(addr: int, end: int, current: task_struct) -> int:
-    """Fault in [addr, end) of ``current``'s mm (mlock, MAP_LOCKED, stack growth).
-    A writable vma is write-faulted (every private page COW-broken)."""
+    """mm/memory.c make_pages_present() (2.6.15): fault in [addr, end) of
+    ``current``'s mm (mlock, MAP_LOCKED, MAP_POPULATE, stack growth).  A
+    writable vma is write-faulted (every private page COW-broken).
+
+    With ``populate_reads_shared`` it asks what 6.18's
+    populate_vma_page_range() asks, which every one of those paths calls
+    since bebeb3d68b24 (v3.9, mm_populate): a write fault only for a private
+    writable mapping (5ecfda041e4b) and FOLL_FORCE for any mapping that is
+    not PROT_NONE (fdf4c587a7, "mlock: operate on any regions with
+    protection != PROT_NONE", v2.6.38, __mlock_vma_pages_range only: between
+    v2.6.38 and v3.9 MAP_POPULATE's make_pages_present passed force=0, an
+    era no profile models)."""
     from .mmap import find_vma
 
     mm = current.mm
@@ -990,7 +1000,8 @@ def make_pages_present(addr: int, end: int, current: task_struct) -> int:
     force = 0
     if mm.k.semantics.populate_reads_shared:
         # 5ecfda041e4b: shared mappings are not COWed, so no write fault to
-        # dirty them; any mapping but PROT_NONE may be populated (FOLL_FORCE).
+        # dirty them; fdf4c587a7: any mapping but PROT_NONE may be populated
+        # (FOLL_FORCE).
         write = 1 if vma.vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE else 0
         force = 1 if vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC) else 0
     BUG_ON(addr >= end, "mm/memory.c:make_pages_present: BUG() addr >= end")

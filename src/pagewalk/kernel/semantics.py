@@ -162,8 +162,9 @@ class Semantics:
     zero_page_special: bool = False
     #: Since 5ecfda041e4b "mlock: avoid dirtying pages and triggering
     #: writeback" (v2.6.38): make_pages_present write-faults only private
-    #: writable mappings (shared ones are read-faulted) and passes FOLL_FORCE
-    #: for any mapping that is not PROT_NONE.
+    #: writable mappings (shared ones are read-faulted); with fdf4c587a7
+    #: "mlock: operate on any regions with protection != PROT_NONE" (same
+    #: release) it passes FOLL_FORCE for any mapping that is not PROT_NONE.
     populate_reads_shared: bool = False
     #: Since the unevictable-mlock rework (b291f000393f "mlock: mlocked pages are
     #: unevictable", v2.6.28; that it added __mlock_posix_error_return() is
@@ -376,7 +377,8 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
     "zero_page_special": ("a13ea5b75964", "mm: reinstate ZERO_PAGE (v2.6.32)"),
     "populate_reads_shared": (
         "5ecfda041e4b",
-        "mlock: avoid dirtying pages and triggering writeback (v2.6.38)",
+        "mlock: avoid dirtying pages and triggering writeback (v2.6.38); with"
+        " fdf4c587a7, mlock: operate on any regions with protection != PROT_NONE",
     ),
     "mlock_posix_errno": (
         "b291f000393f (UNVERIFIED)",
