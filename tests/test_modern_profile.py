@@ -223,6 +223,24 @@ def test_mlock_of_prot_none_fails_with_the_profiles_errno(sem, errno):
     assert k.mlock(p, a, PAGE_SIZE) == -errno
 
 
+@pytest.mark.parametrize(("sem", "ret"), [(OLD, -1), (NEW, -ENOMEM)])
+def test_mlock_of_a_file_mapping_past_eof_fails_with_the_profiles_errno(sem, ret):
+    # make_pages_present faults in the first page only: 2.6.15 says -1
+    # (EPERM); 9978ad583e10 made it EFAULT, reported as ENOMEM (the host's)
+    k, p = _kernel(sem, file_pages=1)
+    a = k.mmap(p, 3 * PAGE_SIZE, "r", file="/f")
+    assert k.mlock(p, a, 3 * PAGE_SIZE) == ret
+    assert _mapped(k, p, a, 3) == [0]
+
+
+@pytest.mark.parametrize(("sem", "errno"), [(OLD, EAGAIN), (NEW, ENOMEM)])
+def test_mlock_that_cannot_split_a_vma_fails_with_the_profiles_errno(sem, errno):
+    k, p = _kernel(sem)
+    a = k.mmap(p, 3 * PAGE_SIZE, "rw")
+    k.sysctl_max_map_count = p.mm.map_count  # split_vma: ENOMEM
+    assert k.mlock(p, a + PAGE_SIZE, PAGE_SIZE) == -errno
+
+
 def test_mlock_posix_error_return_translates_efault_and_enomem():
     assert [posix_error(-e) for e in (EFAULT, ENOMEM, EBADF)] == [-ENOMEM, -EAGAIN, -EBADF]
 

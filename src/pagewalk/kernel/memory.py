@@ -1010,7 +1010,11 @@ def make_pages_present(addr: int, end: int, current: task_struct) -> int:
     ret = get_user_pages(current, mm, addr, length, write, force, None, None)
     if ret < 0:
         return ret
-    return 0 if ret == length else -1
+    if ret == length:
+        return 0
+    # a range faulted in part: 2.6.15 says -1 (mlock's EPERM); 9978ad583e10
+    # (mlock_posix_errno) made it -EFAULT (mlock's ENOMEM)
+    return -EFAULT if mm.k.semantics.mlock_posix_errno else -1
 
 
 # =============================================================================

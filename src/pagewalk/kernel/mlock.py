@@ -25,10 +25,12 @@ def mlock_fixup(
     end: int,
     newflags: int,
 ) -> tuple[int, vm_area_struct | None]:
-    """mm/mlock.c mlock_fixup(): set the flags on [start, end), splitting or
-    merging vmas, and fault a newly locked range in.  Returns (error, new
-    prev).  ``mlock_posix_errno`` (v2.6.28): a failure to fault in is
-    translated by __mlock_posix_error_return."""
+    """mm/mlock.c mlock_fixup() (2.6.15): set the flags on [start, end),
+    splitting or merging vmas, and fault a newly locked range in.  Returns
+    (error, new prev).  The ``out:`` label reports ENOMEM as EAGAIN.  With
+    ``mlock_posix_errno`` (9978ad583e10, v2.6.28) a failure to fault in is
+    translated by __mlock_posix_error_return where it happens, and ``out:``
+    translates nothing (a failed split is ENOMEM)."""
     mm = vma.vm_mm
     ret = 0
     if newflags == vma.vm_flags:
@@ -43,24 +45,32 @@ def mlock_fixup(
         if not ret and end != vma.vm_end:
             ret = split_vma(mm, vma, end, 0)
         if ret:
-            return (-EAGAIN if ret == -ENOMEM else ret), vma
+            return _mlock_fixup_out(mm, ret), vma
     vma.vm_flags = newflags
     pages = (end - start) >> PAGE_SHIFT
     if newflags & VM_LOCKED:
         pages = -pages
         if not newflags & VM_IO:
             ret = make_pages_present(start, end, current)
+            if ret < 0 and mm.k.semantics.mlock_posix_errno:
+                ret = __mlock_posix_error_return(ret)  # translate if needed
     mm.locked_vm -= pages
-    # ret < 0 only from make_pages_present, so only for a VM_LOCKED range
-    if ret < 0 and mm.k.semantics.mlock_posix_errno:
-        return __mlock_posix_error_return(ret), vma  # not mapped again below
-    return (-EAGAIN if ret == -ENOMEM else ret), vma
+    return _mlock_fixup_out(mm, ret), vma
+
+
+def _mlock_fixup_out(mm: object, ret: int) -> int:
+    """mlock_fixup's ``out:``: 2.6.15 reports ENOMEM as EAGAIN; since the
+    rework (``mlock_posix_errno``) the error is returned as it is."""
+    if ret == -ENOMEM and not mm.k.semantics.mlock_posix_errno:
+        return -EAGAIN
+    return ret
 
 
 def __mlock_posix_error_return(retval: int) -> int:
-    """mm/mlock.c (the unevictable-mlock rework, v2.6.28): a failure to fault
-    in is reported as POSIX asks -- EFAULT (an address not mapped as
-    needed) as ENOMEM, ENOMEM (no memory) as EAGAIN."""
+    """mm/mlock.c (9978ad583e10 "mlock: make mlock error return Posixly
+    Correct", v2.6.28): a failure to fault in is reported as POSIX asks --
+    EFAULT (an address not mapped as needed) as ENOMEM, ENOMEM (no memory)
+    as EAGAIN."""
     if retval == -EFAULT:
         return -ENOMEM
     if retval == -ENOMEM:

@@ -166,11 +166,12 @@ class Semantics:
     #: "mlock: operate on any regions with protection != PROT_NONE" (same
     #: release) it passes FOLL_FORCE for any mapping that is not PROT_NONE.
     populate_reads_shared: bool = False
-    #: Since the unevictable-mlock rework (b291f000393f "mlock: mlocked pages are
-    #: unevictable", v2.6.28; that it added __mlock_posix_error_return() is
-    #: UNVERIFIED; v2.6.36's mlock_fixup() has the call): mlock_fixup reports
-    #: a failure to fault in as POSIX asks, EFAULT as ENOMEM and ENOMEM as
-    #: EAGAIN.
+    #: Since 9978ad583e10 "mlock: make mlock error return Posixly Correct"
+    #: (v2.6.28, the unevictable-mlock series): mlock_fixup reports a failure
+    #: to fault in as POSIX asks, EFAULT as ENOMEM and ENOMEM as EAGAIN, and
+    #: make_pages_present's partial fault-in is -EFAULT, not -1.  mlock_fixup's
+    #: ``out:`` no longer turns ENOMEM into EAGAIN (gone in the same series;
+    #: which commit of it is UNVERIFIED).
     mlock_posix_errno: bool = False
     #: Since 1998cc048901 "mm: make madvise(MADV_WILLNEED) support swap file
     #: prefetch" (v3.9-rc1): MADV_WILLNEED on anonymous memory is accepted
@@ -381,8 +382,8 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
         " fdf4c587a7, mlock: operate on any regions with protection != PROT_NONE",
     ),
     "mlock_posix_errno": (
-        "b291f000393f (UNVERIFIED)",
-        "mlock: mlocked pages are unevictable; __mlock_posix_error_return (v2.6.28)",
+        "9978ad583e10",
+        "mlock: make mlock error return Posixly Correct (v2.6.28)",
     ),
     "willneed_anon": (
         "1998cc048901",

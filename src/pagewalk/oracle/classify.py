@@ -148,11 +148,11 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "mlock-errno",
-            "mlock() reports a failure to fault pages in as ENOMEM (EFAULT) or EAGAIN "
-            "(ENOMEM), as POSIX asks, and no longer populates PROT_NONE mappings",
-            "__mlock_posix_error_return(), part of the unevictable-mlock rework "
-            'b291f000393f "mlock: mlocked pages are unevictable" (v2.6.28; that this is the '
-            "commit adding the conversion is UNVERIFIED)",
+            "mlock() reports a failure to fault pages in as ENOMEM (EFAULT, and 2.6.15's -1, "
+            "EPERM, for a range faulted in part) or EAGAIN (ENOMEM), as POSIX asks, and no "
+            "longer populates PROT_NONE mappings",
+            '9978ad583e10 "mlock: make mlock error return Posixly Correct" (v2.6.28, the '
+            "unevictable-mlock series)",
             "mlock's errno",
             switch="mlock_posix_errno",
         ),
@@ -353,6 +353,7 @@ class Classifier:
             return [Row("result", mtext, htext, EQUAL)]
         if op.op == "mlock" and (r.errno, host.errno) in (
             ("EFAULT", "ENOMEM"),
+            ("EPERM", "ENOMEM"),  # 2.6.15's -1 from make_pages_present
             ("ENOMEM", "EAGAIN"),
         ):
             return [Row("result", mtext, htext, ERA, "mlock-errno")]
