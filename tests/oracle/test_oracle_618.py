@@ -60,6 +60,15 @@ def test_every_rule_but_the_residual_names_a_switch_that_6_18_has():
     assert active_rules(sem) == set(RESIDUAL.values())
 
 
+def test_every_rule_cites_the_commit_of_its_switch():
+    # RULES and SWITCH_COMMITS describe the same changes for two readers
+    # (the oracle's report, `pagewalk profiles`): they must not drift apart
+    for rule in RULES.values():
+        if rule.switch is not None:
+            commit = semantics.SWITCH_COMMITS[rule.switch][0].split()[0]
+            assert commit in rule.commit, rule.id
+
+
 def test_the_seed_lacks_every_switch_so_every_rule_may_apply():
     assert active_rules(semantics.get_semantics("2.6.15")) == {
         r for r in RULES if r != "locked-zero-page"
