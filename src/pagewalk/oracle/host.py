@@ -73,6 +73,11 @@ class HostRun:
         self.dir = tempfile.mkdtemp(prefix="pagewalk-oracle-", dir="/dev/shm")
         self.paths: dict[str, str] = {}  # scenario path -> host path
         self.modes: dict[str, str] = {}
+        #: host path -> the one open file every worker maps it through: the
+        #: model's File is one struct file (vmas of two mmaps of it may merge,
+        #: and its readahead state is shared), so the host's is too, opened
+        #: before any worker is forked
+        self.fds: dict[str, int] = {}
         self.pairs: list[tuple[socket.socket, socket.socket]] = []
         self.next_index = 0
         self.workers: dict[str, WorkerHandle] = {}
@@ -94,6 +99,7 @@ class HostRun:
                     os.close(fd)
                 self.paths[path] = host_path
                 self.modes[path] = mode
+                self.fds[host_path] = os.open(host_path, os.O_RDONLY if mode == "r" else os.O_RDWR)
             self.by_host_path = {v: k for k, v in self.paths.items()}
             if _accessor is None:
                 _accessor = L.Accessor()  # inherited by every worker
@@ -301,6 +307,9 @@ class HostRun:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
         self.children.clear()
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
         shutil.rmtree(self.dir, ignore_errors=True)
         os.sched_setaffinity(0, self.saved_affinity)
 

@@ -320,13 +320,11 @@ class _Oracle:
         for f in a["flags"]:
             flags |= L.MAP_FLAGS[f]
         path = a.get("file")
-        host_path = None
-        readonly = False
+        fd = -1
         if path is None:
             flags |= L.MAP_ANONYMOUS
         else:
-            host_path = host.paths[path]
-            readonly = host.modes[path] == "r"
+            fd = host.fds[host.paths[path]]
         fixed = "fixed" in a["flags"]
         if r.errno is None:
             addr = r.value
@@ -343,8 +341,7 @@ class _Oracle:
             length=length,
             prot=prot,
             flags=flags,
-            path=host_path,
-            readonly=readonly,
+            fd=fd,
             offset=a.get("offset", 0),
         )
         if reply["value"] is None and reply["errno"] == "EEXIST" and not fixed and r.errno is None:

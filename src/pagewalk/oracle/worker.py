@@ -178,23 +178,17 @@ class Worker:
         length: int,
         prot: int,
         flags: int,
-        path: str | None,
-        readonly: bool,
+        fd: int,
         offset: int,
     ) -> dict:
-        fd = -1
-        if path is not None:
-            fd = os.open(path, os.O_RDONLY if readonly else os.O_RDWR)
-        try:
+        """mmap through ``fd``: the controller's open file, inherited (-1:
+        anonymous)."""
 
-            def op():
-                ret, err = L.mmap(addr, length, prot, flags, fd, offset)
-                return ret, err, None, None
+        def op():
+            ret, err = L.mmap(addr, length, prot, flags, fd, offset)
+            return ret, err, None, None
 
-            res, samples, gup = self.measure(op)
-        finally:
-            if fd >= 0:
-                os.close(fd)
+        res, samples, gup = self.measure(op)
         return self._result(res, samples, gup)
 
     def _syscall(self, fn, *args) -> dict:
