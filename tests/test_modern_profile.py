@@ -16,6 +16,7 @@ from pagewalk.kernel.constants import (
     FOLL_GET,
     FOLL_TOUCH,
     PAGE_SIZE,
+    VM_LOCKED,
 )
 from pagewalk.kernel.filemap import page_cache_read
 from pagewalk.kernel.kernel import Kernel
@@ -241,8 +242,63 @@ def test_mlock_that_cannot_split_a_vma_fails_with_the_profiles_errno(sem, errno)
     assert k.mlock(p, a + PAGE_SIZE, PAGE_SIZE) == -errno
 
 
+# --- mlock_populates_after_fixup: fed067da46ad ----------------------------------------
+@pytest.mark.parametrize(("sem", "mapped"), [(OLD, [0, 1]), (NEW, [])])
+def test_mlock_that_runs_into_a_hole_faults_in_only_before_the_populate_split(sem, mapped):
+    k, p = _kernel(sem)
+    a = k.mmap(p, 2 * PAGE_SIZE, "rw")
+    assert k.mlock(p, a, 3 * PAGE_SIZE) == -ENOMEM  # the third page is a hole
+    assert _mapped(k, p, a, 2) == mapped
+    assert k.vma(p, a).vm_flags & VM_LOCKED  # locked either way
+
+
+def test_mlock_faults_in_every_vma_of_the_range_after_locking_them():
+    k, p = _kernel(NEW, file_pages=2)
+    a = k.mmap(p, 2 * PAGE_SIZE, "rw")
+    k.mmap(p, 2 * PAGE_SIZE, "r", file="/f", addr=a + 2 * PAGE_SIZE, flags=("private", "fixed"))
+    assert k.mlock(p, a, 4 * PAGE_SIZE) == 0
+    assert _mapped(k, p, a, 4) == [0, 1, 2, 3]
+
+
 def test_mlock_posix_error_return_translates_efault_and_enomem():
     assert [posix_error(-e) for e in (EFAULT, ENOMEM, EBADF)] == [-ENOMEM, -EAGAIN, -EBADF]
+
+
+# --- mprotect_unaccounts_unfaulted (v6.7) and mprotect_cows_locked (36f881883c57) ----
+def _vmas(k: Kernel, p) -> int:
+    n, vma = 0, p.mm.mmap
+    while vma is not None:
+        n, vma = n + 1, vma.vm_next
+    return n
+
+
+@pytest.mark.parametrize(("sem", "vmas"), [(OLD, 3), (NEW, 1)])
+def test_an_unfaulted_range_made_writable_and_back_merges_again(sem, vmas):
+    k, p = _kernel(sem)
+    a = k.mmap(p, 3 * PAGE_SIZE, "r")
+    k.mprotect(p, a + PAGE_SIZE, PAGE_SIZE, "rw")  # accounted: VM_ACCOUNT
+    k.mprotect(p, a + PAGE_SIZE, PAGE_SIZE, "r")  # no anon_vma: unaccounted again
+    assert _vmas(k, p) == vmas
+
+
+@pytest.mark.parametrize(("sem", "vmas"), [(OLD, 1), (NEW, 2)])
+def test_a_faulted_and_an_unfaulted_range_made_read_only_stay_apart(sem, vmas):
+    k, p = _kernel(sem)
+    a = k.mmap(p, 2 * PAGE_SIZE, "rw")
+    k.mlock(p, a, PAGE_SIZE)  # splits; faults the first page in (an anon_vma)
+    k.read(p, a + PAGE_SIZE, 1)  # the zero page: still no anon_vma
+    k.mprotect(p, a, 2 * PAGE_SIZE, "r")
+    k.munlock(p, a, 2 * PAGE_SIZE)  # the flags now differ only in VM_ACCOUNT
+    assert _vmas(k, p) == vmas
+
+
+@pytest.mark.parametrize(("sem", "anon"), [(OLD, False), (NEW, True)])
+def test_mprotect_of_a_locked_private_file_range_to_writable_breaks_cow(sem, anon):
+    k, p = _kernel(sem, file_pages=1)
+    a = k.mmap(p, PAGE_SIZE, "r", file="/f")
+    assert k.mlock(p, a, PAGE_SIZE) == 0  # maps the page-cache page
+    assert k.mprotect(p, a, PAGE_SIZE, "rw") == 0
+    assert bool(k.page(p, a).flags & PG_anon) is anon
 
 
 # --- willneed_anon: 1998cc048901 -------------------------------------------------------
@@ -314,6 +370,9 @@ MODERN = (
     "no_ptracer_past_eof",
     "mprotect_exclusive_writable",
     "maps_anon_offset_zero",
+    "mlock_populates_after_fixup",
+    "mprotect_unaccounts_unfaulted",
+    "mprotect_cows_locked",
 )
 
 

@@ -25,13 +25,14 @@ from .constants import (
     VM_GROWSDOWN,
     VM_GROWSUP,
     VM_HUGETLB,
+    VM_LOCKED,
     VM_READ,
     VM_RESERVED,
     VM_SHARED,
     VM_WRITE,
 )
 from .locks import down_write, up_write
-from .memory import BUG_ON, pte_maps_exclusive_anon
+from .memory import BUG_ON, make_pages_present, pte_maps_exclusive_anon
 from .mmap import PAGE_ALIGN, calc_vm_prot_bits, find_vma_prev, split_vma, vma_merge
 from .pgalloc import next_table, pte_offset_map_lock, pte_unmap_unlock
 from .pgtable import (
@@ -134,7 +135,13 @@ def change_protection(
 def mprotect_fixup(
     vma: vm_area_struct, prev: vm_area_struct | None, start: int, end: int, newflags: int
 ) -> tuple[int, vm_area_struct | None]:
-    """Returns (error, new prev)."""
+    """mm/mprotect.c mprotect_fixup() (2.6.15): set the flags on [start,
+    end), merging or splitting vmas, and change the ptes.  Returns (error,
+    new prev).  Making a private mapping writable accounts it (VM_ACCOUNT);
+    with ``mprotect_unaccounts_unfaulted`` (v6.7) making an anonymous one
+    read-only unaccounts it while it has no anon_vma.  With
+    ``mprotect_cows_locked`` (36f881883c57) a private locked range made
+    writable is write-faulted in at once, so that it stays locked."""
     mm = vma.vm_mm
     oldflags = vma.vm_flags
     if newflags == oldflags:
@@ -145,6 +152,13 @@ def mprotect_fixup(
             return -EACCES, prev
         if not oldflags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_HUGETLB):
             newflags |= VM_ACCOUNT
+    elif (
+        mm.k.semantics.mprotect_unaccounts_unfaulted
+        and oldflags & VM_ACCOUNT
+        and vma.vm_ops is None  # vma_is_anonymous
+        and vma.anon_vma is None
+    ):
+        newflags &= ~VM_ACCOUNT  # nothing faulted in to stay accounted for
     newprot = protection_map[newflags & 0xF]
     pgoff = vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT)
     merged = vma_merge(mm, prev, start, end, newflags, vma.anon_vma, vma.vm_file, pgoff)
@@ -169,6 +183,14 @@ def mprotect_fixup(
         and not newflags & VM_SHARED
     )
     change_protection(vma, start, end, newprot, try_writable)
+    # 36f881883c57: "Private VM_LOCKED VMA becoming writable: trigger COW to
+    # avoid major fault on access" (populate_vma_page_range)
+    if (
+        mm.k.semantics.mprotect_cows_locked
+        and oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED) == VM_LOCKED
+        and newflags & VM_WRITE
+    ):
+        make_pages_present(start, end, mm.k.current)
     return 0, vma
 
 

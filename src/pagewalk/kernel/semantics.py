@@ -173,6 +173,14 @@ class Semantics:
     #: ``out:`` no longer turns ENOMEM into EAGAIN (gone in the same series;
     #: which commit of it is UNVERIFIED).
     mlock_posix_errno: bool = False
+    #: Since fed067da46ad "mlock: only hold mmap_sem in shared mode when
+    #: faulting in pages" (v2.6.38-rc1): mlock first sets VM_LOCKED on every
+    #: vma of the range (mlock_fixup faults nothing in), then, only if that
+    #: succeeded -- no hole in the range -- faults the range in with mmap_sem
+    #: held for read (do_mlock_pages; __mm_populate since v3.9).  Before it,
+    #: each vma was faulted in as its flags were set, so an mlock that runs
+    #: into a hole had already faulted in the vmas before it.
+    mlock_populates_after_fixup: bool = False
     #: Since 1998cc048901 "mm: make madvise(MADV_WILLNEED) support swap file
     #: prefetch" (v3.9-rc1): MADV_WILLNEED on anonymous memory is accepted
     #: (swap-in readahead; no swap here, so nothing happens) instead of EBADF.
@@ -194,6 +202,19 @@ class Semantics:
     #: UNVERIFIED): mprotect giving write back maps
     #: PageAnonExclusive pages of a private mapping writable at once.
     mprotect_exclusive_writable: bool = False
+    #: Since "mm/mprotect: allow unfaulted VMAs to be unaccounted on
+    #: mprotect()" (Lorenzo Stoakes, v6.7; its mainline commit is UNVERIFIED):
+    #: mprotect to a protection without PROT_WRITE clears VM_ACCOUNT on an
+    #: anonymous vma that has no anon_vma yet (nothing was ever faulted in
+    #: but the zero page), so it no longer merges with an accounted
+    #: neighbour -- nor stays apart from an unaccounted one.
+    mprotect_unaccounts_unfaulted: bool = False
+    #: Since 36f881883c57 "mm: fix mprotect() behaviour on VM_LOCKED VMAs"
+    #: (v4.4; the version is UNVERIFIED): mprotect that makes a private
+    #: VM_LOCKED range writable write-faults it in at once
+    #: (populate_vma_page_range), breaking COW, so that the pages a later
+    #: write would have replaced are locked ones already.
+    mprotect_cows_locked: bool = False
     #: Since show_map() stopped printing vm_pgoff for vmas without a file (the
     #: commit is UNVERIFIED: 2.6.2x's show_map() prints it for every vma, and
     #: v3.x's show_map_vma() only for a file mapping): /proc/PID/maps shows
@@ -269,10 +290,13 @@ _MODERN = {
     "zero_page_special": True,
     "populate_reads_shared": True,
     "mlock_posix_errno": True,
+    "mlock_populates_after_fixup": True,
     "willneed_anon": True,
     "fault_around": True,
     "no_ptracer_past_eof": True,
     "mprotect_exclusive_writable": True,
+    "mprotect_unaccounts_unfaulted": True,
+    "mprotect_cows_locked": True,
     "maps_anon_offset_zero": True,
 }
 
@@ -381,6 +405,10 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
         "mlock: avoid dirtying pages and triggering writeback (v2.6.38); with"
         " fdf4c587a7, mlock: operate on any regions with protection != PROT_NONE",
     ),
+    "mlock_populates_after_fixup": (
+        "fed067da46ad",
+        "mlock: only hold mmap_sem in shared mode when faulting in pages (v2.6.38-rc1)",
+    ),
     "mlock_posix_errno": (
         "9978ad583e10",
         "mlock: make mlock error return Posixly Correct (v2.6.28)",
@@ -397,6 +425,14 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
         "UNVERIFIED",
         "filemap_fault: no read past EOF for an external ptracer (after v2.6.23, by the "
         "spring 2009 -mm tree)",
+    ),
+    "mprotect_cows_locked": (
+        "36f881883c57",
+        "mm: fix mprotect() behaviour on VM_LOCKED VMAs (v4.4, UNVERIFIED)",
+    ),
+    "mprotect_unaccounts_unfaulted": (
+        "UNVERIFIED",
+        "mm/mprotect: allow unfaulted VMAs to be unaccounted on mprotect() (v6.7)",
     ),
     "mprotect_exclusive_writable": (
         "64fe24a3e05e",
