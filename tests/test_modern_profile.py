@@ -301,6 +301,28 @@ def test_mprotect_of_a_locked_private_file_range_to_writable_breaks_cow(sem, ano
     assert bool(k.page(p, a).flags & PG_anon) is anon
 
 
+# --- merge_skips_fork_children: 965f55dea0e3 --------------------------------------------
+@pytest.mark.parametrize(("sem", "vmas"), [(OLD, 1), (NEW, 2)])
+def test_a_new_mapping_does_not_merge_into_an_anonymous_range_the_child_got_by_fork(sem, vmas):
+    k, p = _kernel(sem)
+    a = k.mmap(p, 2 * PAGE_SIZE, "rw")
+    k.write(p, a, b"s")  # an anon_vma, which fork hands down
+    k.fork(p, "c")
+    child = k.task("c")
+    k.mmap(child, PAGE_SIZE, "rw", addr=a, flags=("private", "fixed"))
+    assert _vmas(k, child) == vmas
+
+
+@pytest.mark.parametrize("sem", [OLD, NEW])
+def test_the_parent_merges_a_new_mapping_into_its_own_anonymous_range(sem):
+    k, p = _kernel(sem)
+    a = k.mmap(p, 2 * PAGE_SIZE, "rw")
+    k.write(p, a, b"s")
+    k.fork(p, "c")
+    k.mmap(p, PAGE_SIZE, "rw", addr=a, flags=("private", "fixed"))
+    assert _vmas(k, p) == 1
+
+
 # --- willneed_anon: 1998cc048901 -------------------------------------------------------
 @pytest.mark.parametrize(("sem", "ret"), [(OLD, -EBADF), (NEW, 0)])
 def test_willneed_on_anonymous_memory(sem, ret):
@@ -373,6 +395,7 @@ MODERN = (
     "mlock_populates_after_fixup",
     "mprotect_unaccounts_unfaulted",
     "mprotect_cows_locked",
+    "merge_skips_fork_children",
 )
 
 

@@ -6,11 +6,12 @@ two processes, mappings of a file and of anonymous memory, fork, and two or
 three threads of mmap/munmap/mprotect/madvise/mlock/munlock, loads, stores,
 /proc/PID/mem, gup, pins, vmsplice, /proc files, core dumps), run one thread
 after the other.  Under ``6.18`` no rule explains a difference, so any
-mismatch is the model disagreeing with the real kernel.  The first run of
-2,000 such scenarios found three behaviours the profile lacked (an mlock
-that runs into a hole, the mprotect of an unfaulted or of a locked range;
-docs/profiles.md) and one difference of the oracle itself (each mmap opened
-the file anew); each is now a switch or a fix, with its own test.
+mismatch is the model disagreeing with the real kernel.  The first runs
+found four behaviours the profile lacked (an mlock that runs into a hole,
+the mprotect of an unfaulted or of a locked range, merges next to a range a
+fork handed down; docs/profiles.md) and one difference of the oracle itself
+(each mmap opened the file anew); each is now a switch or a fix, with its
+own test.
 
 Scenario *i* is drawn from its own seed, so that an index names the same
 scenario whatever the count.  ``PAGEWALK_ORACLE_SCENARIOS`` sets the count

@@ -35,6 +35,7 @@ def dup_mmap(mm: mm_struct, oldmm: mm_struct) -> int:
                 mpnt = mpnt.vm_next
                 continue
             tmp = mpnt.copy()
+            tmp.anon_vma_forked = tmp.anon_vma is not None  # anon_vma_fork()'s chain
             tmp.vm_flags &= ~VM_LOCKED
             tmp.vm_mm = mm
             tmp.vm_next = None

@@ -211,22 +211,47 @@ def _is_mergeable_anon_vma(a1: anon_vma | None, a2: anon_vma | None) -> bool:
     return a1 is None or a2 is None or a1 is a2
 
 
+def is_mergeable_anon_vma(av: anon_vma | None, tgt: vm_area_struct, src_forked: bool) -> bool:
+    """mm/mmap.c is_mergeable_anon_vma(): may a range whose anon_vma is ``av``
+    merge into the neighbour ``tgt``?  2.6.15: unless both have one and they
+    differ.  ``merge_skips_fork_children`` (965f55dea0e3, in 6.18's form,
+    mm/vma.c): one side without an anon_vma merges only if the side with one
+    did not get it by fork (``src_forked``: the range's own vma's)."""
+    if not tgt.vm_mm.k.semantics.merge_skips_fork_children:
+        return _is_mergeable_anon_vma(av, tgt.anon_vma)
+    if tgt.anon_vma is None and av is not None:  # tgt will take src's anon_vma
+        return not src_forked
+    if tgt.anon_vma is not None and av is None:  # src will take tgt's
+        return not tgt.anon_vma_forked
+    return av is tgt.anon_vma
+
+
 def _can_vma_merge_before(
-    vma: vm_area_struct, vm_flags: int, av: anon_vma | None, file: File | None, vm_pgoff: int
+    vma: vm_area_struct,
+    vm_flags: int,
+    av: anon_vma | None,
+    file: File | None,
+    vm_pgoff: int,
+    src_forked: bool = False,
 ) -> bool:
     return (
         _is_mergeable_vma(vma, file, vm_flags)
-        and _is_mergeable_anon_vma(av, vma.anon_vma)
+        and is_mergeable_anon_vma(av, vma, src_forked)
         and vma.vm_pgoff == vm_pgoff
     )
 
 
 def _can_vma_merge_after(
-    vma: vm_area_struct, vm_flags: int, av: anon_vma | None, file: File | None, vm_pgoff: int
+    vma: vm_area_struct,
+    vm_flags: int,
+    av: anon_vma | None,
+    file: File | None,
+    vm_pgoff: int,
+    src_forked: bool = False,
 ) -> bool:
     return (
         _is_mergeable_vma(vma, file, vm_flags)
-        and _is_mergeable_anon_vma(av, vma.anon_vma)
+        and is_mergeable_anon_vma(av, vma, src_forked)
         and vma.vm_pgoff + vma_pages(vma) == vm_pgoff
     )
 
@@ -282,15 +307,17 @@ def vma_merge(
     area = nxt
     if nxt is not None and nxt.vm_end == end:  # cases 6, 7, 8
         nxt = nxt.vm_next
+    # an anon_vma comes only with a range of an existing vma: the one at addr
+    forked = av is not None and find_vma(mm, addr).anon_vma_forked
     if (
         prev is not None
         and prev.vm_end == addr
-        and _can_vma_merge_after(prev, vm_flags, av, file, pgoff)
+        and _can_vma_merge_after(prev, vm_flags, av, file, pgoff, forked)
     ):
         if (
             nxt is not None
             and end == nxt.vm_start
-            and _can_vma_merge_before(nxt, vm_flags, av, file, pgoff + pglen)
+            and _can_vma_merge_before(nxt, vm_flags, av, file, pgoff + pglen, forked)
             and _is_mergeable_anon_vma(prev.anon_vma, nxt.anon_vma)
         ):
             vma_adjust(prev, prev.vm_start, nxt.vm_end, prev.vm_pgoff, None)  # cases 1, 6
@@ -300,7 +327,7 @@ def vma_merge(
     if (
         nxt is not None
         and end == nxt.vm_start
-        and _can_vma_merge_before(nxt, vm_flags, av, file, pgoff + pglen)
+        and _can_vma_merge_before(nxt, vm_flags, av, file, pgoff + pglen, forked)
     ):
         if prev is not None and addr < prev.vm_end:  # case 4
             vma_adjust(prev, prev.vm_start, addr, prev.vm_pgoff, None)

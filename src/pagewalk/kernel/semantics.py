@@ -215,6 +215,13 @@ class Semantics:
     #: (populate_vma_page_range), breaking COW, so that the pages a later
     #: write would have replaced are locked ones already.
     mprotect_cows_locked: bool = False
+    #: Since 965f55dea0e3 "mmap: avoid merging cloned VMAs" (v3.0), in the form
+    #: 6.18 has it (mm/vma.c is_mergeable_anon_vma(), vma_had_uncowed_parents()):
+    #: a range without an anon_vma does not merge into a neighbour whose
+    #: anon_vma came by fork, nor a forked range into a neighbour without one
+    #: (anon_vma_prepare() reuses no such neighbour's either), to keep the
+    #: anon_vma trees of forked processes small.
+    merge_skips_fork_children: bool = False
     #: Since show_map() stopped printing vm_pgoff for vmas without a file (the
     #: commit is UNVERIFIED: 2.6.2x's show_map() prints it for every vma, and
     #: v3.x's show_map_vma() only for a file mapping): /proc/PID/maps shows
@@ -297,6 +304,7 @@ _MODERN = {
     "mprotect_exclusive_writable": True,
     "mprotect_unaccounts_unfaulted": True,
     "mprotect_cows_locked": True,
+    "merge_skips_fork_children": True,
     "maps_anon_offset_zero": True,
 }
 
@@ -425,6 +433,10 @@ SWITCH_COMMITS: dict[str, tuple[str, str]] = {
         "UNVERIFIED",
         "filemap_fault: no read past EOF for an external ptracer (after v2.6.23, by the "
         "spring 2009 -mm tree)",
+    ),
+    "merge_skips_fork_children": (
+        "965f55dea0e3",
+        "mmap: avoid merging cloned VMAs (v3.0); the form of 6.18's mm/vma.c",
     ),
     "mprotect_cows_locked": (
         "36f881883c57",

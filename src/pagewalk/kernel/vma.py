@@ -58,8 +58,15 @@ class vm_operations_struct:
 
 
 class vm_area_struct:
+    """``anon_vma_forked`` is model-only: the anon_vma came with a fork from
+    the parent's vma (later kernels' vma_had_uncowed_parents(): an
+    anon_vma_chain of more than one entry, which split_vma copies).  2.6.15
+    shares the parent's anon_vma instead of chaining, so only this flag
+    remembers it."""
+
     __slots__ = (
         "anon_vma",
+        "anon_vma_forked",
         "vm_end",
         "vm_file",
         "vm_flags",
@@ -91,6 +98,7 @@ class vm_area_struct:
         self.vm_file = file
         self.vm_ops = ops
         self.anon_vma: anon_vma | None = None
+        self.anon_vma_forked = False
         self.vm_next: vm_area_struct | None = None
 
     def copy(self) -> vm_area_struct:
@@ -109,6 +117,7 @@ class vm_area_struct:
             self.vm_ops,
         )
         new.anon_vma = self.anon_vma
+        new.anon_vma_forked = self.anon_vma_forked
         return new
 
     def __repr__(self) -> str:
