@@ -43,6 +43,12 @@ needs_host = pytest.mark.skipif(
 #: behaviour of the real kernel the model does not have yet
 MODEL_BUGS: dict[int, str] = {}
 
+#: the one rule that may still explain a row under 6.18: the model has no
+#: per-CPU LRU batches, and on the host the difference comes and goes with
+#: their state (docs/oracle.md, "What is not made equal"; as in
+#: test_oracle_618.py)
+RESIDUAL = {"cow-refcount"}
+
 #: what the generator writes that is not for the host: the checks and final
 #: operations (the oracle compares every step), and the model-only layout
 _MODEL_ONLY = ("check", "final", "description", "nodes", "split_ptlock")
@@ -81,6 +87,6 @@ def test_random_scenario_matches_the_host_under_6_18(index):
         f"{step.label}: {row.observable}: model {row.model!r} host {row.host!r}"
         for step in report.steps
         for row in step.rows
-        if row.verdict in (MISMATCH, ERA)
+        if row.verdict == MISMATCH or (row.verdict == ERA and row.rule not in RESIDUAL)
     ]
     assert not differ, "\n".join(differ[:8]) + "\n\n" + text
