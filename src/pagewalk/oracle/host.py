@@ -72,8 +72,7 @@ class HostRun:
         self.saved_affinity = os.sched_getaffinity(0)
         self.dir = tempfile.mkdtemp(prefix="pagewalk-oracle-", dir="/dev/shm")
         self.paths: dict[str, str] = {}  # scenario path -> host path
-        self.modes: dict[str, str] = {}
-        #: host path -> the one open file every worker maps it through: the
+        #: scenario path -> the one open file every worker maps it through: the
         #: model's File is one struct file (vmas of two mmaps of it may merge,
         #: and its readahead state is shared), so the host's is too, opened
         #: before any worker is forked
@@ -98,8 +97,7 @@ class HostRun:
                 finally:
                     os.close(fd)
                 self.paths[path] = host_path
-                self.modes[path] = mode
-                self.fds[host_path] = os.open(host_path, os.O_RDONLY if mode == "r" else os.O_RDWR)
+                self.fds[path] = os.open(host_path, os.O_RDONLY if mode == "r" else os.O_RDWR)
             self.by_host_path = {v: k for k, v in self.paths.items()}
             if _accessor is None:
                 _accessor = L.Accessor()  # inherited by every worker

@@ -324,7 +324,7 @@ class _Oracle:
         if path is None:
             flags |= L.MAP_ANONYMOUS
         else:
-            fd = host.fds[host.paths[path]]
+            fd = host.fds[path]
         fixed = "fixed" in a["flags"]
         if r.errno is None:
             addr = r.value
