@@ -207,18 +207,21 @@ def _is_mergeable_vma(vma: vm_area_struct, file: File | None, vm_flags: int) -> 
     return vma.vm_flags == vm_flags and vma.vm_file is file
 
 
-def _is_mergeable_anon_vma(a1: anon_vma | None, a2: anon_vma | None) -> bool:
+def _anon_vmas_compatible(a1: anon_vma | None, a2: anon_vma | None) -> bool:
+    """2.6.15's is_mergeable_anon_vma(): unless both have one and they
+    differ.  vma_merge also asks it of prev and next when it would join them
+    (6.18's are_anon_vmas_compatible())."""
     return a1 is None or a2 is None or a1 is a2
 
 
 def is_mergeable_anon_vma(av: anon_vma | None, tgt: vm_area_struct, src_forked: bool) -> bool:
     """mm/mmap.c is_mergeable_anon_vma(): may a range whose anon_vma is ``av``
-    merge into the neighbour ``tgt``?  2.6.15: unless both have one and they
-    differ.  ``merge_skips_fork_children`` (965f55dea0e3, in 6.18's form,
+    merge into the neighbour ``tgt``?  2.6.15: :func:`_anon_vmas_compatible`.
+    ``merge_skips_fork_children`` (965f55dea0e3, in 6.18's form,
     mm/vma.c): one side without an anon_vma merges only if the side with one
     did not get it by fork (``src_forked``: the range's own vma's)."""
     if not tgt.vm_mm.k.semantics.merge_skips_fork_children:
-        return _is_mergeable_anon_vma(av, tgt.anon_vma)
+        return _anon_vmas_compatible(av, tgt.anon_vma)
     if tgt.anon_vma is None and av is not None:  # tgt will take src's anon_vma
         return not src_forked
     if tgt.anon_vma is not None and av is None:  # src will take tgt's
@@ -318,7 +321,7 @@ def vma_merge(
             nxt is not None
             and end == nxt.vm_start
             and _can_vma_merge_before(nxt, vm_flags, av, file, pgoff + pglen, forked)
-            and _is_mergeable_anon_vma(prev.anon_vma, nxt.anon_vma)
+            and _anon_vmas_compatible(prev.anon_vma, nxt.anon_vma)
         ):
             vma_adjust(prev, prev.vm_start, nxt.vm_end, prev.vm_pgoff, None)  # cases 1, 6
         else:
