@@ -14,7 +14,7 @@ from .mmap import PAGE_ALIGN, find_vma, find_vma_prev, split_vma, vma_merge
 from .vma import vm_area_struct
 
 if TYPE_CHECKING:
-    from .mm import task_struct
+    from .mm import mm_struct, task_struct
 
 
 def mlock_fixup(
@@ -60,7 +60,7 @@ def mlock_fixup(
     return _mlock_fixup_out(mm, ret), vma
 
 
-def _mlock_fixup_out(mm: object, ret: int) -> int:
+def _mlock_fixup_out(mm: mm_struct, ret: int) -> int:
     """mlock_fixup's ``out:``: 2.6.15 reports ENOMEM as EAGAIN; since the
     rework (``mlock_posix_errno``) the error is returned as it is."""
     if ret == -ENOMEM and not mm.k.semantics.mlock_posix_errno:
